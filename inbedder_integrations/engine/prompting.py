@@ -1,0 +1,139 @@
+"""Prompt construction and tokenisation.
+
+The contract: the token ids of a prompt are exactly the tokenisation of the
+formatted template string (so the vectors match a plain ``tokenizer(prompt)``
+forward pass), except that
+
+* special tokens typed inside a text or an instruction are tokenised as text,
+  so a user writing ``</s>`` or ``<mask>`` cannot move the pooled position;
+* when a prompt is too long only the *input text* is shortened (its end is
+  cut), never the template or the instruction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+#: The InBedder prompt, exactly as in the paper: input first, no trailing space.
+DEFAULT_TEMPLATE = "### Input:\n{input}\n\n### Instruction:\n{instruction}\n\n### Response:"
+
+#: How many mask tokens a masked LM fills in as its "answer" (the paper's setting).
+NUM_MASK_TOKENS = 3
+
+
+def validate_template(template: str) -> str:
+    if not isinstance(template, str):
+        raise TypeError(f"template must be a string, got {type(template).__name__}")
+    for field in ("{input}", "{instruction}"):
+        if template.count(field) != 1:
+            raise ValueError(f"template must contain {field} exactly once: {template!r}")
+    return template
+
+
+def validate_texts(texts: Any, argument: str = "texts") -> list[str]:
+    """A list of strings, or a clear error naming the offending index."""
+    if isinstance(texts, str):
+        raise TypeError(f"{argument} must be a list of strings, got a single str; wrap it in a list: [text]")
+    if texts is None or not isinstance(texts, Sequence):
+        raise TypeError(f"{argument} must be a list of strings, got {type(texts).__name__}")
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"{argument}[{index}] must be a str, got {type(text).__name__}: {text!r:.80}")
+    return list(texts)
+
+
+def validate_instruction(instruction: Any, argument: str = "instruction") -> str:
+    if not isinstance(instruction, str):
+        raise TypeError(f"{argument} must be a str, got {type(instruction).__name__}")
+    if not instruction.strip():
+        raise ValueError(f"{argument} must be a non-empty question about the text, got {instruction!r}")
+    return instruction
+
+
+@dataclass
+class PromptTokenizer:
+    """Builds the token ids of InBedder prompts for one tokenizer and template."""
+
+    tokenizer: Any
+    template: str
+    max_length: int
+    append_masks: bool
+    """Masked LMs: put ``NUM_MASK_TOKENS`` mask tokens after the prompt."""
+
+    def __post_init__(self) -> None:
+        validate_template(self.template)
+        if not isinstance(self.max_length, int) or self.max_length < 8:
+            raise ValueError(f"max_length must be an int >= 8, got {self.max_length!r}")
+        self._prefix_ids, self._suffix_ids = self._special_framing()
+        if self.append_masks:
+            if self.tokenizer.mask_token_id is None:
+                raise ValueError("a masked LM needs a tokenizer with a mask token")
+            self._answer_ids = [self.tokenizer.mask_token_id] * NUM_MASK_TOKENS
+        else:
+            # A causal LM must see the prompt end right before the answer: no EOS after it.
+            self._suffix_ids, self._answer_ids = [], []
+        self._budget = self.max_length - len(self._prefix_ids) - len(self._suffix_ids) - len(self._answer_ids)
+
+    def _special_framing(self) -> tuple[list[int], list[int]]:
+        """The special ids the tokenizer puts before and after any text (BOS, CLS, SEP...)."""
+        plain = self._encode("a")
+        framed = self.tokenizer("a", add_special_tokens=True)["input_ids"]
+        for start in range(len(framed) - len(plain) + 1):
+            if framed[start : start + len(plain)] == plain:
+                return list(framed[:start]), list(framed[start + len(plain) :])
+        return [], []
+
+    def _encode(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"])
+
+    def format(self, text: str, instruction: str) -> str:
+        # str.replace, not str.format: braces in user text must stay literal.
+        start, rest = self.template.split("{input}")
+        return start + text + rest.replace("{instruction}", instruction)
+
+    @property
+    def answer_length(self) -> int:
+        """Number of answer placeholder positions after the prompt (masks), 0 for causal."""
+        return len(self._answer_ids)
+
+    @property
+    def suffix_length(self) -> int:
+        """Special tokens after the answer placeholders (e.g. RoBERTa's ``</s>``)."""
+        return len(self._suffix_ids)
+
+    def encode(self, text: str, instruction: str) -> list[int]:
+        """Ids of one prompt, the input text shortened if the whole exceeds ``max_length``."""
+        body = self._encode(self.format(text, instruction))
+        if len(body) > self._budget:
+            body = self._truncate(text, instruction)
+        return self._prefix_ids + body + self._answer_ids + self._suffix_ids
+
+    def _truncate(self, text: str, instruction: str) -> list[int]:
+        fixed = len(self._encode(self.format("", instruction)))
+        room = self._budget - fixed
+        if room <= 0:
+            raise ValueError(
+                f"the instruction and template alone take {fixed} tokens, more than "
+                f"max_length={self.max_length} allows; shorten the instruction or raise max_length"
+            )
+        # Tokenise only a generous prefix of huge texts: a token covers at least one character.
+        window = text[: room * 64]
+        offsets = self.tokenizer(
+            window, add_special_tokens=False, split_special_tokens=True, return_offsets_mapping=True
+        )["offset_mapping"]
+        keep = min(room, len(offsets))
+        while True:
+            cut = offsets[keep - 1][1] if keep > 0 else 0
+            body = self._encode(self.format(text[:cut], instruction))
+            if len(body) <= self._budget:
+                return body
+            keep -= 1  # merges across the cut can add a token; step back until it fits
+
+    def prompt_end_id(self, instruction: str) -> int | None:
+        """The id a causal prompt must end with (``:`` of ``Response:``): the pooling check."""
+        tail = self.template.split("{instruction}")[1]
+        if not tail:
+            return None
+        return self._encode(self.format("", instruction))[-1]

@@ -1,0 +1,261 @@
+"""The engine against independent computations on the real default model."""
+
+from __future__ import annotations
+
+import random
+import threading
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from inbedder_integrations import DEFAULT_TEMPLATE, InBedder
+from inbedder_integrations.engine.loading import default_gguf_path
+
+TOPIC = "What is the topic of the text?"
+FEELING = "How does the writer feel?"
+
+# Very different lengths on purpose: one batch needs a lot of left padding.
+TEXTS = [
+    "Goal!",
+    "The central bank raised interest rates by half a point on Tuesday, surprising markets.",
+    "I could not stop smiling all day: my sister's wedding was perfect, the food was great "
+    "and everyone danced until midnight. " * 6,
+    "Rain again.",
+    "The new phone's battery lasts two days, but the camera is disappointing in low light.",
+]
+
+
+@pytest.fixture(scope="module")
+def reference() -> tuple[Any, Any]:
+    """The default model loaded straight from its GGUF file with plain transformers."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = default_gguf_path()
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    return model.eval(), tokenizer
+
+
+def straightforward(reference: tuple[Any, Any], text: str, instruction: str, layer: int = -1) -> np.ndarray:
+    """The paper's definition, one text at a time: last prompt token, full forward."""
+    model, tokenizer = reference
+    prompt = DEFAULT_TEMPLATE.format(input=text, instruction=instruction)
+    encoded = tokenizer(prompt, return_tensors="pt")
+    with torch.no_grad():
+        states = model(**encoded, output_hidden_states=True).hidden_states
+    vector = states[layer][0, -1].numpy()
+    return vector / np.linalg.norm(vector)
+
+
+@pytest.mark.slow
+def test_golden_embedding_matches_straightforward_forward_pass(engine, reference):
+    vectors = engine.embed(TEXTS, TOPIC, batch_size=len(TEXTS))
+    expected = np.stack([straightforward(reference, text, TOPIC) for text in TEXTS])
+    np.testing.assert_allclose(vectors, expected, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_intermediate_layer_matches_reference(reference):
+    engine = InBedder.from_pretrained("default", dtype="float32", layer=12)
+    vectors = engine.embed(TEXTS[:2], FEELING)
+    expected = np.stack([straightforward(reference, text, FEELING, layer=12) for text in TEXTS[:2]])
+    np.testing.assert_allclose(vectors, expected, atol=1e-5)
+
+
+def test_output_type_shape_and_norm(engine):
+    vectors = engine.embed(TEXTS, TOPIC)
+    assert vectors.dtype == np.float32
+    assert vectors.shape == (len(TEXTS), engine.dim) == (len(TEXTS), 576)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-6)
+    raw = engine.embed(TEXTS, TOPIC, normalize=False)
+    assert not np.allclose(np.linalg.norm(raw, axis=1), 1.0, atol=1e-3)
+    np.testing.assert_allclose(raw / np.linalg.norm(raw, axis=1, keepdims=True), vectors, atol=1e-6)
+
+
+def test_instruction_changes_the_vector(engine):
+    topic, feeling = engine.embed(TEXTS, TOPIC), engine.embed(TEXTS, FEELING)
+    cosines = (topic * feeling).sum(axis=1)
+    assert np.all(cosines < 0.999)
+
+
+def test_order_invariance_across_batch_sizes(engine):
+    reference_vectors = engine.embed(TEXTS, TOPIC, batch_size=1)
+    permutation = list(range(len(TEXTS)))
+    random.Random(7).shuffle(permutation)
+    shuffled = [TEXTS[i] for i in permutation]
+    for batch_size in (2, 3, 16):
+        vectors = engine.embed(shuffled, TOPIC, batch_size=batch_size)
+        np.testing.assert_allclose(vectors, reference_vectors[permutation], atol=1e-5)
+
+
+def test_embedding_is_deterministic(engine):
+    np.testing.assert_array_equal(engine.embed(TEXTS, TOPIC), engine.embed(TEXTS, TOPIC))
+
+
+def test_empty_and_whitespace_texts_embed_deterministically(engine):
+    texts = ["", "   ", "\n\t", ""]
+    first, second = engine.embed(texts, TOPIC), engine.embed(texts, TOPIC)
+    np.testing.assert_array_equal(first, second)
+    assert np.isfinite(first).all()
+    np.testing.assert_allclose(first[0], first[3], atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-6)
+
+
+def test_empty_list_gives_empty_array(engine):
+    vectors = engine.embed([], TOPIC)
+    assert vectors.shape == (0, engine.dim) and vectors.dtype == np.float32
+
+
+@pytest.mark.slow
+def test_bf16_close_to_fp32(engine, engine_bf16):
+    assert engine_bf16.dtype == "bfloat16"
+    cosines = (engine.embed(TEXTS, TOPIC) * engine_bf16.embed(TEXTS, TOPIC)).sum(axis=1)
+    assert cosines.min() > 0.999
+
+
+def test_concurrent_threads_match_sequential(engine):
+    instructions = [TOPIC, FEELING]
+    sequential = {instruction: engine.embed(TEXTS, instruction) for instruction in instructions}
+    results: dict[int, np.ndarray] = {}
+    errors: list[BaseException] = []
+
+    def work(worker: int) -> None:
+        try:
+            results[worker] = engine.embed(TEXTS, instructions[worker % 2])
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(worker,)) for worker in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert not errors
+    assert len(results) == 8
+    for worker, vectors in results.items():
+        np.testing.assert_array_equal(vectors, sequential[instructions[worker % 2]])
+
+
+@pytest.mark.parametrize(
+    ("texts", "error", "message"),
+    [
+        (None, TypeError, "texts must be a list of strings, got NoneType"),
+        ("a bare string", TypeError, "wrap it in a list"),
+        (["fine", None], TypeError, r"texts\[1\] must be a str, got NoneType"),
+        (["fine", "ok", 3], TypeError, r"texts\[2\] must be a str, got int"),
+        ([b"bytes"], TypeError, r"texts\[0\] must be a str, got bytes"),
+        ([["nested"]], TypeError, r"texts\[0\] must be a str, got list"),
+        (42, TypeError, "texts must be a list of strings, got int"),
+    ],
+)
+def test_bad_texts_raise_clear_errors(engine, texts, error, message):
+    with pytest.raises(error, match=message):
+        engine.embed(texts, TOPIC)
+    with pytest.raises(error, match=message):
+        engine.answer(texts, TOPIC)
+
+
+@pytest.mark.parametrize(
+    ("instruction", "error", "message"),
+    [
+        ("", ValueError, "instruction must be a non-empty question"),
+        ("   \n", ValueError, "instruction must be a non-empty question"),
+        (None, TypeError, "instruction must be a str, got NoneType"),
+        (["What?"], TypeError, "instruction must be a str, got list"),
+    ],
+)
+def test_bad_instruction_raises_clear_errors(engine, instruction, error, message):
+    with pytest.raises(error, match=message):
+        engine.embed(["text"], instruction)
+
+
+def test_bad_constructor_arguments(engine):
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        InBedder.from_pretrained("default", dtype="float32", pooling="cls")
+    with pytest.raises(ValueError, match="does not apply to a causal LM"):
+        InBedder.from_pretrained("default", dtype="float32", pooling="mask_mean")
+    with pytest.raises(ValueError, match="layer must be an int"):
+        InBedder.from_pretrained("default", dtype="float32", layer=99)
+    with pytest.raises(ValueError, match="dtype must be 'auto' or one of"):
+        InBedder.from_pretrained("default", dtype="float8")
+    with pytest.raises(ValueError, match=r"must contain \{instruction\} exactly once"):
+        InBedder.from_pretrained("default", dtype="float32", template="{input} only")
+    with pytest.raises(FileNotFoundError, match="GGUF file not found"):
+        InBedder.from_pretrained("/nonexistent/model.gguf")
+
+
+def test_answer_is_greedy_short_and_deterministic(engine):
+    texts = ["The striker scored twice and the home team won the cup final.", ""]
+    first = engine.answer(texts, TOPIC, max_new_tokens=8)
+    assert first == engine.answer(texts, TOPIC, max_new_tokens=8)
+    assert all(isinstance(answer, str) for answer in first)
+    assert first[0]
+    assert len(engine.tokenizer(first[0])["input_ids"]) <= 8
+
+
+def test_mean_answer_tokens_with_one_token_equals_last_prompt_token(engine):
+    one_token = InBedder.from_pretrained(
+        "default", dtype="float32", pooling="mean_answer_tokens", answer_tokens=1
+    )
+    np.testing.assert_allclose(one_token.embed(TEXTS, TOPIC), engine.embed(TEXTS, TOPIC), atol=1e-5)
+
+
+def test_mean_answer_tokens_averages_the_answer_states(engine):
+    avg_gen = InBedder.from_pretrained(
+        "default", dtype="float32", pooling="mean_answer_tokens", answer_tokens=4
+    )
+    text = TEXTS[1]
+    # Independent: generate with plain transformers, then average the states that produced tokens.
+    model, tokenizer = engine._loaded.model, engine.tokenizer
+    encoded = tokenizer(engine.format_prompt(text, TOPIC), return_tensors="pt")
+    with torch.no_grad():
+        out = model.generate(
+            **encoded,
+            max_new_tokens=4,
+            do_sample=False,
+            pad_token_id=tokenizer.eos_token_id,
+            output_hidden_states=True,
+            return_dict_in_generate=True,
+        )
+    produced = out.sequences[0, encoded["input_ids"].shape[1] :].tolist()
+    states = [out.hidden_states[0][-1][0, -1]] + [step[-1][0, -1] for step in out.hidden_states[1:]]
+    kept = [states[0]]
+    for token, state in zip(produced[1:], states[1:], strict=False):
+        if token in tokenizer.all_special_ids:
+            break
+        kept.append(state)
+    expected = torch.stack(kept).mean(0).numpy()
+    expected /= np.linalg.norm(expected)
+    np.testing.assert_allclose(avg_gen.embed([text], TOPIC)[0], expected, atol=1e-4)
+    assert avg_gen.fingerprint != engine.fingerprint
+
+
+def test_registry_shares_one_model_per_configuration(engine):
+    again = InBedder.from_pretrained("default", dtype="float32", pooling="last_prompt_token")
+    assert again._loaded is engine._loaded
+    assert again.fingerprint == engine.fingerprint
+
+
+def test_fingerprint_changes_with_everything_that_changes_vectors(engine):
+    variants = [
+        InBedder.from_pretrained("default", dtype="bfloat16"),
+        InBedder.from_pretrained("default", dtype="float32", layer=10),
+        InBedder.from_pretrained("default", dtype="float32", max_length=256),
+        InBedder.from_pretrained("default", dtype="float32", pooling="mean_answer_tokens"),
+        InBedder.from_pretrained(
+            "default", dtype="float32", template=DEFAULT_TEMPLATE.replace("### Response:", "### Answer:")
+        ),
+    ]
+    fingerprints = {engine.fingerprint} | {variant.fingerprint for variant in variants}
+    assert len(fingerprints) == len(variants) + 1
+    same_layer = InBedder.from_pretrained("default", dtype="float32", layer=-1)
+    assert same_layer.fingerprint == engine.fingerprint
+
+
+def test_progress_bar_on_request(engine, capsys):
+    engine.embed(TEXTS, TOPIC, show_progress=True)
+    assert "embed" in capsys.readouterr().err
+    engine.embed(TEXTS, TOPIC)
+    assert capsys.readouterr().err == ""
