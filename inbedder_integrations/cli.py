@@ -15,7 +15,9 @@ from . import POOLING_MODES, InBedder, __version__
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
-    group.add_argument("--model", default="default", help="'default', a hub id, a model folder or a .gguf file")
+    group.add_argument(
+        "--model", default="default", help="'default', a hub id, a model folder or a .gguf file"
+    )
     group.add_argument("--adapter", default=None, help="a PEFT/LoRA adapter folder merged into the weights")
     group.add_argument("--pooling", choices=POOLING_MODES, default=None, help="default: the model's own")
     group.add_argument("--dtype", default="auto", help="auto (bf16 where native), float32, bfloat16, float16")

