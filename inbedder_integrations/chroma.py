@@ -1,0 +1,194 @@
+"""Chroma: an embedding function that persists its instruction, and safe collection opening.
+
+Chroma stores an embedding function's ``get_config()`` with the collection and
+rebuilds it with ``build_from_config`` on every use, but on reopen compares only
+``name()``: a different instruction or model would be accepted silently and mix
+vectors.  :func:`open_collection` checks the persisted config and refuses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .instructed import InstructedEmbedder, missing_extra
+
+try:
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+    from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
+    from chromadb.errors import NotFoundError
+    from chromadb.utils.embedding_functions import register_embedding_function
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
+    raise missing_extra("chroma", "chromadb") from exc
+
+EMBEDDING_FUNCTION_NAME = "inbedder"
+_CONFIG_KEYS = {"model", "instruction", "query_instruction", "model_kwargs", "fingerprint", "dim"}
+
+
+class InstructionMismatchError(ValueError):
+    """A collection was opened with another instruction, model or dimension than it was built with."""
+
+    def __init__(self, collection: str, field: str, persisted: Any, requested: Any) -> None:
+        super().__init__(
+            f"collection {collection!r} was indexed with {field}={persisted!r}, "
+            f"but was opened with {field}={requested!r}. Its vectors would not be comparable. "
+            f"Open it with {field}={persisted!r} (or instruction=None to use the persisted settings), "
+            f"or index the documents into another collection."
+        )
+        self.collection, self.field, self.persisted, self.requested = collection, field, persisted, requested
+
+
+@register_embedding_function
+class InBedderEmbeddingFunction(EmbeddingFunction[Documents]):
+    """InBedder as a Chroma embedding function (registered as ``"inbedder"``).
+
+    Cheap to construct: the model is loaded once per process and shared.
+    """
+
+    def __init__(
+        self,
+        instruction: str,
+        query_instruction: str | None = None,
+        model: str = "default",
+        model_kwargs: dict[str, Any] | None = None,
+        batch_size: int | None = None,
+    ) -> None:
+        self.model = model
+        self.model_kwargs = dict(model_kwargs or {})
+        for key, value in self.model_kwargs.items():
+            if not isinstance(value, (str, int, float, bool, type(None))):
+                raise TypeError(f"model_kwargs[{key!r}] must be a JSON scalar to persist in Chroma")
+        self.embedder = InstructedEmbedder.create(
+            model=model,
+            instruction=instruction,
+            query_instruction=query_instruction,
+            model_kwargs=self.model_kwargs,
+            batch_size=batch_size,
+        )
+
+    def __call__(self, input: Documents) -> Embeddings:
+        return list(self.embedder.embed_documents_array(input))
+
+    def embed_query(self, input: Documents) -> Embeddings:
+        return list(self.embedder.embed_queries_array(input))
+
+    @staticmethod
+    def name() -> str:
+        return EMBEDDING_FUNCTION_NAME
+
+    def default_space(self) -> Space:
+        return "cosine"
+
+    def supported_spaces(self) -> list[Space]:
+        return ["cosine", "ip", "l2"]
+
+    @property
+    def fingerprint(self) -> str:
+        return self.embedder.engine.fingerprint
+
+    @property
+    def dim(self) -> int:
+        return self.embedder.engine.dim
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "instruction": self.embedder.instruction,
+            "query_instruction": self.embedder.query_instruction,
+            "model_kwargs": self.model_kwargs,
+            "fingerprint": self.fingerprint,
+            "dim": self.dim,
+        }
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> InBedderEmbeddingFunction:
+        InBedderEmbeddingFunction.validate_config(config)
+        function = InBedderEmbeddingFunction(
+            instruction=config["instruction"],
+            query_instruction=config["query_instruction"],
+            model=config["model"],
+            model_kwargs=config["model_kwargs"],
+        )
+        if function.fingerprint != config["fingerprint"]:
+            raise InstructionMismatchError(
+                "(persisted config)", "fingerprint", config["fingerprint"], function.fingerprint
+            )
+        return function
+
+    @staticmethod
+    def validate_config(config: dict[str, Any]) -> None:
+        missing = _CONFIG_KEYS - set(config)
+        if missing:
+            raise ValueError(f"inbedder embedding-function config lacks {sorted(missing)}")
+        for key in ("model", "instruction", "query_instruction", "fingerprint"):
+            if not isinstance(config[key], str) or not config[key]:
+                raise ValueError(f"inbedder config {key!r} must be a non-empty string, got {config[key]!r}")
+        if not isinstance(config["dim"], int) or config["dim"] <= 0:
+            raise ValueError(f"inbedder config 'dim' must be a positive int, got {config['dim']!r}")
+
+    def validate_config_update(self, old_config: dict[str, Any], new_config: dict[str, Any]) -> None:
+        for field in ("instruction", "query_instruction", "fingerprint", "dim"):
+            if field in new_config and new_config[field] != old_config.get(field):
+                raise InstructionMismatchError(
+                    "(config update)", field, old_config.get(field), new_config[field]
+                )
+
+
+def persisted_config(collection: Collection) -> dict[str, Any] | None:
+    """The inbedder config Chroma stored with a collection, or None if it has another function."""
+    function = (collection.configuration_json or {}).get("embedding_function") or {}
+    if function.get("name") != EMBEDDING_FUNCTION_NAME:
+        return None
+    return dict(function.get("config") or {})
+
+
+def open_collection(
+    client: ClientAPI,
+    name: str,
+    *,
+    instruction: str | None,
+    query_instruction: str | None = None,
+    model: str = "default",
+    model_kwargs: dict[str, Any] | None = None,
+    create: bool = True,
+    metadata: dict[str, Any] | None = None,
+    batch_size: int | None = None,
+) -> Collection:
+    """Open (or create) a collection whose vectors are InBedder vectors under one instruction.
+
+    The persisted configuration records instruction, query instruction, model
+    fingerprint and dimension.  Reopening with a different instruction, query
+    instruction, model or dimension raises :class:`InstructionMismatchError`;
+    ``instruction=None`` reopens with the persisted settings.
+    """
+    try:
+        existing = client.get_collection(name)
+    except (NotFoundError, ValueError):
+        existing = None
+    if existing is None:
+        if not create:
+            raise LookupError(f"no collection named {name!r}; pass create=True to create it")
+        if instruction is None:
+            raise ValueError(f"collection {name!r} does not exist yet: an instruction is needed to create it")
+        function = InBedderEmbeddingFunction(instruction, query_instruction, model, model_kwargs, batch_size)
+        return client.create_collection(
+            name,
+            embedding_function=function,  # type: ignore[arg-type]
+            metadata=metadata,
+            configuration={"hnsw": {"space": "cosine"}},
+        )
+
+    persisted = persisted_config(existing)
+    if persisted is None:
+        raise InstructionMismatchError(name, "embedding function", "(not inbedder)", EMBEDDING_FUNCTION_NAME)
+    if instruction is None:
+        function = InBedderEmbeddingFunction.build_from_config(persisted)
+    else:
+        if query_instruction is None:  # unspecified: keep the persisted query instruction
+            query_instruction = persisted.get("query_instruction")
+        function = InBedderEmbeddingFunction(instruction, query_instruction, model, model_kwargs, batch_size)
+        requested = function.get_config()
+        for field in ("instruction", "query_instruction", "fingerprint", "dim"):
+            if persisted.get(field) != requested[field]:
+                raise InstructionMismatchError(name, field, persisted.get(field), requested[field])
+    return client.get_collection(name, embedding_function=function)  # type: ignore[arg-type]

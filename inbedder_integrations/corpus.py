@@ -1,0 +1,320 @@
+"""One corpus under many instructions: one Chroma collection per instruction.
+
+Ingestion is idempotent and resumable: ids come from the text unless given,
+each stored row keeps a hash of its text, and a rerun embeds only rows that are
+missing or whose text changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from .chroma import InBedderEmbeddingFunction, open_collection, persisted_config
+from .engine.prompting import validate_instruction
+
+try:
+    import chromadb
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+except ImportError as exc:  # pragma: no cover
+    from .instructed import missing_extra
+
+    raise missing_extra("chroma", "chromadb") from exc
+
+CORPUS_KEY = "inbedder_corpus"
+INSTRUCTION_KEY = "inbedder_instruction"
+TEXT_HASH_KEY = "inbedder_text_sha256"
+_BASE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,200}[A-Za-z0-9]$")
+
+
+@dataclass(frozen=True)
+class CorpusDocument:
+    """A text with a stable id and scalar metadata."""
+
+    text: str
+    id: str
+    metadata: dict[str, str | int | float | bool] = field(default_factory=dict)
+
+    @property
+    def text_hash(self) -> str:
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    id: str
+    text: str
+    score: float
+    """Cosine similarity to the query (1 is identical)."""
+    metadata: dict[str, Any]
+
+
+def connect(path: str | Path | None = None, *, host: str | None = None, port: int = 8000) -> ClientAPI:
+    """Embedded Chroma in ``path`` (default ``./chroma``), or a ``chroma run`` server at ``host``."""
+    if host is not None:
+        return chromadb.HttpClient(host=host, port=port)
+    return chromadb.PersistentClient(path=str(path or "chroma"))
+
+
+def collection_name(corpus: str, instruction: str) -> str:
+    """A stable, Chroma-safe name: ``<corpus>--<instruction-slug>-<hash8>``."""
+    if not isinstance(corpus, str) or not _BASE_NAME.match(corpus):
+        raise ValueError(
+            f"corpus name must be 3-202 characters of letters, digits, '.', '_' or '-', "
+            f"starting and ending with a letter or digit; got {corpus!r}"
+        )
+    instruction = validate_instruction(instruction)
+    slug = re.sub(r"[^a-z0-9]+", "-", instruction.lower()).strip("-")[:40].strip("-") or "q"
+    digest = hashlib.sha256(instruction.encode("utf-8")).hexdigest()[:8]
+    return f"{corpus}--{slug}-{digest}"
+
+
+def to_documents(items: Iterable[str | Mapping[str, Any]]) -> list[CorpusDocument]:
+    """Validate a whole corpus before anything is written: a bad row names its index."""
+    documents: dict[str, CorpusDocument] = {}
+    for index, item in enumerate(items):
+        if isinstance(item, str):
+            text, given_id, metadata = item, None, {}
+        elif isinstance(item, Mapping):
+            text, given_id, metadata = item.get("text"), item.get("id"), item.get("metadata") or {}
+        else:
+            raise TypeError(
+                f"documents[{index}] must be a str or a mapping with 'text', got {type(item).__name__}"
+            )
+        if not isinstance(text, str):
+            raise TypeError(f"documents[{index}]['text'] must be a str, got {type(text).__name__}")
+        if given_id is not None and (not isinstance(given_id, str) or not given_id):
+            raise TypeError(f"documents[{index}]['id'] must be a non-empty str, got {given_id!r}")
+        if not isinstance(metadata, Mapping) or not all(
+            isinstance(key, str) and isinstance(value, (str, int, float, bool))
+            for key, value in metadata.items()
+        ):
+            raise TypeError(f"documents[{index}]['metadata'] must map str to str/int/float/bool values")
+        document = CorpusDocument(text, given_id or _content_id(text), dict(metadata))
+        if document.id in documents:
+            if given_id is not None and documents[document.id].text != text:
+                raise ValueError(f"documents[{index}] reuses id {given_id!r} for a different text")
+            continue  # the same text twice: index it once
+        documents[document.id] = document
+    return list(documents.values())
+
+
+def _content_id(text: str) -> str:
+    return "sha256-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def load_documents(source: str | Path) -> list[CorpusDocument]:
+    """A folder of .txt/.md files (id = relative path), a JSONL file, or ``-`` (stdin).
+
+    JSONL rows carry ``text`` and optionally ``id`` and ``metadata``; stdin is
+    JSONL when its first line is a JSON object, else one text per line.
+    """
+    if str(source) == "-":
+        lines = sys.stdin.read().splitlines()
+        if lines and lines[0].lstrip().startswith("{"):
+            return to_documents(_parse_jsonl(lines, "stdin"))
+        return to_documents(line for line in lines if line.strip())
+    path = Path(source)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.suffix in {".txt", ".md"} and p.is_file())
+        return to_documents(
+            {
+                "text": p.read_text(encoding="utf-8"),
+                "id": str(p.relative_to(path)),
+                "metadata": {"source": p.name},
+            }
+            for p in files
+        )
+    if path.suffix == ".jsonl":
+        return to_documents(_parse_jsonl(path.read_text(encoding="utf-8").splitlines(), str(path)))
+    raise ValueError(f"{path}: expected a folder of .txt/.md files, a .jsonl file, or '-' for stdin")
+
+
+def _parse_jsonl(lines: Sequence[str], origin: str) -> list[Any]:
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{origin}:{number}: not valid JSON ({exc.msg})") from None
+    return rows
+
+
+class InstructedCorpus:
+    """A named corpus indexed under any number of instructions in one Chroma client."""
+
+    def __init__(
+        self,
+        client: ClientAPI,
+        name: str,
+        *,
+        model: str = "default",
+        model_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        collection_name(name, "validate")  # fail early on a bad corpus name
+        self.client, self.name, self.model = client, name, model
+        self.model_kwargs = dict(model_kwargs or {})
+
+    def collection_name(self, instruction: str) -> str:
+        return collection_name(self.name, instruction)
+
+    def index(
+        self,
+        documents: Iterable[str | Mapping[str, Any] | CorpusDocument],
+        instructions: Sequence[str],
+        *,
+        batch_size: int = 64,
+        show_progress: bool = False,
+    ) -> dict[str, int]:
+        """Index ``documents`` under each instruction; returns how many rows each one wrote.
+
+        Safe to rerun after an interruption: rows already stored with the same
+        text are skipped, so nothing is duplicated and only what is missing is embedded.
+        """
+        if isinstance(instructions, str):
+            raise TypeError("instructions must be a list of strings; wrap a single one: [instruction]")
+        for index, instruction in enumerate(instructions):
+            validate_instruction(instruction, f"instructions[{index}]")
+        if isinstance(documents, str):
+            raise TypeError("documents must be a list of texts or mappings; wrap a single text: [text]")
+        corpus = to_documents(
+            {"text": item.text, "id": item.id, "metadata": item.metadata}
+            if isinstance(item, CorpusDocument)
+            else item
+            for item in documents
+        )
+        written: dict[str, int] = {}
+        for instruction in instructions:
+            collection = self._open(instruction, create=True)
+            written[instruction] = 0
+            bar = tqdm(total=len(corpus), disable=not show_progress, unit="doc", desc=instruction[:40])
+            for start in range(0, len(corpus), batch_size):
+                batch = corpus[start : start + batch_size]
+                stored = collection.get(ids=[d.id for d in batch], include=["metadatas"])
+                stored_hash = {
+                    id_: (metadata or {}).get(TEXT_HASH_KEY)
+                    for id_, metadata in zip(stored["ids"], stored["metadatas"] or [], strict=True)
+                }
+                todo = [d for d in batch if stored_hash.get(d.id) != d.text_hash]
+                if todo:
+                    collection.upsert(
+                        ids=[d.id for d in todo],
+                        documents=[d.text for d in todo],
+                        metadatas=[{**d.metadata, TEXT_HASH_KEY: d.text_hash} for d in todo],
+                    )
+                    written[instruction] += len(todo)
+                bar.update(len(batch))
+            bar.close()
+        return written
+
+    def instructions(self) -> list[str]:
+        """The instructions this corpus has been indexed under."""
+        found = []
+        for collection in self.client.list_collections():
+            metadata = collection.metadata or {}
+            if metadata.get(CORPUS_KEY) == self.name:
+                found.append(str(metadata[INSTRUCTION_KEY]))
+        return sorted(found)
+
+    def collection(self, instruction: str) -> Collection:
+        """The raw Chroma collection for one instruction (it must have been indexed)."""
+        return self._open(instruction, create=False)
+
+    def _open(self, instruction: str, *, create: bool) -> Collection:
+        return open_collection(
+            self.client,
+            self.collection_name(instruction),
+            instruction=instruction,
+            model=self.model,
+            model_kwargs=self.model_kwargs,
+            create=create,
+            metadata={CORPUS_KEY: self.name, INSTRUCTION_KEY: instruction},
+        )
+
+    def search(self, query: str, instruction: str, k: int = 5) -> list[SearchHit]:
+        """The ``k`` documents nearest to ``query`` when both are read under ``instruction``."""
+        result = self.collection(instruction).query(
+            query_texts=[query], n_results=k, include=["documents", "metadatas", "distances"]
+        )
+        return [
+            SearchHit(id_, text or "", 1.0 - float(distance), dict(metadata or {}))
+            for id_, text, metadata, distance in zip(
+                result["ids"][0],
+                (result["documents"] or [[]])[0],
+                (result["metadatas"] or [[]])[0],
+                (result["distances"] or [[]])[0],
+                strict=True,
+            )
+        ]
+
+    def langchain(self, instruction: str) -> Any:
+        """A ``langchain_chroma.Chroma`` vector store over this instruction's collection."""
+        from langchain_chroma import Chroma
+
+        from .langchain import InBedderEmbeddings
+
+        function = self._function(instruction)
+        embeddings = InBedderEmbeddings(
+            model=self.model,
+            instruction=function.embedder.instruction,
+            query_instruction=function.embedder.query_instruction,
+            model_kwargs=self.model_kwargs,
+        )
+        return Chroma(
+            client=self.client,
+            collection_name=self.collection_name(instruction),
+            embedding_function=embeddings,
+        )
+
+    def llama_index(self, instruction: str) -> Any:
+        """A LlamaIndex ``VectorStoreIndex`` over this instruction's collection."""
+        from llama_index.core import VectorStoreIndex
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        from .llama_index import InBedderEmbedding
+
+        function = self._function(instruction)
+        embed_model = InBedderEmbedding(
+            model_name=self.model,
+            instruction=function.embedder.instruction,
+            query_instruction=function.embedder.query_instruction,
+            model_kwargs=self.model_kwargs,
+        )
+        store = ChromaVectorStore(chroma_collection=self.collection(instruction))
+        return VectorStoreIndex.from_vector_store(store, embed_model=embed_model)
+
+    def _function(self, instruction: str) -> InBedderEmbeddingFunction:
+        config = persisted_config(self.collection(instruction))
+        assert config is not None  # collection() checked it
+        return InBedderEmbeddingFunction.build_from_config(config)
+
+
+def list_inbedder_collections(client: ClientAPI) -> list[dict[str, Any]]:
+    """Every collection built with the inbedder embedding function, with its settings."""
+    rows = []
+    for collection in client.list_collections():
+        config = persisted_config(collection)
+        if config is None:
+            continue
+        metadata = collection.metadata or {}
+        rows.append(
+            {
+                "name": collection.name,
+                "corpus": metadata.get(CORPUS_KEY),
+                "instruction": config["instruction"],
+                "count": collection.count(),
+                "fingerprint": config["fingerprint"],
+            }
+        )
+    return rows

@@ -1,0 +1,120 @@
+"""An engine bound to a document instruction and a query instruction.
+
+This is all the LangChain, LlamaIndex and Chroma adapters share: each one is a
+thin translation of its framework's calls into an :class:`InstructedEmbedder`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .engine import InBedder
+from .engine.prompting import validate_instruction
+
+_ENGINES: dict[str, InBedder] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def shared_engine(model: str, model_kwargs: dict[str, Any] | None = None) -> InBedder:
+    """One engine per (model, options) per process: frameworks rebuild adapters often."""
+    options = dict(model_kwargs or {})
+    key = json.dumps([model, options], sort_keys=True, default=str)
+    with _ENGINES_LOCK:
+        if key not in _ENGINES:
+            _ENGINES[key] = InBedder.from_pretrained(model, **options)
+        return _ENGINES[key]
+
+
+def missing_extra(extra: str, package: str) -> ImportError:
+    """The error every adapter raises when its framework is not installed."""
+    return ImportError(
+        f"This adapter needs '{package}', which is not installed. Install it with:\n"
+        f"    pip install 'inbedder-integrations[{extra}]'"
+    )
+
+
+@dataclass(frozen=True)
+class InstructedEmbedder:
+    """Documents are embedded under ``instruction``, queries under ``query_instruction``."""
+
+    engine: InBedder
+    instruction: str
+    query_instruction: str
+    batch_size: int | None = None
+    normalize: bool = True
+    show_progress: bool = False
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        model: str,
+        instruction: str,
+        query_instruction: str | None = None,
+        model_kwargs: dict[str, Any] | None = None,
+        batch_size: int | None = None,
+        normalize: bool = True,
+        show_progress: bool = False,
+    ) -> InstructedEmbedder:
+        instruction = validate_instruction(instruction)
+        query_instruction = validate_instruction(
+            instruction if query_instruction is None else query_instruction, "query_instruction"
+        )
+        return cls(
+            shared_engine(model, model_kwargs),
+            instruction,
+            query_instruction,
+            batch_size,
+            normalize,
+            show_progress,
+        )
+
+    def embed_documents_array(self, texts: Sequence[str]) -> np.ndarray:
+        return self.engine.embed(
+            texts,
+            self.instruction,
+            normalize=self.normalize,
+            batch_size=self.batch_size,
+            show_progress=self.show_progress,
+        )
+
+    def embed_queries_array(self, texts: Sequence[str]) -> np.ndarray:
+        return self.engine.embed(
+            texts, self.query_instruction, normalize=self.normalize, batch_size=self.batch_size
+        )
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        """Python floats, as LangChain and LlamaIndex expect."""
+        return self.embed_documents_array(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        if not isinstance(text, str):
+            raise TypeError(f"query must be a str, got {type(text).__name__}")
+        return self.embed_queries_array([text])[0].tolist()
+
+    async def aembed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        """Runs in a worker thread so the event loop keeps serving other tasks."""
+        return await asyncio.to_thread(self.embed_documents, texts)
+
+    async def aembed_query(self, text: str) -> list[float]:
+        return await asyncio.to_thread(self.embed_query, text)
+
+    @property
+    def cache_namespace(self) -> str:
+        """A key for text-keyed embedding caches: model fingerprint + both instructions.
+
+        LangChain's ``CacheBackedEmbeddings`` and LlamaIndex's embedding cache key on
+        the text alone; without this namespace they would serve a vector computed
+        under another instruction or by another model.
+        """
+        instructions = json.dumps([self.instruction, self.query_instruction])
+        digest = hashlib.sha256(instructions.encode()).hexdigest()[:16]
+        return f"inbedder:{self.engine.fingerprint}:{digest}"

@@ -1,0 +1,83 @@
+"""LangChain: ``InBedderEmbeddings``, a drop-in ``Embeddings`` with instructions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .instructed import InstructedEmbedder, missing_extra
+
+try:
+    from langchain_core.embeddings import Embeddings
+    from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
+    raise missing_extra("langchain", "langchain-core") from exc
+
+
+class InBedderEmbeddings(BaseModel, Embeddings):
+    """InBedder embeddings for LangChain.
+
+    Example:
+        .. code-block:: python
+
+            from inbedder_integrations.langchain import InBedderEmbeddings
+
+            embeddings = InBedderEmbeddings(instruction="What is the topic of this text?")
+            vectors = embeddings.embed_documents(["Our team won the cup!"])
+    """
+
+    model: str = "default"
+    """``"default"``, a hub id, a local model folder or a ``.gguf`` file."""
+    instruction: str
+    """The question asked of every document, e.g. ``"What is the topic?"``."""
+    query_instruction: str | None = None
+    """The question asked of queries; defaults to ``instruction`` (InBedder asks both the same)."""
+    batch_size: int = Field(default=16, gt=0)
+    """Texts per forward pass."""
+    normalize: bool = True
+    """L2-normalise the vectors (cosine similarity = dot product)."""
+    show_progress: bool = False
+    """Show a progress bar while embedding documents."""
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Passed to ``InBedder.from_pretrained`` (``dtype``, ``device``, ``adapter``, ``pooling``...)."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    _embedder: InstructedEmbedder = PrivateAttr()
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._embedder = InstructedEmbedder.create(
+            model=self.model,
+            instruction=self.instruction,
+            query_instruction=self.query_instruction,
+            model_kwargs=self.model_kwargs,
+            batch_size=self.batch_size,
+            normalize=self.normalize,
+            show_progress=self.show_progress,
+        )
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self._embedder.embed_documents(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._embedder.embed_query(text)
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        return await self._embedder.aembed_documents(texts)
+
+    async def aembed_query(self, text: str) -> list[float]:
+        return await self._embedder.aembed_query(text)
+
+    @property
+    def fingerprint(self) -> str:
+        """The engine fingerprint: changes whenever the vectors would."""
+        return self._embedder.engine.fingerprint
+
+    @property
+    def cache_namespace(self) -> str:
+        """Pass as ``namespace`` to ``CacheBackedEmbeddings.from_bytes_store``.
+
+        That cache keys on the text alone; this namespace holds the model
+        fingerprint and both instructions, so no vector from another
+        instruction or model is ever served.
+        """
+        return self._embedder.cache_namespace

@@ -1,0 +1,83 @@
+"""LlamaIndex: ``InBedderEmbedding``, a ``BaseEmbedding`` with instructions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .instructed import InstructedEmbedder, missing_extra
+
+try:
+    from llama_index.core.embeddings import BaseEmbedding
+    from pydantic import Field, PrivateAttr, model_validator
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
+    raise missing_extra("llama-index", "llama-index-core") from exc
+
+
+class InBedderEmbedding(BaseEmbedding):
+    """InBedder embeddings for LlamaIndex.
+
+    Batches from ``get_text_embedding_batch`` (and its async twin) reach the
+    engine whole, so length-sorted batching works across them.
+    """
+
+    model_name: str = Field(default="default", description="'default', a hub id, a folder or a .gguf file.")
+    instruction: str = Field(description="The question asked of every document.")
+    query_instruction: str | None = Field(
+        default=None, description="The question asked of queries; defaults to `instruction`."
+    )
+    embed_batch_size: int = Field(default=16, gt=0, le=2048, description="Texts per forward pass.")
+    normalize: bool = Field(default=True, description="L2-normalise the vectors.")
+    model_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="Passed to InBedder.from_pretrained (dtype, device, adapter...)."
+    )
+
+    _embedder: InstructedEmbedder = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _build_embedder(self) -> InBedderEmbedding:
+        self._embedder = InstructedEmbedder.create(
+            model=self.model_name,
+            instruction=self.instruction,
+            query_instruction=self.query_instruction,
+            model_kwargs=self.model_kwargs,
+            batch_size=self.embed_batch_size,
+            normalize=self.normalize,
+        )
+        if self.embeddings_cache is not None and self._embedder.query_instruction != self.instruction:
+            raise ValueError(
+                "embeddings_cache keys on the text alone and shares one collection between queries "
+                "and documents, so it cannot tell a query vector from a document vector of the same "
+                "text when query_instruction differs from instruction. Use one instruction, or no cache."
+            )
+        return self
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "InBedderEmbedding"
+
+    @property
+    def fingerprint(self) -> str:
+        return self._embedder.engine.fingerprint
+
+    @property
+    def cache_namespace(self) -> str:
+        """Name a dedicated ``embeddings_cache`` store after this: fingerprint + instructions."""
+        return self._embedder.cache_namespace
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._embedder.embed_query(query)
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return await self._embedder.aembed_query(query)
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._embedder.embed_documents([text])[0]
+
+    async def _aget_text_embedding(self, text: str) -> list[float]:
+        return (await self._embedder.aembed_documents([text]))[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return self._embedder.embed_documents(texts)
+
+    async def _aget_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return await self._embedder.aembed_documents(texts)
