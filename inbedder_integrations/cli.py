@@ -7,10 +7,14 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import POOLING_MODES, InBedder, __version__
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -96,6 +100,61 @@ def cmd_info(args: argparse.Namespace) -> None:
         print(f"{key:>11}: {value}")
 
 
+def _add_store_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("chroma")
+    group.add_argument("--path", default="chroma", help="embedded Chroma folder (default: ./chroma)")
+    group.add_argument("--host", default=None, help="a `chroma run` server instead of --path")
+    group.add_argument("--port", type=int, default=8000)
+
+
+def _client(args: argparse.Namespace) -> ClientAPI:
+    from .corpus import connect
+
+    return connect(args.path, host=args.host, port=args.port)
+
+
+def _model_kwargs(args: argparse.Namespace) -> dict[str, object]:
+    options = {"adapter": args.adapter, "pooling": args.pooling, "dtype": args.dtype, "device": args.device}
+    options = {key: value for key, value in options.items() if value not in (None, "auto")}
+    if args.max_length != 512:
+        options["max_length"] = args.max_length
+    return options
+
+
+def cmd_index(args: argparse.Namespace) -> None:
+    from .corpus import InstructedCorpus, load_documents
+
+    documents = load_documents(args.docs)
+    corpus = InstructedCorpus(_client(args), args.name, model=args.model, model_kwargs=_model_kwargs(args))
+    written = corpus.index(documents, args.instruction, batch_size=args.batch_size, show_progress=True)
+    for instruction, count in written.items():
+        name = corpus.collection_name(instruction)
+        print(f"{name}: {count} written, {len(documents) - count} already there ({instruction})")
+
+
+def cmd_search(args: argparse.Namespace) -> None:
+    from .corpus import InstructedCorpus
+
+    corpus = InstructedCorpus(_client(args), args.name, model=args.model, model_kwargs=_model_kwargs(args))
+    hits = corpus.search(args.query, args.instruction, k=args.k)
+    for rank, hit in enumerate(hits, start=1):
+        snippet = " ".join(hit.text.split())[:100]
+        print(f"{rank:>2}. {hit.score:.4f}  {hit.id}  {snippet}")
+
+
+def cmd_collections(args: argparse.Namespace) -> None:
+    from .corpus import list_inbedder_collections
+
+    rows = list_inbedder_collections(_client(args))
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        print(
+            f"{row['name']}  corpus={row['corpus']}  count={row['count']}  instruction={row['instruction']!r}"
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="inbedder", description="Instruction-following text embeddings.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -115,6 +174,33 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true")
     _add_model_options(info)
     info.set_defaults(run=cmd_info)
+
+    index = commands.add_parser("index", help="index documents into Chroma, one collection per instruction")
+    index.add_argument(
+        "docs", help="a folder of .txt/.md files, a .jsonl file ('text', 'id', 'metadata'), or -"
+    )
+    index.add_argument("--name", required=True, help="the corpus name (collection names derive from it)")
+    index.add_argument(
+        "--instruction", action="append", required=True, help="repeat for several instructions"
+    )
+    index.add_argument("--batch-size", type=int, default=64, help="documents per upsert")
+    _add_store_options(index)
+    _add_model_options(index)
+    index.set_defaults(run=cmd_index)
+
+    search = commands.add_parser("search", help="search a corpus under one instruction")
+    search.add_argument("name", help="the corpus name")
+    search.add_argument("query")
+    search.add_argument("--instruction", required=True)
+    search.add_argument("-k", type=int, default=5)
+    _add_store_options(search)
+    _add_model_options(search)
+    search.set_defaults(run=cmd_search)
+
+    collections = commands.add_parser("collections", help="list the inbedder collections of a Chroma store")
+    collections.add_argument("--json", action="store_true")
+    _add_store_options(collections)
+    collections.set_defaults(run=cmd_collections)
     return parser
 
 
@@ -122,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except (TypeError, ValueError, FileNotFoundError, ModuleNotFoundError) as exc:
+    except (TypeError, ValueError, LookupError, FileNotFoundError, ImportError) as exc:
         raise SystemExit(f"inbedder {args.command}: error: {exc}") from exc
 
 

@@ -229,7 +229,13 @@ class InstructedCorpus:
 
     def collection(self, instruction: str) -> Collection:
         """The raw Chroma collection for one instruction (it must have been indexed)."""
-        return self._open(instruction, create=False)
+        try:
+            return self._open(instruction, create=False)
+        except LookupError:
+            raise LookupError(
+                f"corpus {self.name!r} has not been indexed under {instruction!r}; "
+                f"it has: {self.instructions() or 'no instructions yet'}"
+            ) from None
 
     def _open(self, instruction: str, *, create: bool) -> Collection:
         return open_collection(

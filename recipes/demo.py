@@ -7,9 +7,12 @@ instruction, every text's nearest neighbour and the model's own short answer
 
 from __future__ import annotations
 
+import tempfile
+
 import numpy as np
 
 from inbedder_integrations import InBedder
+from inbedder_integrations.corpus import InstructedCorpus, connect
 
 # Two topics x two moods: a topic question should pair texts by topic,
 # a feeling question by mood.
@@ -49,6 +52,21 @@ def main() -> None:
             f" the mood: {same_mood}/{len(TEXTS)}"
         )
         print()
+    search_demo()
+
+
+def search_demo() -> None:
+    """Index the texts under both instructions in Chroma; one query, two rankings."""
+    with tempfile.TemporaryDirectory() as folder:
+        corpus = InstructedCorpus(connect(folder), "demo")
+        corpus.index(TEXTS, INSTRUCTIONS)
+        query = "I am so happy today"
+        print(f"== Chroma: the query {query!r} under each instruction")
+        for instruction in corpus.instructions():
+            hits = corpus.search(query, instruction, k=3)
+            print(f"  {instruction}")
+            for hit in hits:
+                print(f"    {hit.score:.3f}  {hit.text[:70]}")
 
 
 if __name__ == "__main__":
