@@ -127,7 +127,7 @@ class InBedderEmbeddingFunction(EmbeddingFunction[Documents]):
             raise ValueError(f"inbedder config 'dim' must be a positive int, got {config['dim']!r}")
 
     def validate_config_update(self, old_config: dict[str, Any], new_config: dict[str, Any]) -> None:
-        for field in ("instruction", "query_instruction", "fingerprint", "dim"):
+        for field in ("instruction", "query_instruction", "dim", "fingerprint"):
             if field in new_config and new_config[field] != old_config.get(field):
                 raise InstructionMismatchError(
                     "(config update)", field, old_config.get(field), new_config[field]
@@ -188,7 +188,7 @@ def open_collection(
             query_instruction = persisted.get("query_instruction")
         function = InBedderEmbeddingFunction(instruction, query_instruction, model, model_kwargs, batch_size)
         requested = function.get_config()
-        for field in ("instruction", "query_instruction", "fingerprint", "dim"):
+        for field in ("instruction", "query_instruction", "dim", "fingerprint"):
             if persisted.get(field) != requested[field]:
                 raise InstructionMismatchError(name, field, persisted.get(field), requested[field])
     return client.get_collection(name, embedding_function=function)  # type: ignore[arg-type]

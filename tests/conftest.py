@@ -56,3 +56,71 @@ def tiny_masked_model_dir(tmp_path_factory: pytest.TempPathFactory, bert_tokeniz
     RobertaForMaskedLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+# --------------------------------------------------------------------------- Chroma
+
+FLOAT32 = {"dtype": "float32"}
+"""model_kwargs that make adapters share the session's fp32 engine."""
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory):
+    """A real `chroma run` server on 127.0.0.1, started once and stopped at the end."""
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    import chromadb
+
+    executable = shutil.which("chroma", path=str(Path(sys.executable).parent))
+    assert executable, "the `chroma` CLI is not installed next to this python"
+    port = _free_port()
+    folder = tmp_path_factory.mktemp("chroma-server")
+    log = (folder / "server.log").open("w")
+    process = subprocess.Popen(
+        [executable, "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(folder / "data")],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            chromadb.HttpClient(host="127.0.0.1", port=port).heartbeat()
+            break
+        except Exception:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(f"chroma run did not start; see {folder / 'server.log'}") from None
+            time.sleep(0.3)
+    yield ("127.0.0.1", port)
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+@pytest.fixture(params=["embedded", "server"])
+def chroma_client(request: pytest.FixtureRequest, tmp_path: Path):
+    """Both ways Chroma runs: embedded (PersistentClient) and client/server (HttpClient)."""
+    import chromadb
+
+    if request.param == "embedded":
+        yield chromadb.PersistentClient(path=str(tmp_path / "chroma"))
+        return
+    host, port = request.getfixturevalue("chroma_server")
+    client = chromadb.HttpClient(host=host, port=port)
+    yield client
+    for collection in client.list_collections():  # the server is shared: leave it empty
+        client.delete_collection(collection.name)
