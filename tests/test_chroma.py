@@ -113,7 +113,7 @@ def test_corpus_under_two_instructions(chroma_client):
 def test_interrupted_ingestion_resumes_without_duplicates(chroma_client):
     corpus = InstructedCorpus(chroma_client, "resume", model_kwargs=FLOAT32)
     assert corpus.index(DOCS[:2], [TOPIC], batch_size=1) == {TOPIC: 2}  # "stopped partway"
-    assert corpus.index(DOCS + [DOCS[0]], [TOPIC], batch_size=2) == {TOPIC: len(DOCS) - 2}
+    assert corpus.index([*DOCS, DOCS[0]], [TOPIC], batch_size=2) == {TOPIC: len(DOCS) - 2}
     stored = corpus.collection(TOPIC).get()
     assert sorted(stored["documents"]) == sorted(DOCS)
     assert len(set(stored["ids"])) == len(DOCS)
