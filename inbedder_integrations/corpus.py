@@ -18,7 +18,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from .chroma import InBedderEmbeddingFunction, open_collection, persisted_config
+from .chroma import open_collection, persisted_config
 from .engine.prompting import validate_instruction
 
 try:
@@ -270,13 +270,7 @@ class InstructedCorpus:
 
         from .langchain import InBedderEmbeddings
 
-        function = self._function(instruction)
-        embeddings = InBedderEmbeddings(
-            model=self.model,
-            instruction=function.embedder.instruction,
-            query_instruction=function.embedder.query_instruction,
-            model_kwargs=self.model_kwargs,
-        )
+        embeddings = InBedderEmbeddings(model=self.model, **self._adapter_fields(instruction))
         return Chroma(
             client=self.client,
             collection_name=self.collection_name(instruction),
@@ -290,20 +284,19 @@ class InstructedCorpus:
 
         from .llama_index import InBedderEmbedding
 
-        function = self._function(instruction)
-        embed_model = InBedderEmbedding(
-            model_name=self.model,
-            instruction=function.embedder.instruction,
-            query_instruction=function.embedder.query_instruction,
-            model_kwargs=self.model_kwargs,
-        )
+        embed_model = InBedderEmbedding(model_name=self.model, **self._adapter_fields(instruction))
         store = ChromaVectorStore(chroma_collection=self.collection(instruction))
         return VectorStoreIndex.from_vector_store(store, embed_model=embed_model)
 
-    def _function(self, instruction: str) -> InBedderEmbeddingFunction:
+    def _adapter_fields(self, instruction: str) -> dict[str, Any]:
+        """The persisted instructions of this collection, for building a framework adapter."""
         config = persisted_config(self.collection(instruction))
-        assert config is not None  # collection() checked it
-        return InBedderEmbeddingFunction.build_from_config(config)
+        assert config is not None  # collection() has checked it is an inbedder collection
+        return {
+            "instruction": config["instruction"],
+            "query_instruction": config["query_instruction"],
+            "model_kwargs": self.model_kwargs,
+        }
 
 
 def list_inbedder_collections(client: ClientAPI) -> list[dict[str, Any]]:

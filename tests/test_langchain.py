@@ -21,7 +21,9 @@ FEELING = "How does the writer feel?"
 PARAMS = {"instruction": TOPIC, "model_kwargs": FLOAT32}
 
 
-class TestStandardUnit(EmbeddingsUnitTests):
+class _InBedderUnderTest:
+    """What both LangChain standard suites construct: the real default model in fp32."""
+
     @property
     def embeddings_class(self) -> type[InBedderEmbeddings]:
         return InBedderEmbeddings
@@ -31,14 +33,12 @@ class TestStandardUnit(EmbeddingsUnitTests):
         return PARAMS
 
 
-class TestStandardIntegration(EmbeddingsIntegrationTests):
-    @property
-    def embeddings_class(self) -> type[InBedderEmbeddings]:
-        return InBedderEmbeddings
+class TestStandardUnit(_InBedderUnderTest, EmbeddingsUnitTests):
+    pass
 
-    @property
-    def embedding_model_params(self) -> dict:
-        return PARAMS
+
+class TestStandardIntegration(_InBedderUnderTest, EmbeddingsIntegrationTests):
+    pass
 
 
 def test_vectors_are_the_engines_under_each_instruction(engine):
