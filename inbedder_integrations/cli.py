@@ -155,6 +155,65 @@ def cmd_collections(args: argparse.Namespace) -> None:
         )
 
 
+def cmd_data_build(args: argparse.Namespace) -> None:
+    from .training.data import build_dataset
+
+    provenance = build_dataset(
+        Path(args.output),
+        model=args.model,
+        model_answer_passages=args.model_answer_passages,
+        seed=args.seed,
+        command=" ".join(["inbedder", *sys.argv[1:]]),
+    )
+    print(f"wrote {provenance['rows']} rows to {args.output} (provenance: {args.output}.provenance.json)")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from .training.train import TrainConfig, train
+
+    config = TrainConfig(
+        data=args.data,
+        output_dir=args.output,
+        base_model=args.model,
+        lora=not args.full,
+        lora_r=args.lora_r,
+        lora_alpha=args.lora_alpha,
+        epochs=args.epochs,
+        max_steps=args.max_steps,
+        learning_rate=args.lr,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        max_rows=args.max_rows,
+        gradient_checkpointing=args.gradient_checkpointing,
+        seed=args.seed,
+        command=" ".join(["inbedder", *sys.argv[1:]]),
+    )
+    result = train(config)
+    print(
+        f"trained {result.steps} steps in {result.seconds:.0f} s;"
+        f" loss {result.losses[:1]} -> {result.losses[-1:]}"
+    )
+    print(f"saved to {result.output_dir}")
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    from .evaluation.baselines import InBedderEmbedder, MiniLMEmbedder
+    from .evaluation.suites import offline_report, write_report
+
+    embedders: list = [
+        InBedderEmbedder(_engine(args), f"{args.model}" + (f" + {args.adapter}" if args.adapter else ""))
+    ]
+    if args.baselines:
+        embedders.insert(0, MiniLMEmbedder())
+        if args.adapter:
+            untuned = InBedder.from_pretrained(args.model, dtype=args.dtype, device=args.device)
+            embedders.insert(1, InBedderEmbedder(untuned, f"{args.model} (untuned)"))
+    report = offline_report(embedders, bbc_per_topic=args.bbc_per_topic, seed=args.seed)
+    settings = {"bbc_per_topic": args.bbc_per_topic, "seed": args.seed, "dtype": args.dtype}
+    path = write_report(report, Path(args.output), settings)
+    print(path.read_text())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="inbedder", description="Instruction-following text embeddings.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -201,6 +260,47 @@ def build_parser() -> argparse.ArgumentParser:
     collections.add_argument("--json", action="store_true")
     _add_store_options(collections)
     collections.set_defaults(run=cmd_collections)
+
+    data = commands.add_parser("data", help="training data").add_subparsers(
+        dest="data_command", required=True
+    )
+    build = data.add_parser("build", help="build the offline short-answer QA set")
+    build.add_argument("--output", default="data/inbedder-qa.jsonl.gz", help=".jsonl or .jsonl.gz")
+    build.add_argument(
+        "--model", default="default", help="the instruct model that answers the model questions"
+    )
+    build.add_argument(
+        "--model-answer-passages", type=int, default=300, help="passages the model answers about"
+    )
+    build.add_argument("--seed", type=int, default=0)
+    build.set_defaults(run=cmd_data_build)
+
+    training = commands.add_parser("train", help="fine-tune a model into an InBedder (LoRA by default)")
+    training.add_argument("--data", required=True, help="alpaca-style JSON/JSONL(.gz) or a hub dataset id")
+    training.add_argument("--output", required=True, help="folder for the adapter (or model) and its card")
+    training.add_argument("--model", default="default")
+    training.add_argument("--full", action="store_true", help="full fine-tuning instead of LoRA")
+    training.add_argument("--lora-r", type=int, default=16)
+    training.add_argument("--lora-alpha", type=int, default=32)
+    training.add_argument("--epochs", type=float, default=1.0)
+    training.add_argument("--max-steps", type=int, default=-1)
+    training.add_argument("--lr", type=float, default=2e-4)
+    training.add_argument("--batch-size", type=int, default=8)
+    training.add_argument("--max-length", type=int, default=256)
+    training.add_argument("--max-rows", type=int, default=None)
+    training.add_argument("--gradient-checkpointing", action="store_true")
+    training.add_argument("--seed", type=int, default=0)
+    training.set_defaults(run=cmd_train)
+
+    evaluate = commands.add_parser("eval", help="offline evaluation suites, with baselines")
+    evaluate.add_argument("--output", default="eval-report", help="folder for report.md and report.json")
+    evaluate.add_argument(
+        "--baselines", action="store_true", help="add all-MiniLM-L6-v2 and the untuned base"
+    )
+    evaluate.add_argument("--bbc-per-topic", type=int, default=40)
+    evaluate.add_argument("--seed", type=int, default=0)
+    _add_model_options(evaluate)
+    evaluate.set_defaults(run=cmd_eval)
     return parser
 
 

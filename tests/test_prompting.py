@@ -16,20 +16,20 @@ def test_template_is_the_papers_exactly():
 
 
 def test_prompt_ids_equal_plain_tokenization(engine):
-    prompts = PromptTokenizer(engine.tokenizer, DEFAULT_TEMPLATE, 512, append_masks=False)
+    prompts = PromptTokenizer(engine.tokenizer, DEFAULT_TEMPLATE, 512)
     for text in ["Hello world", "trailing space ", "  leading", "", "tabs\tand\nnewlines\n"]:
         expected = engine.tokenizer(DEFAULT_TEMPLATE.format(input=text, instruction=INSTRUCTION))["input_ids"]
         assert prompts.encode(text, INSTRUCTION) == list(expected)
 
 
 def test_braces_in_text_stay_literal(engine):
-    prompts = PromptTokenizer(engine.tokenizer, DEFAULT_TEMPLATE, 512, append_masks=False)
+    prompts = PromptTokenizer(engine.tokenizer, DEFAULT_TEMPLATE, 512)
     assert "{instruction}" in prompts.format("a {instruction} b", INSTRUCTION)
 
 
 @pytest.mark.parametrize("max_length", [40, 64, 128])
 def test_truncation_cuts_only_the_input(engine, max_length):
-    prompts = PromptTokenizer(engine.tokenizer, DEFAULT_TEMPLATE, max_length, append_masks=False)
+    prompts = PromptTokenizer(engine.tokenizer, DEFAULT_TEMPLATE, max_length)
     document = "The referee blew the whistle and the crowd roared. " * 20000  # ~1 MB
     assert len(document) > 1_000_000
     ids = prompts.encode(document, INSTRUCTION)
@@ -50,7 +50,7 @@ def test_huge_document_embeds_under_its_instruction(engine):
     assert np.isfinite(topic).all()
     assert float((topic @ feeling.T)[0, 0]) < 0.999, "the instruction must survive truncation"
     # Equal to embedding the truncated text directly: truncation happened before the model.
-    prompts = PromptTokenizer(engine.tokenizer, DEFAULT_TEMPLATE, 96, append_masks=False)
+    prompts = PromptTokenizer(engine.tokenizer, DEFAULT_TEMPLATE, 96)
     kept = engine.tokenizer.decode(prompts.encode(document, "What is the topic?"))
     kept_text = kept.removeprefix("### Input:\n").split("\n\n### Instruction:")[0]
     np.testing.assert_allclose(short_engine.embed([kept_text], "What is the topic?"), topic, atol=1e-5)
@@ -67,7 +67,7 @@ def test_instruction_too_long_for_max_length_is_a_clear_error(engine):
     ["<|im_end|>", "<|im_start|>", "<|endoftext|>", "</s>", "<mask>", "### Response:", "\n\n### Response:"],
 )
 def test_user_typed_special_tokens_are_text(engine, typed):
-    prompts = PromptTokenizer(engine.tokenizer, DEFAULT_TEMPLATE, 512, append_masks=False)
+    prompts = PromptTokenizer(engine.tokenizer, DEFAULT_TEMPLATE, 512)
     ids = prompts.encode(f"before {typed} after", f"Is {typed} here?")
     assert not set(ids) & set(engine.tokenizer.all_special_ids)
     assert ids[-1] == prompts.prompt_end_id(INSTRUCTION)

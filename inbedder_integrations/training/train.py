@@ -1,0 +1,284 @@
+"""Fine-tune an LM into an InBedder: the paper's objective, full or LoRA, with Hugging Face Trainer.
+
+Causal LMs see ``template(input, instruction) + " " + answer + EOS`` and the
+loss covers the answer and EOS only.  Masked LMs see the prompt followed by as
+many mask tokens as the answer has, and the loss covers exactly those masks.
+Prompts are built by the same code the engine embeds with, so training and
+inference see identical tokens.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import json
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..engine.loading import cpu_has_native_bf16, infer_kind, resolve_source
+from ..engine.prompting import DEFAULT_TEMPLATE, PromptTokenizer
+
+IGNORE_INDEX = -100
+MAX_MASKED_ANSWER_TOKENS = 8
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on; saved in the model card."""
+
+    data: str
+    """Alpaca-style JSON/JSONL file (instruction, input, output) or a hub dataset id."""
+    output_dir: str
+    base_model: str = "default"
+    lora: bool = True
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_target_modules: list[str] | str = "all-linear"
+    epochs: float = 1.0
+    max_steps: int = -1
+    learning_rate: float = 2e-4
+    batch_size: int = 8
+    gradient_accumulation_steps: int = 1
+    max_length: int = 256
+    warmup_ratio: float = 0.03
+    bf16: bool | None = None
+    """None: bf16 where the hardware runs it natively."""
+    gradient_checkpointing: bool = False
+    seed: int = 0
+    max_rows: int | None = None
+    logging_steps: int = 10
+    save_steps: int = 100
+    template: str = DEFAULT_TEMPLATE
+    command: str = ""
+
+
+@dataclass
+class TrainResult:
+    output_dir: str
+    steps: int
+    losses: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+# --------------------------------------------------------------------------- data
+
+
+def load_rows(data: str, max_rows: int | None = None) -> list[dict[str, str]]:
+    """Rows with instruction/input/output from a local JSON(L) file or a hub dataset."""
+    path = Path(data)
+    if path.is_file():
+        raw = path.read_bytes()
+        text = (gzip.decompress(raw) if path.suffix == ".gz" else raw).decode("utf-8")
+        if path.name.endswith((".json", ".json.gz")):
+            rows = json.loads(text)
+        else:
+            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    else:
+        from datasets import load_dataset
+
+        rows = list(load_dataset(data, split="train"))
+    cleaned = []
+    for index, row in enumerate(rows[:max_rows] if max_rows else rows):
+        for key in ("instruction", "output"):
+            if not isinstance(row.get(key), str) or not row[key].strip():
+                raise ValueError(f"{data} row {index}: '{key}' must be a non-empty string")
+        cleaned.append(
+            {"instruction": row["instruction"], "input": row.get("input") or "", "output": row["output"]}
+        )
+    return cleaned
+
+
+@dataclass
+class ExampleEncoder:
+    """Turns a QA row into input_ids and labels with the engine's own prompt code."""
+
+    tokenizer: Any
+    template: str
+    max_length: int
+    masked: bool
+
+    def __post_init__(self) -> None:
+        self._prompts: dict[tuple[int, int], PromptTokenizer] = {}
+
+    def _prompt_tokenizer(self, max_length: int, mask_count: int) -> PromptTokenizer:
+        key = (max_length, mask_count)
+        if key not in self._prompts:
+            self._prompts[key] = PromptTokenizer(
+                self.tokenizer, self.template, max_length, mask_count=mask_count
+            )
+        return self._prompts[key]
+
+    def encode(self, row: dict[str, str]) -> dict[str, list[int]]:
+        """The answer is never cut: only the input text gives way to fit ``max_length``."""
+        answer = self.tokenizer(" " + row["output"].strip(), add_special_tokens=False)["input_ids"]
+        if self.masked:
+            answer = answer[:MAX_MASKED_ANSWER_TOKENS]
+            prompts = self._prompt_tokenizer(self.max_length, mask_count=len(answer))
+            input_ids = prompts.encode(row["input"], row["instruction"])
+            answer_end = len(input_ids) - prompts.suffix_length
+            labels = [IGNORE_INDEX] * len(input_ids)
+            labels[answer_end - len(answer) : answer_end] = answer
+        else:
+            target = [*answer, self.tokenizer.eos_token_id]
+            prompt = self._prompt_tokenizer(self.max_length - len(target), 0).encode(
+                row["input"], row["instruction"]
+            )
+            input_ids = prompt + target
+            labels = [IGNORE_INDEX] * len(prompt) + target
+        return {"input_ids": input_ids, "labels": labels}
+
+
+class PaddingCollator:
+    """Right-pads a batch; padded label positions are ignored by the loss."""
+
+    def __init__(self, pad_id: int) -> None:
+        self.pad_id = pad_id
+
+    def __call__(self, examples: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
+        width = max(len(example["input_ids"]) for example in examples)
+        batch = {"input_ids": [], "labels": [], "attention_mask": []}
+        for example in examples:
+            padding = width - len(example["input_ids"])
+            batch["input_ids"].append(example["input_ids"] + [self.pad_id] * padding)
+            batch["labels"].append(example["labels"] + [IGNORE_INDEX] * padding)
+            batch["attention_mask"].append([1] * len(example["input_ids"]) + [0] * padding)
+        return {key: torch.tensor(value, dtype=torch.long) for key, value in batch.items()}
+
+
+# --------------------------------------------------------------------------- training
+
+
+def train(config: TrainConfig) -> TrainResult:
+    """Run training; writes the model (or adapter) folder and a model card to ``output_dir``."""
+    from transformers import (
+        AutoConfig,
+        AutoModelForCausalLM,
+        AutoModelForMaskedLM,
+        AutoTokenizer,
+        Trainer,
+        TrainingArguments,
+    )
+
+    started = time.time()
+    source = resolve_source(config.base_model)
+    kind = infer_kind(
+        config.base_model, AutoConfig.from_pretrained(source.load_path, revision=source.revision)
+    )
+    tokenizer = AutoTokenizer.from_pretrained(source.load_path, revision=source.revision)
+    model_class = AutoModelForMaskedLM if kind == "masked" else AutoModelForCausalLM
+    model = model_class.from_pretrained(source.load_path, revision=source.revision, dtype=torch.float32)
+    if config.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        model.config.use_cache = False
+    if config.lora:
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(
+            model,
+            LoraConfig(
+                r=config.lora_r,
+                lora_alpha=config.lora_alpha,
+                lora_dropout=config.lora_dropout,
+                target_modules=config.lora_target_modules,
+                task_type="CAUSAL_LM" if kind == "causal" else None,
+            ),
+        )
+        if config.gradient_checkpointing:
+            model.enable_input_require_grads()
+
+    rows = load_rows(config.data, config.max_rows)
+    encoder = ExampleEncoder(tokenizer, config.template, config.max_length, masked=kind == "masked")
+    examples = [encoder.encode(row) for row in rows]
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    use_bf16 = (
+        config.bf16
+        if config.bf16 is not None
+        else (torch.cuda.is_bf16_supported() if torch.cuda.is_available() else cpu_has_native_bf16())
+    )
+    output_dir = Path(config.output_dir)
+    arguments = TrainingArguments(
+        output_dir=str(output_dir / "checkpoints"),
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        learning_rate=config.learning_rate,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        lr_scheduler_type="cosine",
+        warmup_steps=config.warmup_ratio,  # a float below 1 is a ratio of all steps
+        logging_steps=config.logging_steps,
+        save_steps=config.save_steps,
+        save_total_limit=2,
+        bf16=use_bf16,
+        use_cpu=not torch.cuda.is_available(),
+        seed=config.seed,
+        data_seed=config.seed,
+        train_sampling_strategy="group_by_length",
+        report_to=[],
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+    )
+    trainer = Trainer(
+        model=model, args=arguments, train_dataset=examples, data_collator=PaddingCollator(pad_id)
+    )
+    checkpoints = sorted((output_dir / "checkpoints").glob("checkpoint-*"))
+    trainer.train(resume_from_checkpoint=bool(checkpoints))
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+
+    model.save_pretrained(output_dir)
+    if not config.lora:
+        tokenizer.save_pretrained(output_dir)
+    result = TrainResult(str(output_dir), trainer.state.global_step, losses, time.time() - started)
+    write_model_card(output_dir, config, source.display_name, source.weights_digest, result, rows)
+    return result
+
+
+def write_model_card(
+    output_dir: Path,
+    config: TrainConfig,
+    base_name: str,
+    base_digest: str,
+    result: TrainResult,
+    rows: list[dict[str, str]],
+    evaluation: dict[str, Any] | None = None,
+) -> None:
+    """``inbedder_card.json`` and ``README.md``: what was trained, on what, how, and how well."""
+    data_hash = hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()
+    card = {
+        "base_model": base_name,
+        "base_weights": base_digest,
+        "kind": "lora-adapter" if config.lora else "full-model",
+        "data": config.data,
+        "data_rows": len(rows),
+        "data_sha256": data_hash,
+        "config": dataclasses.asdict(config),
+        "seed": config.seed,
+        "steps": result.steps,
+        "train_seconds": round(result.seconds, 1),
+        "first_losses": result.losses[:3],
+        "last_losses": result.losses[-3:],
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "torch": torch.__version__,
+        "evaluation": evaluation or {},
+    }
+    (output_dir / "inbedder_card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    lines = [
+        f"# InBedder {card['kind']} for {base_name}",
+        "",
+        f"Trained with `{config.command or 'inbedder train'}`.",
+        "",
+        f"- base weights: `{base_digest}`",
+        f"- data: `{config.data}`, {len(rows)} rows, sha256 `{data_hash[:16]}`",
+        f"- steps: {result.steps}, seed {config.seed}, {card['train_seconds']} s on {card['machine']}",
+        f"- loss: {card['first_losses']} -> {card['last_losses']}",
+    ]
+    if evaluation:
+        lines += ["", "## Evaluation", "", "```json", json.dumps(evaluation, indent=2), "```"]
+    (output_dir / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
