@@ -23,6 +23,8 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
 
 EMBEDDING_FUNCTION_NAME = "inbedder"
 _CONFIG_KEYS = {"model", "instruction", "query_instruction", "model_kwargs", "fingerprint", "dim"}
+#: What must match between a persisted config and a requested one: anything else would mix vectors.
+_GUARDED_FIELDS = ("instruction", "query_instruction", "dim", "fingerprint")
 
 
 class InstructionMismatchError(ValueError):
@@ -127,7 +129,7 @@ class InBedderEmbeddingFunction(EmbeddingFunction[Documents]):
             raise ValueError(f"inbedder config 'dim' must be a positive int, got {config['dim']!r}")
 
     def validate_config_update(self, old_config: dict[str, Any], new_config: dict[str, Any]) -> None:
-        for field in ("instruction", "query_instruction", "dim", "fingerprint"):
+        for field in _GUARDED_FIELDS:
             if field in new_config and new_config[field] != old_config.get(field):
                 raise InstructionMismatchError(
                     "(config update)", field, old_config.get(field), new_config[field]
@@ -188,7 +190,7 @@ def open_collection(
             query_instruction = persisted.get("query_instruction")
         function = InBedderEmbeddingFunction(instruction, query_instruction, model, model_kwargs, batch_size)
         requested = function.get_config()
-        for field in ("instruction", "query_instruction", "dim", "fingerprint"):
+        for field in _GUARDED_FIELDS:
             if persisted.get(field) != requested[field]:
                 raise InstructionMismatchError(name, field, persisted.get(field), requested[field])
     return client.get_collection(name, embedding_function=function)  # type: ignore[arg-type]

@@ -16,6 +16,8 @@ from . import POOLING_MODES, InBedder, __version__
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
 
+    from .corpus import InstructedCorpus
+
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
@@ -121,11 +123,17 @@ def _model_kwargs(args: argparse.Namespace) -> dict[str, object]:
     return options
 
 
+def _corpus(args: argparse.Namespace) -> InstructedCorpus:
+    from .corpus import InstructedCorpus
+
+    return InstructedCorpus(_client(args), args.name, model=args.model, model_kwargs=_model_kwargs(args))
+
+
 def cmd_index(args: argparse.Namespace) -> None:
-    from .corpus import InstructedCorpus, load_documents
+    from .corpus import load_documents
 
     documents = load_documents(args.docs)
-    corpus = InstructedCorpus(_client(args), args.name, model=args.model, model_kwargs=_model_kwargs(args))
+    corpus = _corpus(args)
     written = corpus.index(documents, args.instruction, batch_size=args.batch_size, show_progress=True)
     for instruction, count in written.items():
         name = corpus.collection_name(instruction)
@@ -133,10 +141,7 @@ def cmd_index(args: argparse.Namespace) -> None:
 
 
 def cmd_search(args: argparse.Namespace) -> None:
-    from .corpus import InstructedCorpus
-
-    corpus = InstructedCorpus(_client(args), args.name, model=args.model, model_kwargs=_model_kwargs(args))
-    hits = corpus.search(args.query, args.instruction, k=args.k)
+    hits = _corpus(args).search(args.query, args.instruction, k=args.k)
     for rank, hit in enumerate(hits, start=1):
         snippet = " ".join(hit.text.split())[:100]
         print(f"{rank:>2}. {hit.score:.4f}  {hit.id}  {snippet}")

@@ -13,6 +13,7 @@ import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ class CorpusDocument:
     id: str
     metadata: dict[str, str | int | float | bool] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def text_hash(self) -> str:
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
 
@@ -198,25 +199,29 @@ class InstructedCorpus:
         for instruction in instructions:
             collection = self._open(instruction, create=True)
             written[instruction] = 0
-            bar = tqdm(total=len(corpus), disable=not show_progress, unit="doc", desc=instruction[:40])
-            for start in range(0, len(corpus), batch_size):
-                batch = corpus[start : start + batch_size]
-                stored = collection.get(ids=[d.id for d in batch], include=["metadatas"])
-                stored_hash = {
-                    id_: (metadata or {}).get(TEXT_HASH_KEY)
-                    for id_, metadata in zip(stored["ids"], stored["metadatas"] or [], strict=True)
-                }
-                todo = [d for d in batch if stored_hash.get(d.id) != d.text_hash]
-                if todo:
-                    collection.upsert(
-                        ids=[d.id for d in todo],
-                        documents=[d.text for d in todo],
-                        metadatas=[{**d.metadata, TEXT_HASH_KEY: d.text_hash} for d in todo],
-                    )
-                    written[instruction] += len(todo)
-                bar.update(len(batch))
-            bar.close()
+            with tqdm(total=len(corpus), disable=not show_progress, unit="doc", desc=instruction[:40]) as bar:
+                for start in range(0, len(corpus), batch_size):
+                    batch = corpus[start : start + batch_size]
+                    written[instruction] += self._write_missing(collection, batch)
+                    bar.update(len(batch))
         return written
+
+    @staticmethod
+    def _write_missing(collection: Collection, batch: list[CorpusDocument]) -> int:
+        """Upsert the rows of ``batch`` that are absent or whose text changed; return how many."""
+        stored = collection.get(ids=[d.id for d in batch], include=["metadatas"])
+        stored_hash = {
+            id_: (metadata or {}).get(TEXT_HASH_KEY)
+            for id_, metadata in zip(stored["ids"], stored["metadatas"] or [], strict=True)
+        }
+        todo = [d for d in batch if stored_hash.get(d.id) != d.text_hash]
+        if todo:
+            collection.upsert(
+                ids=[d.id for d in todo],
+                documents=[d.text for d in todo],
+                metadatas=[{**d.metadata, TEXT_HASH_KEY: d.text_hash} for d in todo],
+            )
+        return len(todo)
 
     def instructions(self) -> list[str]:
         """The instructions this corpus has been indexed under."""

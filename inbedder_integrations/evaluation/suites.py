@@ -44,17 +44,18 @@ def triplet_suite(
 
 def sts_suite(embedder: Embedder, rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
     """InstructSTSB: each pair embedded under its own instruction; Spearman with the gold scores."""
-    first, second = np.zeros((len(rows), 0)), np.zeros((len(rows), 0))
     by_instruction: dict[str, list[int]] = {}
     for index, row in enumerate(rows):
         by_instruction.setdefault(row["instruction"], []).append(index)
+    first: list[np.ndarray] = [np.empty(0)] * len(rows)
+    second: list[np.ndarray] = [np.empty(0)] * len(rows)
     for instruction, indices in by_instruction.items():
         a = embedder([rows[i]["sentence1"] for i in indices], instruction)
         b = embedder([rows[i]["sentence2"] for i in indices], instruction)
-        if first.shape[1] == 0:
-            first, second = np.zeros((len(rows), a.shape[1])), np.zeros((len(rows), a.shape[1]))
-        first[indices], second[indices] = a, b
-    return {"spearman": sts_spearman(first, second, [row["score"] for row in rows])}
+        for i, u, v in zip(indices, a, b, strict=True):
+            first[i], second[i] = u, v
+    first_array, second_array = np.stack(first), np.stack(second)
+    return {"spearman": sts_spearman(first_array, second_array, [row["score"] for row in rows])}
 
 
 def clustering_suite(

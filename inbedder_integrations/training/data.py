@@ -221,14 +221,14 @@ def model_answer_rows(passages: list[tuple[str, str]], model: str, batch_size: i
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from ..engine import InBedder
+    from ..engine.loading import resolve_source
 
-    engine = InBedder.from_pretrained(model)
-    folder = engine.info()["source"]
+    source = resolve_source(model)  # the weights folder, without loading an engine as well
+    folder = source.load_path
     tokenizer = AutoTokenizer.from_pretrained(folder)
     tokenizer.padding_side = "left"
     lm = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.bfloat16).eval()
-    label = f"model:{engine.model_name} greedy"
+    label = f"model:{source.display_name} greedy"
     for instruction, question, prefix, stop in MODEL_QUESTIONS:
         for start in range(0, len(passages), batch_size):
             batch = passages[start : start + batch_size]

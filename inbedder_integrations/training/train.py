@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from ..engine.loading import cpu_has_native_bf16, infer_kind, resolve_source
+from ..engine.loading import infer_kind, resolve_device, resolve_dtype, resolve_source
 from ..engine.prompting import DEFAULT_TEMPLATE, PromptTokenizer
 
 IGNORE_INDEX = -100
@@ -200,7 +200,7 @@ def train(config: TrainConfig) -> TrainResult:
     use_bf16 = (
         config.bf16
         if config.bf16 is not None
-        else (torch.cuda.is_bf16_supported() if torch.cuda.is_available() else cpu_has_native_bf16())
+        else resolve_dtype("auto", resolve_device("auto")) == torch.bfloat16
     )
     output_dir = Path(config.output_dir)
     arguments = TrainingArguments(
