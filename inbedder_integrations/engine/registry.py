@@ -19,6 +19,7 @@ from .loading import (
     ModelSource,
     adapter_digest,
     load_model_and_tokenizer,
+    resolve_adapter,
     resolve_device,
     resolve_dtype,
     resolve_source,
@@ -50,12 +51,13 @@ def get_loaded_model(
     model: str,
     *,
     revision: str | None = None,
-    adapter: str | None = None,
+    adapter: str | None = "auto",
     dtype: str | torch.dtype = "auto",
     device: str = "auto",
     trust_remote_code: bool = False,
 ) -> LoadedModel:
     """Return the process-wide loaded model for these settings, loading it on first use."""
+    adapter = resolve_adapter(model, adapter)
     arguments = (model, revision, adapter, str(dtype), device, trust_remote_code)
     with _REGISTRY_LOCK:
         if arguments in _BY_ARGUMENTS:

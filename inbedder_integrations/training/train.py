@@ -51,6 +51,8 @@ class TrainConfig:
     bf16: bool | None = None
     """None: bf16 where the hardware runs it natively."""
     gradient_checkpointing: bool = False
+    save_dtype: str = "float32"
+    """``bfloat16`` halves the saved adapter (or model); it is merged into the weights at load."""
     seed: int = 0
     max_rows: int | None = None
     logging_steps: int = 10
@@ -231,7 +233,7 @@ def train(config: TrainConfig) -> TrainResult:
     trainer.train(resume_from_checkpoint=bool(checkpoints))
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
 
-    model.save_pretrained(output_dir)
+    model.to(getattr(torch, config.save_dtype)).save_pretrained(output_dir)
     if not config.lora:
         tokenizer.save_pretrained(output_dir)
     result = TrainResult(str(output_dir), trainer.state.global_step, losses, time.time() - started)
@@ -246,7 +248,6 @@ def write_model_card(
     base_digest: str,
     result: TrainResult,
     rows: list[dict[str, str]],
-    evaluation: dict[str, Any] | None = None,
 ) -> None:
     """``inbedder_card.json`` and ``README.md``: what was trained, on what, how, and how well."""
     data_hash = hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()
@@ -266,19 +267,38 @@ def write_model_card(
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "torch": torch.__version__,
-        "evaluation": evaluation or {},
+        "evaluation": {},  # filled in by `inbedder eval --card <folder>`
     }
     (output_dir / "inbedder_card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    (output_dir / "README.md").write_text(card_markdown(card), encoding="utf-8")
+
+
+def add_evaluation_to_card(folder: Path, evaluation: dict[str, Any]) -> None:
+    """Record an ``inbedder eval`` report in an existing model card (JSON and markdown)."""
+    path = folder / "inbedder_card.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: --card must name a folder written by `inbedder train`")
+    card = json.loads(path.read_text(encoding="utf-8"))
+    card["evaluation"] = evaluation
+    path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    (folder / "README.md").write_text(card_markdown(card), encoding="utf-8")
+
+
+def card_markdown(card: dict[str, Any]) -> str:
+    config = card["config"]
     lines = [
-        f"# InBedder {card['kind']} for {base_name}",
+        f"# InBedder {card['kind']} for {card['base_model']}",
         "",
-        f"Trained with `{config.command or 'inbedder train'}`.",
+        f"Trained with `{config['command'] or 'inbedder train'}`.",
         "",
-        f"- base weights: `{base_digest}`",
-        f"- data: `{config.data}`, {len(rows)} rows, sha256 `{data_hash[:16]}`",
-        f"- steps: {result.steps}, seed {config.seed}, {card['train_seconds']} s on {card['machine']}",
+        f"- base weights: `{card['base_weights']}`",
+        f"- data: `{card['data']}`, {card['data_rows']} rows, sha256 `{card['data_sha256'][:16]}`",
+        f"- steps: {card['steps']}, seed {card['seed']}, {card['train_seconds']} s on {card['machine']}",
         f"- loss: {card['first_losses']} -> {card['last_losses']}",
     ]
-    if evaluation:
+    evaluation = card.get("evaluation") or {}
+    if "markdown" in evaluation:
+        lines += ["", "## Evaluation", "", evaluation["markdown"]]
+    elif evaluation:
         lines += ["", "## Evaluation", "", "```json", json.dumps(evaluation, indent=2), "```"]
-    (output_dir / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return "\n".join(lines) + "\n"
