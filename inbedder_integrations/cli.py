@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import POOLING_MODES, InBedder, __version__
+from .clustering import CLUSTER_METHODS
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -235,6 +236,22 @@ def cmd_eval(args: argparse.Namespace) -> None:
     print(path.read_text())
 
 
+def cmd_cluster(args: argparse.Namespace) -> None:
+    from .clustering import cluster_corpus, instructions_for, load_corpus, write_report
+
+    instructions = instructions_for(args.corpus, args.instruction)
+    corpus = load_corpus(args.corpus, limit=args.limit, seed=args.seed)
+    print(f"{corpus.name}: {len(corpus.texts)} texts, {len(instructions)} instructions", flush=True)
+    report = cluster_corpus(
+        _engine(args), corpus, instructions, k=args.k, method=args.method, seed=args.seed, show_progress=True
+    )
+    paths = write_report(report, args.output)
+    print(report.metrics_table())
+    print(
+        f"report: {paths['html']} (also {paths['png'].name}, {paths['json'].name}, {paths['markdown'].name})"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="inbedder", description="Instruction-following text embeddings.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -329,6 +346,27 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=0)
     _add_model_options(evaluate)
     evaluate.set_defaults(run=cmd_eval)
+
+    cluster = commands.add_parser(
+        "cluster", help="cluster a corpus under several instructions, with a report"
+    )
+    cluster.add_argument(
+        "corpus", help="bbc, polarity, lee_background, a folder of .txt/.md files, or a .jsonl file"
+    )
+    cluster.add_argument(
+        "--instruction", action="append", default=None, help="repeat for several (bbc has defaults)"
+    )
+    cluster.add_argument("--limit", type=int, default=None, help="a fixed random sample of this many texts")
+    cluster.add_argument(
+        "-k", type=int, default=None, help="clusters per instruction; default: by silhouette"
+    )
+    cluster.add_argument("--method", choices=CLUSTER_METHODS, default="kmeans")
+    cluster.add_argument(
+        "--output", default="cluster-report", help="folder for the HTML, PNG, JSON, markdown"
+    )
+    cluster.add_argument("--seed", type=int, default=0)
+    _add_model_options(cluster)
+    cluster.set_defaults(run=cmd_cluster)
     return parser
 
 

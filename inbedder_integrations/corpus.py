@@ -17,6 +17,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from .chroma import open_collection, persisted_config
@@ -268,6 +269,15 @@ class InstructedCorpus:
                 strict=True,
             )
         ]
+
+    def embeddings(self, instruction: str, ids: Sequence[str]) -> np.ndarray:
+        """The stored vectors of ``ids`` under ``instruction``, in that order (no re-embedding)."""
+        stored = self.collection(instruction).get(ids=list(ids), include=["embeddings"])
+        by_id = dict(zip(stored["ids"], stored["embeddings"], strict=True))
+        missing = [id_ for id_ in ids if id_ not in by_id]
+        if missing:
+            raise LookupError(f"{len(missing)} ids not indexed under {instruction!r}, e.g. {missing[0]!r}")
+        return np.asarray([by_id[id_] for id_ in ids], dtype=np.float32)
 
     def langchain(self, instruction: str) -> Any:
         """A ``langchain_chroma.Chroma`` vector store over this instruction's collection."""

@@ -34,9 +34,9 @@ def shared_engine(model: str, model_kwargs: dict[str, Any] | None = None) -> InB
 
 
 def missing_extra(extra: str, package: str) -> ImportError:
-    """The error every adapter raises when its framework is not installed."""
+    """The error raised when an optional dependency (an extra) is not installed."""
     return ImportError(
-        f"This adapter needs '{package}', which is not installed. Install it with:\n"
+        f"This feature needs '{package}', which is not installed. Install it with:\n"
         f"    pip install 'inbedder-integrations[{extra}]'"
     )
 

@@ -1,72 +1,69 @@
-"""The main-job demo: the same texts, two questions, two geometries.
+"""The main-job demo: one BBC News sample, three questions, three geometries.
 
-Embeds a small set of texts under two instructions and prints, for each
-instruction, every text's nearest neighbour and the model's own short answer
-(what the vector encodes).  Run with ``make demo``.
+1. indexes a fixed sample of BBC articles into a local Chroma folder, one
+   collection per instruction;
+2. shows how one query's hits change with the instruction;
+3. clusters the sample under each instruction (k-means), names every cluster
+   from the model's own short answers, scores it against the topic labels;
+4. writes a PNG with one map per instruction and a self-contained HTML report.
+
+Run with ``make demo`` (or ``python recipes/demo.py --limit 200``).
 """
 
 from __future__ import annotations
 
-import tempfile
-
-import numpy as np
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
 
 from inbedder_integrations import InBedder
+from inbedder_integrations.clustering import BBC_INSTRUCTIONS, cluster_corpus, load_corpus, write_report
 from inbedder_integrations.corpus import InstructedCorpus, connect
 
-# Two topics x two moods: a topic question should pair texts by topic,
-# a feeling question by mood.
-TEXTS = [
-    "Our team won the championship last night and I am over the moon!",
-    "What a miserable season: we lost every single match and the coach quit.",
-    "My shares doubled this year, I am thrilled with the stock market.",
-    "The bank collapsed and took my savings with it; I feel devastated.",
-    "The marathon runners crossed the finish line to huge cheers, pure joy.",
-    "Inflation keeps rising and I am worried I cannot pay the rent.",
-]
-TOPICS = ["sport", "sport", "money", "money", "sport", "money"]
-MOODS = ["happy", "unhappy", "happy", "unhappy", "happy", "unhappy"]
-INSTRUCTIONS = ["What is the topic of this text?", "How does the writer feel?"]
+QUERY = "The company's profits collapsed and hundreds of workers lost their jobs."
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--limit", type=int, default=100, help="BBC articles (a fixed sample, 1/5 per topic)")
+    parser.add_argument("--output", default="demo-output", help="folder for the Chroma store and the report")
+    parser.add_argument("-k", type=int, default=5, help="clusters per instruction (0: choose by silhouette)")
+    args = parser.parse_args(argv)
+    output = Path(args.output)
+
     engine = InBedder.from_pretrained("default")
-    print(f"model: {engine.model_name}  dtype: {engine.dtype}  dim: {engine.dim}")
-    print(f"fingerprint: {engine.fingerprint}")
-    print("(An untuned base model follows instructions weakly; a trained InBedder adapter sharpens this.)\n")
-    for instruction in INSTRUCTIONS:
-        vectors = engine.embed(TEXTS, instruction)
-        answers = engine.answer(TEXTS, instruction, max_new_tokens=8)
-        similarity = vectors @ vectors.T
-        np.fill_diagonal(similarity, -np.inf)
-        print(f"== Instruction: {instruction}")
-        for i, text in enumerate(TEXTS):
-            j = int(similarity[i].argmax())
-            print(f"  [{i}] {text[:60]:<60}  answer: {answers[i][:40]!r}")
-            print(f"        nearest: [{j}] (cosine {similarity[i, j]:.3f})")
-        nearest = similarity.argmax(axis=1)
-        same_topic = sum(TOPICS[i] == TOPICS[j] for i, j in enumerate(nearest))
-        same_mood = sum(MOODS[i] == MOODS[j] for i, j in enumerate(nearest))
-        print(
-            f"  nearest neighbours sharing the topic: {same_topic}/{len(TEXTS)},"
-            f" the mood: {same_mood}/{len(TEXTS)}"
-        )
-        print()
-    search_demo()
+    print(f"model: {engine.model_name} + InBedder adapter  dtype: {engine.dtype}  dim: {engine.dim}")
+    sample = load_corpus("bbc", limit=args.limit)
+    print(f"BBC News sample: {len(sample.texts)} articles, topics {sorted(set(sample.labels or []))}")
 
+    print(f"\n[1/4] indexing under {len(BBC_INSTRUCTIONS)} instructions into {output / 'chroma'}", flush=True)
+    corpus = InstructedCorpus(connect(output / "chroma"), "bbc-demo")
+    documents = sample.as_documents()
+    written = corpus.index(documents, list(BBC_INSTRUCTIONS), show_progress=True)
+    print(f"  rows written per instruction: {list(written.values())} (a rerun writes none)")
 
-def search_demo() -> None:
-    """Index the texts under both instructions in Chroma; one query, two rankings."""
-    with tempfile.TemporaryDirectory() as folder:
-        corpus = InstructedCorpus(connect(folder), "demo")
-        corpus.index(TEXTS, INSTRUCTIONS)
-        query = "I am so happy today"
-        print(f"== Chroma: the query {query!r} under each instruction")
-        for instruction in corpus.instructions():
-            hits = corpus.search(query, instruction, k=3)
-            print(f"  {instruction}")
-            for hit in hits:
-                print(f"    {hit.score:.3f}  {hit.text[:70]}")
+    print(f"\n[2/4] one query, three rankings: {QUERY!r}")
+    for instruction in BBC_INSTRUCTIONS:
+        print(f"  {instruction}")
+        for hit in corpus.search(QUERY, instruction, k=3):
+            print(
+                f"    {hit.score:.3f}  {hit.metadata.get('label', '?'):<13} {' '.join(hit.text.split())[:60]}"
+            )
+
+    print("\n[3/4] clustering under each instruction and naming the clusters", flush=True)
+    ids = [document["id"] for document in documents]
+    stored = {instruction: corpus.embeddings(instruction, ids) for instruction in BBC_INSTRUCTIONS}
+    report = cluster_corpus(engine, sample, list(BBC_INSTRUCTIONS), k=args.k or None, embeddings=stored)
+    for result in report.results:
+        print(f"  {result.instruction}\n    {result.cluster_names()}")
+    print("\n  against the topic labels:")
+    print("  " + report.metrics_table().replace("\n", "\n  "))
+
+    print("\n[4/4] writing the report", flush=True)
+    paths = write_report(report, output / "report")
+    print(f"  picture: {paths['png']}\n  report:  {paths['html']}")
 
 
 if __name__ == "__main__":

@@ -3,11 +3,41 @@
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from inbedder_integrations import InBedder
+
+RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+
+
+def load_recipe(name: str) -> ModuleType:
+    """Import ``recipes/<name>.py`` as a module: the recipes are scripts, not a package."""
+    spec = importlib.util.spec_from_file_location(f"recipe_{name}", RECIPES / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_embedding_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The CLI and the indexing API cache vectors by default: keep the tests' out of ~/.cache."""
+    import os
+
+    path = tmp_path_factory.mktemp("embedding-cache") / "embeddings.sqlite"
+    previous = os.environ.get("INBEDDER_EMBEDDING_CACHE")
+    os.environ["INBEDDER_EMBEDDING_CACHE"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("INBEDDER_EMBEDDING_CACHE", None)
+    else:
+        os.environ["INBEDDER_EMBEDDING_CACHE"] = previous
 
 
 @pytest.fixture(scope="session")

@@ -94,9 +94,16 @@ def test_collection_names_are_stable_safe_and_distinct():
         collection_name("bad name!", TOPIC)
 
 
-def test_corpus_under_two_instructions(chroma_client):
+def test_corpus_under_two_instructions(chroma_client, engine):
     corpus = InstructedCorpus(chroma_client, "news", model_kwargs=FLOAT32)
     assert corpus.index(DOCS, [TOPIC, FEELING]) == {TOPIC: len(DOCS), FEELING: len(DOCS)}
+    stored = corpus.collection(FEELING).get()
+    order = stored["ids"][::-1]
+    text_of = dict(zip(stored["ids"], stored["documents"], strict=True))
+    expected = engine.embed([text_of[i] for i in order], FEELING)
+    np.testing.assert_allclose(corpus.embeddings(FEELING, order), expected, atol=1e-6)
+    with pytest.raises(LookupError, match="not indexed"):
+        corpus.embeddings(FEELING, ["no-such-id"])
     assert corpus.instructions() == sorted([TOPIC, FEELING])
     assert corpus.index(DOCS, [TOPIC, FEELING]) == {TOPIC: 0, FEELING: 0}, "a rerun writes nothing"
     for instruction in (TOPIC, FEELING):

@@ -1,0 +1,186 @@
+"""Clustering one corpus under several instructions: real BBC News, real sklearn, real files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from inbedder_integrations.clustering import (
+    BBC_INSTRUCTIONS,
+    LabelledCorpus,
+    cluster_corpus,
+    cluster_vectors,
+    instructions_for,
+    label_metrics,
+    load_corpus,
+    write_report,
+)
+
+from .conftest import load_recipe
+from .test_cli import run_cli
+
+TOPIC = BBC_INSTRUCTIONS[0]
+FEELING = "How does the writer feel?"
+
+
+def blobs(centres: int, per_centre: int = 12, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    anchors = rng.normal(size=(centres, 16)) * 5
+    points = np.concatenate([anchor + rng.normal(size=(per_centre, 16)) * 0.2 for anchor in anchors])
+    return (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.mark.parametrize("method", ["kmeans", "agglomerative"])
+def test_silhouette_finds_the_number_of_groups(method):
+    for centres in (3, 4):
+        assignments, k = cluster_vectors(blobs(centres), method=method)
+        assert k == centres
+        assert label_metrics(np.repeat(np.arange(centres), 12).astype(str), assignments)["v_measure"] == 1.0
+
+
+def test_label_metrics_by_hand():
+    assert label_metrics(["a", "a", "b", "b"], np.array([1, 1, 0, 0])) == {
+        "v_measure": 1.0,
+        "nmi": 1.0,
+        "ari": 1.0,
+    }
+    # Every cluster holds one of each label: no information (V = NMI = 0), and ARI
+    # = (0 - 2*2/6) / (2 - 2*2/6) = -0.5.
+    crossed = label_metrics(["a", "a", "b", "b"], np.array([0, 1, 0, 1]))
+    assert crossed["v_measure"] == pytest.approx(0.0, abs=1e-12)
+    assert crossed["nmi"] == pytest.approx(0.0, abs=1e-12)
+    assert crossed["ari"] == pytest.approx(-0.5)
+
+
+def test_bad_arguments_are_named():
+    vectors = blobs(2, per_centre=3)
+    with pytest.raises(ValueError, match="k must be an int from 2 to 5"):
+        cluster_vectors(vectors, k=6)
+    with pytest.raises(ValueError, match="method must be one of"):
+        cluster_vectors(vectors, method="dbscan")
+    with pytest.raises(ValueError, match="at least 3 texts"):
+        cluster_vectors(vectors[:2])
+
+
+def test_instructions_default_only_for_bbc():
+    assert instructions_for("bbc", None) == list(BBC_INSTRUCTIONS)
+    assert instructions_for("polarity", ["How does the writer feel?"]) == ["How does the writer feel?"]
+    with pytest.raises(ValueError, match="only bbc has default instructions"):
+        instructions_for("polarity", [])
+
+
+def test_builtin_corpora():
+    bbc = load_corpus("bbc", limit=10)
+    assert len(bbc.texts) == 10 and bbc.labels is not None
+    assert sorted(set(bbc.labels)) == ["business", "entertainment", "politics", "sports", "tech"]
+    assert load_corpus("bbc", limit=10).texts == bbc.texts, "a fixed sample"
+    polarity = load_corpus("polarity")
+    assert len(polarity.texts) == 200 and set(polarity.labels or []) == {"pos", "neg"}
+    background = load_corpus("lee_background", limit=30)
+    assert len(background.texts) == 30 and background.labels is None
+    documents = bbc.as_documents()
+    assert documents[0]["id"] == "bbc-00000" and documents[0]["metadata"] == {"label": bbc.labels[0]}
+    with pytest.raises(FileNotFoundError, match="not one of"):
+        load_corpus("no-such-corpus")
+
+
+def test_own_folders_and_jsonl_carry_labels(tmp_path):
+    for label in ("cats", "dogs"):
+        (tmp_path / "pets" / label).mkdir(parents=True)
+        for n in range(2):
+            (tmp_path / "pets" / label / f"{n}.txt").write_text(f"{label} text {n}", encoding="utf-8")
+    pets = load_corpus(tmp_path / "pets")
+    assert sorted(zip(pets.labels or [], pets.texts, strict=True))[0] == ("cats", "cats text 0")
+    rows = [{"text": "one", "label": "x"}, {"text": "two", "metadata": {"label": "y"}}]
+    path = tmp_path / "rows.jsonl"
+    path.write_text("\n".join(json.dumps(row) for row in rows), encoding="utf-8")
+    assert load_corpus(path).labels == ["x", "y"]
+    (tmp_path / "flat").mkdir()
+    (tmp_path / "flat" / "a.txt").write_text("no folder, no label", encoding="utf-8")
+    assert load_corpus(tmp_path / "flat").labels is None
+
+
+def test_cluster_corpus_rejects_bad_input(engine_bf16):
+    corpus = LabelledCorpus("tiny", ["a", "b", "c", "d"], ["x", "x", "y"])
+    with pytest.raises(ValueError, match="3 labels for 4 texts"):
+        cluster_corpus(engine_bf16, corpus, [TOPIC], k=2)
+    with pytest.raises(TypeError, match="non-empty list"):
+        cluster_corpus(engine_bf16, ["a", "b", "c"], TOPIC)
+    with pytest.raises(ValueError, match="has shape"):
+        cluster_corpus(engine_bf16, ["a", "b", "c"], [TOPIC], k=2, embeddings={TOPIC: np.zeros((2, 576))})
+
+
+@pytest.fixture(scope="module")
+def bbc_report(engine_bf16):
+    """100 BBC articles (20 per topic), k = 5, under the topic instruction and an unrelated one."""
+    return cluster_corpus(engine_bf16, load_corpus("bbc", limit=100), [TOPIC, FEELING], k=5)
+
+
+@pytest.mark.slow
+def test_the_topic_instruction_recovers_the_topics(bbc_report):
+    topic, feeling = bbc_report.results
+    assert topic.metrics["v_measure"] > feeling.metrics["v_measure"] + 0.15, bbc_report.metrics_table()
+    assert topic.metrics["v_measure"] > 0.5, bbc_report.metrics_table()
+    # Clusters are named from the model's answers: under the topic question the
+    # names are topics, and they differ between clusters.
+    names = [cluster.name for cluster in topic.clusters]
+    assert len(set(names)) >= 3, names
+    assert all(cluster.answers and cluster.answers[0][0] == cluster.name for cluster in topic.clusters)
+    assert sum(size for size in (c.size for c in topic.clusters)) == 100
+    for cluster in topic.clusters:
+        assert len(cluster.examples) == 3 and all(e in bbc_report.texts for e in cluster.examples)
+
+
+@pytest.mark.slow
+def test_report_files_hold_every_instruction(bbc_report, tmp_path):
+    paths = write_report(bbc_report, tmp_path / "report")
+    page = paths["html"].read_text(encoding="utf-8")
+    assert page.count("data:image/png;base64,") == 1, "the picture is embedded, not linked"
+    assert FEELING in page
+    assert "What is the topic of this news?" in page
+    assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    saved = json.loads(paths["json"].read_text(encoding="utf-8"))
+    assert [r["instruction"] for r in saved["results"]] == [TOPIC, FEELING]
+    assert len(saved["results"][0]["coordinates"]) == 100
+    assert "| What is the topic of this news? | 5 |" in paths["markdown"].read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_cluster_cli_on_a_folder(tmp_path):
+    folder = tmp_path / "notes"
+    texts = {
+        "sport": ["The striker scored twice in the final.", "The team won the league title."],
+        "money": ["The bank raised interest rates again.", "Shares fell after weak profits."],
+    }
+    for label, items in texts.items():
+        (folder / label).mkdir(parents=True)
+        for n, text in enumerate(items):
+            (folder / label / f"{n}.txt").write_text(text, encoding="utf-8")
+    result = run_cli(
+        "cluster", str(folder), "--instruction", "What is the topic?",
+        "--instruction", "How does the writer feel?", "-k", "2",
+        "--output", str(tmp_path / "out"), "--method", "agglomerative",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "| What is the topic? | 2 |" in result.stdout
+    assert (tmp_path / "out" / "clusters.html").is_file()
+    failed = run_cli("cluster", "bbc", "-k", "1", "--limit", "10", "--output", str(tmp_path / "bad"))
+    assert failed.returncode != 0 and "k must be an int from 2" in failed.stderr
+
+
+@pytest.mark.slow
+def test_clustering_recipe_writes_one_report_per_method(tmp_path):
+    recipe = load_recipe("clustering")
+    feeling, topic = "How does the writer feel?", "What is the topic of the text?"
+    reports = recipe.run("polarity", [feeling, topic], limit=30, k=2, output=tmp_path)
+    assert set(reports) == {"kmeans", "agglomerative"}
+    for method, report in reports.items():
+        assert report.method == method and [r.instruction for r in report.results] == [feeling, topic]
+        assert all(sum(c.size for c in r.clusters) == 30 for r in report.results)
+        assert {"v_measure", "nmi", "ari"} <= set(report.results[0].metrics)
+        page = (tmp_path / method / "clusters.html").read_text(encoding="utf-8")
+        assert feeling in page and topic in page
+    coordinates = [[r.coordinates for r in report.results] for report in reports.values()]
+    assert coordinates[0] == coordinates[1], "both methods cluster the same vectors"

@@ -1,0 +1,105 @@
+"""The RAG recipes, run for real: BBC News in Chroma, the default model, a local generator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from inbedder_integrations.rag import (
+    EXAMPLE_INSTRUCTIONS,
+    EXAMPLE_QUESTIONS,
+    EXAMPLE_ROUTES,
+    format_sources,
+    generator_path,
+    route_question,
+)
+
+from .conftest import load_recipe
+
+TOPIC, GOOD_OR_BAD = EXAMPLE_INSTRUCTIONS
+
+
+TOPIC_QUESTIONS = [
+    "Which news is about football?",
+    "Find articles about technology",
+    "What stories cover the election?",
+    "Which articles discuss the music industry?",
+    "Any news on the stock market?",
+    "What happened in the film world?",
+]
+GOOD_OR_BAD_QUESTIONS = [
+    "Which news is good for the people involved?",
+    "Show me some good news",
+    "Which stories are bad news for the people in them?",
+    "Where did something go badly wrong for someone?",
+    "Who had a success or a happy ending?",
+    "Find stories where people lost out",
+]
+
+
+def test_routing_sends_questions_to_the_fitting_instruction(engine):
+    for question, instruction in zip(EXAMPLE_QUESTIONS, EXAMPLE_INSTRUCTIONS, strict=True):
+        route = route_question(engine, question, EXAMPLE_ROUTES)
+        assert route.instruction == instruction, route.scores
+        assert set(route.scores) == set(EXAMPLE_INSTRUCTIONS)
+    routed = [route_question(engine, q, EXAMPLE_ROUTES).instruction for q in TOPIC_QUESTIONS]
+    routed_good_or_bad = [
+        route_question(engine, q, EXAMPLE_ROUTES).instruction for q in GOOD_OR_BAD_QUESTIONS
+    ]
+    correct = routed.count(TOPIC) + routed_good_or_bad.count(GOOD_OR_BAD)
+    assert correct >= 10, (routed, routed_good_or_bad)
+    bare = route_question(engine, "Which news is about football?", list(EXAMPLE_INSTRUCTIONS))
+    assert bare.instruction in EXAMPLE_INSTRUCTIONS, "a bare list routes by the instruction texts"
+    with pytest.raises(TypeError, match="non-empty mapping"):
+        route_question(engine, "q", TOPIC)
+    with pytest.raises(ValueError, match="description of"):
+        route_question(engine, "q", {TOPIC: " "})
+
+
+def test_sources_are_numbered_and_cut():
+    text = format_sources(["short one", "a  much\nlonger text " * 20], max_chars=20)
+    first, second = text.splitlines()
+    assert first == "[1] short one"
+    assert second.startswith("[2] a much longer text") and second.endswith("...")
+    assert len(second) == len("[2] ") + 20 + 3
+
+
+def test_default_generator_is_the_untuned_chat_model():
+    folder = Path(generator_path("default"))
+    assert (folder / "config.json").is_file() and (folder / "tokenizer_config.json").is_file()
+    assert (
+        "chat_template" in (folder / "tokenizer_config.json").read_text()
+        or (folder / "chat_template.jinja").is_file()
+    )
+    assert not (folder / "adapter_config.json").exists()
+
+
+@pytest.mark.slow
+def test_langchain_recipe_routes_retrieves_and_answers(tmp_path):
+    recipe = load_recipe("rag_langchain")
+    results = recipe.run(list(EXAMPLE_QUESTIONS), store=str(tmp_path / "chroma"), limit=20)
+    assert [r["instruction"] for r in results] == list(EXAMPLE_INSTRUCTIONS)
+    football = results[0]
+    assert len(football["documents"]) == 3
+    assert football["documents"][0].metadata["label"] == "sports"
+    assert football["sources"].startswith("[1] ")
+    for result in results:
+        assert result["answer"].strip(), "the generator answered"
+    explicit = recipe.run(
+        [EXAMPLE_QUESTIONS[0]], store=str(tmp_path / "chroma"), limit=20, instruction=GOOD_OR_BAD
+    )
+    assert explicit[0]["instruction"] == GOOD_OR_BAD
+    with pytest.raises(LookupError, match="no collection for"):
+        recipe.run(["q"], store=str(tmp_path / "chroma"), limit=20, instruction="Who wrote it?")
+
+
+@pytest.mark.slow
+def test_llamaindex_recipe_routes_retrieves_and_answers(tmp_path):
+    recipe = load_recipe("rag_llamaindex")
+    results = recipe.run(list(EXAMPLE_QUESTIONS), store=str(tmp_path / "chroma"), limit=20)
+    assert [r["instruction"] for r in results] == list(EXAMPLE_INSTRUCTIONS)
+    football = results[0]["response"]
+    assert str(football).strip(), "the generator answered"
+    assert football.source_nodes and football.source_nodes[0].node.metadata["label"] == "sports"
+    assert football.source_nodes[0].node.get_content().startswith("Source 1:")
