@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from . import POOLING_MODES, InBedder, __version__
 from .clustering import CLUSTER_METHODS
@@ -18,6 +20,9 @@ if TYPE_CHECKING:
     from chromadb.api import ClientAPI
 
     from .corpus import InstructedCorpus
+
+
+_CACHE_DEFAULT = "$INBEDDER_EMBEDDING_CACHE or ~/.cache/inbedder/embeddings.sqlite"
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +41,10 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--dtype", default="auto", help="auto (bf16 where native), float32, bfloat16, float16")
     group.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     group.add_argument("--max-length", type=int, default=512, help="tokens per prompt; only the text is cut")
+    group.add_argument(
+        "--no-cache", action="store_true", help="neither read nor write the on-disk embedding cache"
+    )
+    group.add_argument("--cache-path", default=None, help=f"embedding cache file; default: {_CACHE_DEFAULT}")
 
 
 def _engine(args: argparse.Namespace) -> InBedder:
@@ -46,58 +55,69 @@ def _engine(args: argparse.Namespace) -> InBedder:
         dtype=args.dtype,
         device=args.device,
         max_length=args.max_length,
+        cache=_cache(args),
     )
 
 
-def read_texts(source: str) -> list[str]:
-    """One text per line (.txt or stdin ``-``), or the ``text`` field of each JSONL row."""
-    if source == "-":
-        return sys.stdin.read().splitlines()
+def _cache(args: argparse.Namespace) -> str | bool:
+    """The CLI caches vectors unless told not to."""
+    return False if args.no_cache else (args.cache_path or True)
+
+
+def iter_texts(source: str) -> Iterator[str]:
+    """One text per line (.txt or stdin ``-``), or the ``text`` field of each JSONL row, lazily."""
     path = Path(source)
-    if path.suffix == ".jsonl":
-        texts = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    if source != "-" and not path.is_file():
+        raise SystemExit(f"--input {source!r}: no such file")
+    with contextlib.ExitStack() as stack:
+        lines = sys.stdin if source == "-" else stack.enter_context(path.open(encoding="utf-8"))
+        for number, line in enumerate(lines, start=1):
+            line = line.rstrip("\r\n")
+            if path.suffix != ".jsonl":
+                yield line
+                continue
             if not line.strip():
                 continue
-            row = json.loads(line)
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise SystemExit(f"{path}:{number}: not valid JSON ({exc.msg})") from None
             if not isinstance(row, dict) or not isinstance(row.get("text"), str):
                 raise SystemExit(f"{path}:{number}: each JSONL row needs a string field 'text'")
-            texts.append(row["text"])
-        return texts
-    return path.read_text(encoding="utf-8").splitlines()
-
-
-def _write_embeddings(texts: list[str], vectors: np.ndarray, output: str | None) -> None:
-    if output is not None and output.endswith(".npy"):
-        np.save(output, vectors)
-        return
-    rows = (
-        json.dumps({"index": i, "text": text, "embedding": vector.tolist()})
-        for i, (text, vector) in enumerate(zip(texts, vectors, strict=True))
-    )
-    if output is None or output == "-":
-        for row in rows:
-            print(row)
-        return
-    if not output.endswith(".jsonl"):
-        raise SystemExit(f"--output must end in .npy or .jsonl, got {output!r}")
-    with open(output, "w", encoding="utf-8") as handle:
-        handle.writelines(row + "\n" for row in rows)
+            yield row["text"]
 
 
 def cmd_embed(args: argparse.Namespace) -> None:
-    texts = read_texts(args.input)
+    """Streams: texts are read, embedded and written a chunk at a time (flat memory)."""
+    output = args.output
+    if output not in (None, "-") and not output.endswith((".npy", ".jsonl")):
+        raise SystemExit(f"--output must end in .npy or .jsonl, got {output!r}")
     engine = _engine(args)
-    vectors = engine.embed(
-        texts,
-        args.instruction,
-        normalize=not args.no_normalize,
-        batch_size=args.batch_size,
-        show_progress=args.progress,
+    chunks = engine.embed_stream(
+        iter_texts(args.input), args.instruction, normalize=not args.no_normalize, batch_size=args.batch_size
     )
-    _write_embeddings(texts, vectors, args.output)
-    if args.output not in (None, "-"):
-        print(f"wrote {len(texts)} x {engine.dim} embeddings to {args.output}", file=sys.stderr)
+    arrays: list[np.ndarray] = []
+    count = 0
+    with contextlib.ExitStack() as stack, tqdm(disable=not args.progress, unit="text") as bar:
+        handle = None
+        if output in (None, "-"):
+            handle = sys.stdout
+        elif output.endswith(".jsonl"):
+            handle = stack.enter_context(open(output, "w", encoding="utf-8"))
+        for texts, vectors in chunks:
+            matrix = vectors[args.instruction]
+            if handle is None:
+                arrays.append(matrix)  # .npy needs every row before it is written
+            else:
+                for offset, (text, vector) in enumerate(zip(texts, matrix, strict=True)):
+                    row = {"index": count + offset, "text": text, "embedding": vector.tolist()}
+                    handle.write(json.dumps(row) + "\n")
+            count += len(texts)
+            bar.update(len(texts))
+    if output is not None and output.endswith(".npy"):
+        np.save(output, np.concatenate(arrays) if arrays else np.zeros((0, engine.dim), np.float32))
+    if output not in (None, "-"):
+        print(f"wrote {count} x {engine.dim} embeddings to {output}", file=sys.stderr)
 
 
 def cmd_info(args: argparse.Namespace) -> None:
@@ -133,7 +153,9 @@ def _model_kwargs(args: argparse.Namespace) -> dict[str, object]:
 def _corpus(args: argparse.Namespace) -> InstructedCorpus:
     from .corpus import InstructedCorpus
 
-    return InstructedCorpus(_client(args), args.name, model=args.model, model_kwargs=_model_kwargs(args))
+    return InstructedCorpus(
+        _client(args), args.name, model=args.model, model_kwargs=_model_kwargs(args), cache=_cache(args)
+    )
 
 
 def cmd_index(args: argparse.Namespace) -> None:
@@ -165,6 +187,24 @@ def cmd_collections(args: argparse.Namespace) -> None:
         print(
             f"{row['name']}  corpus={row['corpus']}  count={row['count']}  instruction={row['instruction']!r}"
         )
+
+
+def cmd_cache(args: argparse.Namespace) -> None:
+    from .cache import EmbeddingCache
+
+    cache = EmbeddingCache(args.cache_path)
+    if args.action == "clear":
+        deleted = cache.clear(args.fingerprint)
+        print(f"deleted {deleted} vectors from {cache.path}")
+        return
+    details = cache.info()
+    if args.json:
+        print(json.dumps(details, indent=2))
+        return
+    print(f"{details['path']}: {details['vectors']} vectors, {details['file_bytes'] / 1e6:.1f} MB on disk")
+    print(f"limit {details['max_bytes'] / 1e6:.0f} MB; the least recently used vectors go first")
+    for model in details["models"]:
+        print(f"  {model['fingerprint']}: {model['vectors']} vectors, {model['instructions']} instructions")
 
 
 def cmd_data_build(args: argparse.Namespace) -> None:
@@ -293,6 +333,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store_options(search)
     _add_model_options(search)
     search.set_defaults(run=cmd_search)
+
+    cache = commands.add_parser("cache", help="the on-disk embedding cache: info or clear")
+    cache.add_argument("action", choices=["info", "clear"])
+    cache.add_argument("--fingerprint", default=None, help="clear: only this model's vectors")
+    cache.add_argument("--cache-path", default=None, help=f"default: {_CACHE_DEFAULT}")
+    cache.add_argument("--json", action="store_true", help="info: print JSON")
+    cache.set_defaults(run=cmd_cache)
 
     collections = commands.add_parser("collections", help="list the inbedder collections of a Chroma store")
     collections.add_argument("--json", action="store_true")

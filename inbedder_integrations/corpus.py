@@ -15,13 +15,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from .chroma import open_collection, persisted_config
-from .engine.prompting import validate_instruction
+from .engine import InBedder
+from .engine.prompting import validate_instruction, validate_instructions
+
+if TYPE_CHECKING:
+    from .cache import EmbeddingCache
 
 try:
     import chromadb
@@ -163,10 +167,15 @@ class InstructedCorpus:
         *,
         model: str = "default",
         model_kwargs: dict[str, Any] | None = None,
+        cache: EmbeddingCache | str | Path | bool = True,
     ) -> None:
+        """``cache``: where :meth:`index` keeps computed vectors (True: the default
+        file, see :mod:`inbedder_integrations.cache`; False: none), so re-indexing
+        seen texts, or indexing them into a second store, costs a lookup."""
         collection_name(name, "validate")  # fail early on a bad corpus name
         self.client, self.name, self.model = client, name, model
         self.model_kwargs = dict(model_kwargs or {})
+        self.cache = cache
 
     def collection_name(self, instruction: str) -> str:
         return collection_name(self.name, instruction)
@@ -184,10 +193,7 @@ class InstructedCorpus:
         Safe to rerun after an interruption: rows already stored with the same
         text are skipped, so nothing is duplicated and only what is missing is embedded.
         """
-        if isinstance(instructions, str):
-            raise TypeError("instructions must be a list of strings; wrap a single one: [instruction]")
-        for index, instruction in enumerate(instructions):
-            validate_instruction(instruction, f"instructions[{index}]")
+        instructions = validate_instructions(instructions)
         if isinstance(documents, str):
             raise TypeError("documents must be a list of texts or mappings; wrap a single text: [text]")
         corpus = to_documents(
@@ -196,33 +202,29 @@ class InstructedCorpus:
             else item
             for item in documents
         )
-        written: dict[str, int] = {}
-        for instruction in instructions:
-            collection = self._open(instruction, create=True)
-            written[instruction] = 0
-            with tqdm(total=len(corpus), disable=not show_progress, unit="doc", desc=instruction[:40]) as bar:
-                for start in range(0, len(corpus), batch_size):
-                    batch = corpus[start : start + batch_size]
-                    written[instruction] += self._write_missing(collection, batch)
-                    bar.update(len(batch))
+        collections = {q: self._open(q, create=True) for q in instructions}
+        engine = InBedder.from_pretrained(self.model, **{"cache": self.cache, **self.model_kwargs})
+        written = dict.fromkeys(instructions, 0)
+        with tqdm(total=len(corpus), disable=not show_progress, unit="doc", desc=self.name[:40]) as bar:
+            for start in range(0, len(corpus), batch_size):
+                batch = corpus[start : start + batch_size]
+                todo = {q: _missing_rows(collections[q], batch) for q in instructions}
+                pending = [q for q in instructions if todo[q]]
+                if pending:
+                    needed = list({d.id: d for q in pending for d in todo[q]}.values())
+                    vectors = engine.embed_many([d.text for d in needed], pending)
+                    row_of = {d.id: row for row, d in enumerate(needed)}
+                    for instruction in pending:
+                        rows = todo[instruction]
+                        collections[instruction].upsert(
+                            ids=[d.id for d in rows],
+                            documents=[d.text for d in rows],
+                            metadatas=[{**d.metadata, TEXT_HASH_KEY: d.text_hash} for d in rows],
+                            embeddings=vectors[instruction][[row_of[d.id] for d in rows]],
+                        )
+                        written[instruction] += len(rows)
+                bar.update(len(batch))
         return written
-
-    @staticmethod
-    def _write_missing(collection: Collection, batch: list[CorpusDocument]) -> int:
-        """Upsert the rows of ``batch`` that are absent or whose text changed; return how many."""
-        stored = collection.get(ids=[d.id for d in batch], include=["metadatas"])
-        stored_hash = {
-            id_: (metadata or {}).get(TEXT_HASH_KEY)
-            for id_, metadata in zip(stored["ids"], stored["metadatas"] or [], strict=True)
-        }
-        todo = [d for d in batch if stored_hash.get(d.id) != d.text_hash]
-        if todo:
-            collection.upsert(
-                ids=[d.id for d in todo],
-                documents=[d.text for d in todo],
-                metadatas=[{**d.metadata, TEXT_HASH_KEY: d.text_hash} for d in todo],
-            )
-        return len(todo)
 
     def instructions(self) -> list[str]:
         """The instructions this corpus has been indexed under."""
@@ -312,6 +314,16 @@ class InstructedCorpus:
             "query_instruction": config["query_instruction"],
             "model_kwargs": self.model_kwargs,
         }
+
+
+def _missing_rows(collection: Collection, batch: list[CorpusDocument]) -> list[CorpusDocument]:
+    """The documents of ``batch`` that are absent from ``collection`` or whose text changed."""
+    stored = collection.get(ids=[d.id for d in batch], include=["metadatas"])
+    stored_hash = {
+        id_: (metadata or {}).get(TEXT_HASH_KEY)
+        for id_, metadata in zip(stored["ids"], stored["metadatas"] or [], strict=True)
+    }
+    return [d for d in batch if stored_hash.get(d.id) != d.text_hash]
 
 
 def list_inbedder_collections(client: ClientAPI) -> list[dict[str, Any]]:

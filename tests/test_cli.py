@@ -74,7 +74,7 @@ def test_bad_input_exits_with_a_clear_message(tmp_path, engine):
     source.write_text('{"txt": "typo in the field name"}\n', encoding="utf-8")
     with pytest.raises(SystemExit, match="needs a string field 'text'"):
         main(["embed", "--instruction", INSTRUCTION, "--input", str(source)])
-    with pytest.raises(SystemExit, match="No such file"):
+    with pytest.raises(SystemExit, match=r"missing\.txt.*no such file"):
         main(["embed", "--instruction", INSTRUCTION, "--input", str(tmp_path / "missing.txt")])
 
 

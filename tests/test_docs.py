@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-PAGES = ["langchain.md", "llama_index.md", "chroma.md"]
+PAGES = ["engine.md", "langchain.md", "llama_index.md", "chroma.md"]
 
 
 def python_blocks(page: Path) -> list[str]:

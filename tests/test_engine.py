@@ -226,7 +226,7 @@ def test_mean_answer_tokens_averages_the_answer_states(engine):
     )
     text = TEXTS[1]
     # Independent: generate with plain transformers, then average the states that produced tokens.
-    model, tokenizer = engine._loaded.model, engine.tokenizer
+    model, tokenizer = engine.model, engine.tokenizer
     encoded = tokenizer(engine.format_prompt(text, TOPIC), return_tensors="pt")
     with torch.no_grad():
         out = model.generate(

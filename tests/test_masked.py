@@ -36,7 +36,7 @@ def test_prompt_ends_with_three_masks_then_sep(tiny_masked_model_dir):
 def test_pooled_positions_are_exactly_the_mask_tokens(tiny_masked_model_dir):
     engine = InBedder.from_pretrained(str(tiny_masked_model_dir), dtype="float32")
     vectors = engine.embed(TEXTS, INSTRUCTION, normalize=False, batch_size=len(TEXTS))
-    model = engine._loaded.model
+    model = engine.model
     for text, vector in zip(TEXTS, vectors, strict=True):
         ids = torch.tensor([engine._prompts.encode(text, INSTRUCTION)])
         with torch.no_grad():

@@ -32,15 +32,17 @@ def validate_template(template: str) -> str:
     return template
 
 
-def validate_texts(texts: Any, argument: str = "texts") -> list[str]:
-    """A list of strings, or a clear error naming the offending index."""
+def validate_texts(texts: Any, argument: str = "texts", offset: int = 0) -> list[str]:
+    """A list of strings, or a clear error naming the offending index (counted from ``offset``)."""
     if isinstance(texts, str):
         raise TypeError(f"{argument} must be a list of strings, got a single str; wrap it in a list: [text]")
     if texts is None or not isinstance(texts, Sequence):
         raise TypeError(f"{argument} must be a list of strings, got {type(texts).__name__}")
     for index, text in enumerate(texts):
         if not isinstance(text, str):
-            raise TypeError(f"{argument}[{index}] must be a str, got {type(text).__name__}: {text!r:.80}")
+            raise TypeError(
+                f"{argument}[{offset + index}] must be a str, got {type(text).__name__}: {text!r:.80}"
+            )
     return list(texts)
 
 
@@ -50,6 +52,19 @@ def validate_instruction(instruction: Any, argument: str = "instruction") -> str
     if not instruction.strip():
         raise ValueError(f"{argument} must be a non-empty question about the text, got {instruction!r}")
     return instruction
+
+
+def validate_instructions(instructions: Any, argument: str = "instructions") -> list[str]:
+    """A non-empty list of distinct instructions, or a clear error naming the offending one."""
+    if isinstance(instructions, str):
+        raise TypeError(f"{argument} must be a list of strings; wrap a single one: [instruction]")
+    if not isinstance(instructions, Sequence) or not instructions:
+        raise TypeError(f"{argument} must be a non-empty list of strings, got {instructions!r:.80}")
+    checked = [validate_instruction(x, f"{argument}[{i}]") for i, x in enumerate(instructions)]
+    for index, instruction in enumerate(checked):
+        if instruction in checked[:index]:
+            raise ValueError(f"{argument}[{index}] repeats {instruction!r}")
+    return checked
 
 
 @dataclass

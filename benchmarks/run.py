@@ -1,0 +1,401 @@
+"""The performance suite: every comparison side by side in one run, on the same texts and model.
+
+    python benchmarks/run.py              # the full run (under ~10 minutes on a 2-core CPU)
+    python benchmarks/run.py --quick      # seconds: checks that every benchmark runs, not speed
+
+Each comparison is reported as a ratio of medians over repeats, with absolute
+texts/s for the record, and written to docs/performance.md (markdown) and
+docs/performance.json (the numbers).  Speed targets live here, not in the unit tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from inbedder_integrations import InBedder
+from inbedder_integrations.cache import EmbeddingCache
+from inbedder_integrations.evaluation.loaders import load_bbc, load_polarity
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTRUCTIONS = [
+    "What is the topic of this news?",
+    "How does the writer feel?",
+    "Which country is this news about?",
+    "Is the news good or bad for the people involved?",
+    "Who is the main person in the text?",
+    "What happened?",
+    "Who is the audience of this text?",
+    "What is the tone of the text?",
+]
+
+
+@dataclass
+class Sizes:
+    """How much work each benchmark does; ``--quick`` shrinks everything."""
+
+    repeats: int = 3
+    short_texts: int = 64
+    generate_texts: int = 32
+    documents: int = 16
+    cache_texts: int = 200
+    rss_sizes: tuple[int, ...] = (1000, 5000, 20000)
+    matmul: int = 2048
+
+
+QUICK = Sizes(
+    repeats=1, short_texts=4, generate_texts=2, documents=2, cache_texts=4, rss_sizes=(50, 100), matmul=256
+)
+
+
+@dataclass
+class Report:
+    sections: list[str] = field(default_factory=list)
+    results: dict[str, Any] = field(default_factory=dict)
+
+    def add(
+        self, key: str, title: str, target: str, header: Sequence[str], rows: list[Sequence[Any]]
+    ) -> None:
+        lines = [f"### {title}", "", f"Target: {target}", "", "| " + " | ".join(header) + " |"]
+        lines.append("|" + "---|" * len(header))
+        lines += ["| " + " | ".join(_cell(value) for value in row) + " |" for row in rows]
+        self.sections.append("\n".join(lines))
+        self.results[key] = [dict(zip(header, row, strict=True)) for row in rows]
+        print("\n" + self.sections[-1], flush=True)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 1 else f"{value:.2f}"
+    return str(value)
+
+
+def median_seconds(run: Callable[[], object], repeats: int) -> float:
+    """Median wall time of ``repeats`` runs after one warm-up run."""
+    run()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def min_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=1, keepdims=True)
+    return float((a * b).sum(axis=1).min())
+
+
+def short_texts(n: int, words: int | None = None) -> list[str]:
+    """Real review sentences (gensim's polarity file; the first ``words`` words of each if given),
+    repeated with a counter past 200."""
+    sentences, _ = load_polarity()
+    if words is not None:
+        sentences = [" ".join(sentence.split()[:words]) for sentence in sentences]
+    return [sentences[i % len(sentences)] + ("" if i < len(sentences) else f" ({i})") for i in range(n)]
+
+
+def documents(n: int, engine: InBedder, tokens: int = 200) -> list[str]:
+    """BBC articles cut to about ``tokens`` tokens."""
+    articles, _ = load_bbc(per_topic=max(1, n // 5 + 1), seed=0)
+    cut = []
+    for article in articles[:n]:
+        ids = engine.tokenizer(article, add_special_tokens=False)["input_ids"][:tokens]
+        cut.append(engine.tokenizer.decode(ids))
+    return cut
+
+
+# --------------------------------------------------------------------------- 1. the paper's code path
+
+
+def original_inbedder(
+    engine: InBedder, texts: list[str], instruction: str, max_new_tokens: int
+) -> np.ndarray:
+    """What the InBedder repository does: ``generate()`` with sampling and hidden states, then the
+    last prompt position of the last layer from the first generation step."""
+    model, tokenizer = engine.model, engine.tokenizer
+    prompts = [engine.format_prompt(text, instruction) for text in texts]
+    vectors = []
+    for start in range(0, len(prompts), 16):
+        batch = tokenizer(prompts[start : start + 16], return_tensors="pt", padding=True, padding_side="left")
+        with torch.inference_mode():
+            out = model.generate(
+                **batch,
+                do_sample=True,
+                top_p=0.9,
+                max_new_tokens=max_new_tokens,
+                output_hidden_states=True,
+                return_dict_in_generate=True,
+                pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
+            )
+        vectors.append(out.hidden_states[0][-1][:, -1, :].float().numpy())
+    return np.concatenate(vectors)
+
+
+def bench_original(report: Report, engine: InBedder, sizes: Sizes) -> None:
+    texts = short_texts(sizes.generate_texts)
+    instruction = INSTRUCTIONS[1]
+    ours = median_seconds(lambda: engine.embed(texts, instruction), sizes.repeats)
+    rows = [["InBedder engine (one forward pass)", len(texts) / ours, 1.0, 1.0]]
+    reference = engine.embed(texts, instruction)
+    for new_tokens in (3, 20):
+        torch.manual_seed(0)
+        seconds = median_seconds(
+            lambda n=new_tokens: original_inbedder(engine, texts, instruction, n), sizes.repeats
+        )
+        vectors = original_inbedder(engine, texts, instruction, new_tokens)
+        rows.append([f"generate(), max_new_tokens={new_tokens}", len(texts) / seconds, seconds / ours,
+                     min_cosine(vectors, reference)])  # fmt: skip
+    report.add(
+        "original",
+        "1. The engine against the paper's code path (generate with hidden states)",
+        ">= 3x faster than max_new_tokens=3, >= 10x faster than 20",
+        ["path", "texts/s", "engine speed-up", "min cosine to engine"],
+        rows,
+    )
+
+
+# --------------------------------------------------------------------------- 2. sentence-transformers
+
+
+def bench_sentence_transformers(report: Report, engine: InBedder, sizes: Sizes) -> None:
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+
+    base = InBedder.from_pretrained("default", adapter=None)  # the folder ST can read: the base weights
+    folder = base.info()["source"]
+    transformer = Transformer(
+        folder,
+        model_kwargs={"dtype": base.model.dtype},
+        # Plain text in, as the InBedder prompt needs: without this, sentence-transformers 6
+        # wraps every input in the model's chat template.
+        modality_config={"text": {"method": "forward", "method_output_name": "last_hidden_state"}},
+        module_output_name="token_embeddings",
+    )
+    st = SentenceTransformer(modules=[transformer, Pooling(base.dim, pooling_mode="lasttoken")], device="cpu")
+    texts = short_texts(sizes.short_texts)
+    instruction = INSTRUCTIONS[0]
+    prompts = [base.format_prompt(text, instruction) for text in texts]
+    ours = median_seconds(lambda: base.embed(texts, instruction), sizes.repeats)
+    theirs = median_seconds(lambda: st.encode(prompts, batch_size=32), sizes.repeats)
+    agreement = min_cosine(st.encode(prompts, batch_size=32), base.embed(texts, instruction))
+    report.add(
+        "sentence_transformers",
+        "2. The engine against sentence-transformers (same base model, last-token pooling, same prompt)",
+        "not slower, ideally faster",
+        ["path", "texts/s", "engine speed-up", "min cosine to engine"],
+        [
+            ["InBedder engine", len(texts) / ours, 1.0, 1.0],
+            ["sentence-transformers, batch 32", len(texts) / theirs, theirs / ours, agreement],
+        ],
+    )
+
+
+# --------------------------------------------------------------------------- 3 + 6. dtype and FLOP/s
+
+
+def forward_flops(engine: InBedder, texts: list[str], instruction: str) -> float:
+    """2 x (non-embedding weights) per real token, plus attention scores and mixing per layer."""
+    model = engine.model
+    config = model.config
+    weights = sum(
+        module.weight.numel()
+        for name, module in model.base_model.named_modules()
+        if isinstance(module, torch.nn.Linear)
+    )
+    lengths = [len(engine.tokenizer(engine.format_prompt(t, instruction))["input_ids"]) for t in texts]
+    attention = sum(4 * n * n * config.hidden_size for n in lengths) * config.num_hidden_layers / 2
+    return float(2 * weights * sum(lengths) + attention)
+
+
+def matmul_peak(dtype: torch.dtype, n: int, repeats: int) -> float:
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    seconds = median_seconds(lambda: a @ b, max(repeats, 3))
+    return 2 * n**3 / seconds
+
+
+def bench_dtypes(report: Report, sizes: Sizes) -> None:
+    texts = short_texts(sizes.short_texts)
+    instruction = INSTRUCTIONS[1]
+    results = {}
+    for dtype in ("float32", "bfloat16"):
+        engine = InBedder.from_pretrained("default", dtype=dtype)
+        seconds = median_seconds(lambda e=engine: e.embed(texts, instruction), sizes.repeats)
+        results[dtype] = (engine, seconds, engine.embed(texts, instruction))
+    fp32_seconds, bf16_seconds = results["float32"][1], results["bfloat16"][1]
+    report.add(
+        "dtype",
+        "3. bf16 against fp32",
+        "bf16 faster where the CPU has native bf16; vectors agree (cosine)",
+        ["dtype", "texts/s", "speed-up over fp32", "min cosine to fp32"],
+        [
+            ["float32", len(texts) / fp32_seconds, 1.0, 1.0],
+            ["bfloat16", len(texts) / bf16_seconds, fp32_seconds / bf16_seconds,
+             min_cosine(results["bfloat16"][2], results["float32"][2])],
+        ],
+    )  # fmt: skip
+    rows = []
+    for dtype, torch_dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
+        engine, seconds, _ = results[dtype]
+        achieved = forward_flops(engine, texts, instruction) / seconds
+        peak = matmul_peak(torch_dtype, sizes.matmul, sizes.repeats)
+        rows.append([dtype, achieved / 1e9, peak / 1e9, achieved / peak])
+    report.add(
+        "flops",
+        "6. Achieved FLOP/s of the forward pass against the matmul peak measured in the same run",
+        ">= 50% of the bf16 peak",
+        ["dtype", "forward GFLOP/s", f"matmul {sizes.matmul}^3 GFLOP/s", "fraction of peak"],
+        rows,
+    )
+
+
+# --------------------------------------------------------------------------- 4. embed_many
+
+
+def bench_embed_many(report: Report, engine: InBedder, sizes: Sizes) -> None:
+    docs = documents(sizes.documents, engine)
+    rows = []
+    for k in (1, 2, 4, 8):
+        instructions = INSTRUCTIONS[:k]
+        separate = median_seconds(lambda q=instructions: [engine.embed(docs, i) for i in q], sizes.repeats)
+        shared = median_seconds(lambda q=instructions: engine.embed_many(docs, q), sizes.repeats)
+        many = engine.embed_many(docs, instructions)
+        agreement = min(min_cosine(many[i], engine.embed(docs, i)) for i in instructions)
+        rows.append([k, len(docs) * k / separate, len(docs) * k / shared, separate / shared, agreement])
+    tokens = np.mean([len(engine.tokenizer(d)["input_ids"]) for d in docs])
+    report.add(
+        "embed_many",
+        f"4. embed_many against K separate embed calls ({len(docs)} BBC documents of ~{tokens:.0f} tokens)",
+        ">= 2.5x at K=4, >= 4x at K=8",
+        ["K", "separate vectors/s", "embed_many vectors/s", "speed-up", "min cosine"],
+        rows,
+    )
+
+
+# --------------------------------------------------------------------------- 5. cache
+
+
+def bench_cache(report: Report, sizes: Sizes) -> None:
+    texts = short_texts(sizes.cache_texts)
+    instruction = INSTRUCTIONS[0]
+    cold_times, warm_times = [], []
+    with tempfile.TemporaryDirectory() as folder:
+        for repeat in range(sizes.repeats):
+            cache = EmbeddingCache(Path(folder) / f"cache-{repeat}.sqlite")
+            engine = InBedder.from_pretrained("default", cache=cache)
+            started = time.perf_counter()
+            cold = engine.embed(texts, instruction)
+            cold_times.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            warm = engine.embed(texts, instruction)
+            warm_times.append(time.perf_counter() - started)
+            assert warm.tobytes() == cold.tobytes()
+            cache.close()
+    cold_s, warm_s = statistics.median(cold_times), statistics.median(warm_times)
+    report.add(
+        "cache",
+        f"5. Embedding cache warm against cold ({len(texts)} texts)",
+        ">= 50x",
+        ["run", "texts/s", "speed-up"],
+        [
+            ["cold (model)", len(texts) / cold_s, 1.0],
+            ["warm (SQLite lookup)", len(texts) / warm_s, cold_s / warm_s],
+        ],
+    )
+
+
+# --------------------------------------------------------------------------- 7. memory at scale
+
+
+def stream_child(n: int) -> None:
+    """Run in a subprocess: stream ``n`` short texts, print seconds and peak RSS as JSON."""
+    engine = InBedder.from_pretrained("default")
+    engine.embed(["warm-up"], INSTRUCTIONS[0])
+    started = time.perf_counter()
+    count = 0
+    texts = (text for text in short_texts(n, words=6))
+    for _, vectors in engine.embed_stream(texts, INSTRUCTIONS[0], chunk_size=1024):
+        count += len(vectors[INSTRUCTIONS[0]])
+    seconds = time.perf_counter() - started
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"n": count, "seconds": seconds, "peak_rss_mb": peak_kib / 1024}))
+
+
+def bench_scale(report: Report, sizes: Sizes) -> None:
+    rows = []
+    for n in sizes.rss_sizes:
+        output = subprocess.run(
+            [sys.executable, __file__, "--stream-child", str(n)], capture_output=True, text=True, check=True
+        ).stdout
+        result = json.loads(output.strip().splitlines()[-1])
+        rows.append([n, result["seconds"], n / result["seconds"], result["peak_rss_mb"]])
+    first = rows[0]
+    for row in rows:
+        row += [row[3] / first[3], row[1] / first[1] / (row[0] / first[0])]
+    report.add(
+        "scale",
+        "7. Streaming 6-word texts: peak RSS and time by corpus size (one process each)",
+        f"peak RSS at {rows[-1][0]} within 15% of {first[0]}; time linear (time per text ratio ~1)",
+        ["texts", "seconds", "texts/s", "peak RSS MB", "RSS vs smallest", "time per text vs smallest"],
+        rows,
+    )
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: checks it runs, not speed")
+    parser.add_argument("--output", default=None, help="markdown report (default: docs/performance.md)")
+    parser.add_argument("--stream-child", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.stream_child is not None:
+        stream_child(args.stream_child)
+        return
+    sizes = QUICK if args.quick else Sizes()
+    started = time.perf_counter()
+    engine = InBedder.from_pretrained("default")
+    report = Report()
+    bench_original(report, engine, sizes)
+    bench_sentence_transformers(report, engine, sizes)
+    bench_dtypes(report, sizes)
+    bench_embed_many(report, engine, sizes)
+    bench_cache(report, sizes)
+    bench_scale(report, sizes)
+    seconds = time.perf_counter() - started
+    machine = f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
+    header = (
+        "# Performance\n\nMeasured by `python benchmarks/run.py"
+        + (" --quick" if args.quick else "")
+        + f"` in {seconds:.0f} s on {machine}; default model ({engine.model_name} + the shipped adapter), "
+        f"dtype {engine.dtype} unless a row says otherwise. Ratios are of medians over "
+        f"{sizes.repeats} repeats after a warm-up, measured side by side in this one run.\n"
+    )
+    output = Path(args.output) if args.output else ROOT / "docs" / "performance.md"
+    sections = sorted(report.sections, key=lambda section: int(section.split(".")[0].removeprefix("### ")))
+    output.write_text(header + "\n" + "\n\n".join(sections) + "\n", encoding="utf-8")
+    results = {"seconds": seconds, "machine": machine, "quick": args.quick, "results": report.results}
+    output.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(f"\nwrote {output} and {output.with_suffix('.json')} in {seconds:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
