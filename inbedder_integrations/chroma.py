@@ -16,7 +16,7 @@ try:
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
     from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
-    from chromadb.errors import NotFoundError
+    from chromadb.errors import ChromaError, NotFoundError
     from chromadb.utils.embedding_functions import register_embedding_function
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     raise missing_extra("chroma", "chromadb") from exc
@@ -173,12 +173,18 @@ def open_collection(
         if instruction is None:
             raise ValueError(f"collection {name!r} does not exist yet: an instruction is needed to create it")
         function = InBedderEmbeddingFunction(instruction, query_instruction, model, model_kwargs, batch_size)
-        return client.create_collection(
-            name,
-            embedding_function=function,  # type: ignore[arg-type]
-            metadata=metadata,
-            configuration={"hnsw": {"space": "cosine"}},
-        )
+        try:
+            return client.create_collection(
+                name,
+                embedding_function=function,  # type: ignore[arg-type]
+                metadata=metadata,
+                configuration={"hnsw": {"space": "cosine"}},
+            )
+        except ChromaError as exc:  # "already exists": another process won the race
+            try:
+                existing = client.get_collection(name)
+            except (NotFoundError, ValueError):
+                raise exc from None
 
     persisted = persisted_config(existing)
     if persisted is None:

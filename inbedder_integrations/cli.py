@@ -42,21 +42,18 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     group.add_argument("--max-length", type=int, default=512, help="tokens per prompt; only the text is cut")
     group.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="accept pickle weights (*.bin); they can run code when loaded: only for files you trust",
+    )
+    group.add_argument(
         "--no-cache", action="store_true", help="neither read nor write the on-disk embedding cache"
     )
     group.add_argument("--cache-path", default=None, help=f"embedding cache file; default: {_CACHE_DEFAULT}")
 
 
 def _engine(args: argparse.Namespace) -> InBedder:
-    return InBedder.from_pretrained(
-        args.model,
-        adapter=args.adapter,
-        pooling=args.pooling,
-        dtype=args.dtype,
-        device=args.device,
-        max_length=args.max_length,
-        cache=_cache(args),
-    )
+    return InBedder.from_pretrained(args.model, **_model_kwargs(args), cache=_cache(args))
 
 
 def _cache(args: argparse.Namespace) -> str | bool:
@@ -143,18 +140,28 @@ def _client(args: argparse.Namespace) -> ClientAPI:
 
 
 def _model_kwargs(args: argparse.Namespace) -> dict[str, object]:
-    options = {"adapter": args.adapter, "pooling": args.pooling, "dtype": args.dtype, "device": args.device}
+    """Only what differs from the defaults: these are persisted with Chroma collections."""
+    options = {"pooling": args.pooling, "dtype": args.dtype, "device": args.device}
     options = {key: value for key, value in options.items() if value not in (None, "auto")}
+    if args.adapter != "auto":
+        options["adapter"] = args.adapter  # None: the untuned base model
     if args.max_length != 512:
         options["max_length"] = args.max_length
+    if args.allow_pickle:
+        options["allow_pickle"] = True
     return options
 
 
 def _corpus(args: argparse.Namespace) -> InstructedCorpus:
-    from .corpus import InstructedCorpus
+    from .corpus import InstructedCorpus, RetryPolicy
 
     return InstructedCorpus(
-        _client(args), args.name, model=args.model, model_kwargs=_model_kwargs(args), cache=_cache(args)
+        _client(args),
+        args.name,
+        model=args.model,
+        model_kwargs=_model_kwargs(args),
+        cache=_cache(args),
+        retry=RetryPolicy(attempts=getattr(args, "retries", RetryPolicy.attempts)),
     )
 
 
@@ -321,6 +328,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--instruction", action="append", required=True, help="repeat for several instructions"
     )
     index.add_argument("--batch-size", type=int, default=64, help="documents per upsert")
+    index.add_argument(
+        "--retries",
+        type=int,
+        default=8,
+        help="attempts per call when a Chroma server stops answering (backoff 0.5 s doubling to 8 s)",
+    )
     _add_store_options(index)
     _add_model_options(index)
     index.set_defaults(run=cmd_index)
@@ -421,7 +434,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except (TypeError, ValueError, LookupError, FileNotFoundError, ImportError) as exc:
+    except (TypeError, ValueError, LookupError, OSError, ImportError) as exc:
         raise SystemExit(f"inbedder {args.command}: error: {exc}") from exc
 
 

@@ -2,33 +2,37 @@
 
 Ingestion is idempotent and resumable: ids come from the text unless given,
 each stored row keeps a hash of its text, and a rerun embeds only rows that are
-missing or whose text changed.
+missing or whose text changed.  Calls to a Chroma server that drop (server
+restarting, network blip) are retried with exponential backoff.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from .chroma import open_collection, persisted_config
 from .engine import InBedder
-from .engine.prompting import validate_instruction, validate_instructions
+from .engine.prompting import validate_instruction, validate_instructions, validate_unicode
 
 if TYPE_CHECKING:
     from .cache import EmbeddingCache
 
 try:
     import chromadb
+    import httpx
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
 except ImportError as exc:  # pragma: no cover
@@ -40,6 +44,59 @@ CORPUS_KEY = "inbedder_corpus"
 INSTRUCTION_KEY = "inbedder_instruction"
 TEXT_HASH_KEY = "inbedder_text_sha256"
 _BASE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,200}[A-Za-z0-9]$")
+#: Errors that mean "the server did not answer", not "the server said no": worth retrying.
+_TRANSIENT_ERRORS = (httpx.TransportError, ConnectionError)
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class ChromaUnavailableError(ConnectionError):
+    """The Chroma server stopped answering and did not come back within the retry budget."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long :meth:`InstructedCorpus.index` keeps trying a Chroma server that stops answering.
+
+    Only connection-level failures are retried (the request may not have reached
+    the server); every write is an idempotent upsert, so repeating one is safe.
+    The defaults wait 0.5 + 1 + 2 + 4 + 8 + 8 + 8 = 31.5 s over 8 attempts.
+    """
+
+    attempts: int = 8
+    first_delay: float = 0.5
+    max_delay: float = 8.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.attempts, int) or self.attempts < 1:
+            raise ValueError(f"attempts must be a positive int, got {self.attempts!r}")
+        if self.first_delay < 0 or self.max_delay < self.first_delay:
+            raise ValueError("need 0 <= first_delay <= max_delay")
+
+    def call(self, what: str, operation: Callable[[], T]) -> T:
+        delay, waited = self.first_delay, 0.0
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return operation()
+            except _TRANSIENT_ERRORS as exc:
+                if attempt == self.attempts:
+                    raise ChromaUnavailableError(
+                        f"Chroma did not answer ({what}) after {attempt} attempts over {waited:.1f} s: "
+                        f"{type(exc).__name__}: {exc}"
+                    ) from exc
+                logger.warning(
+                    "Chroma did not answer (%s: %s); attempt %d of %d in %.1f s",
+                    what,
+                    exc,
+                    attempt + 1,
+                    self.attempts,
+                    delay,
+                )
+                time.sleep(delay)
+                waited += delay
+                delay = min(delay * 2, self.max_delay)
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 @dataclass(frozen=True)
@@ -98,13 +155,21 @@ def to_documents(items: Iterable[str | Mapping[str, Any]]) -> list[CorpusDocumen
             )
         if not isinstance(text, str):
             raise TypeError(f"documents[{index}]['text'] must be a str, got {type(text).__name__}")
+        row = f"documents[{index}]"
+        validate_unicode(text, row if isinstance(item, str) else f"{row}['text']")
         if given_id is not None and (not isinstance(given_id, str) or not given_id):
             raise TypeError(f"documents[{index}]['id'] must be a non-empty str, got {given_id!r}")
+        if given_id is not None:
+            validate_unicode(given_id, f"{row}['id']")
         if not isinstance(metadata, Mapping) or not all(
             isinstance(key, str) and isinstance(value, (str, int, float, bool))
             for key, value in metadata.items()
         ):
             raise TypeError(f"documents[{index}]['metadata'] must map str to str/int/float/bool values")
+        for key, value in metadata.items():
+            validate_unicode(key, f"{row}['metadata'] key")
+            if isinstance(value, str):
+                validate_unicode(value, f"{row}['metadata'][{key!r}]")
         document = CorpusDocument(text, given_id or _content_id(text), dict(metadata))
         if document.id in documents:
             if given_id is not None and documents[document.id].text != text:
@@ -168,14 +233,17 @@ class InstructedCorpus:
         model: str = "default",
         model_kwargs: dict[str, Any] | None = None,
         cache: EmbeddingCache | str | Path | bool = True,
+        retry: RetryPolicy = RetryPolicy(),
     ) -> None:
         """``cache``: where :meth:`index` keeps computed vectors (True: the default
         file, see :mod:`inbedder_integrations.cache`; False: none), so re-indexing
-        seen texts, or indexing them into a second store, costs a lookup."""
+        seen texts, or indexing them into a second store, costs a lookup.
+        ``retry``: how long indexing waits for a Chroma server that stops answering."""
         collection_name(name, "validate")  # fail early on a bad corpus name
         self.client, self.name, self.model = client, name, model
         self.model_kwargs = dict(model_kwargs or {})
         self.cache = cache
+        self.retry = retry
 
     def collection_name(self, instruction: str) -> str:
         return collection_name(self.name, instruction)
@@ -190,8 +258,9 @@ class InstructedCorpus:
     ) -> dict[str, int]:
         """Index ``documents`` under each instruction; returns how many rows each one wrote.
 
-        Safe to rerun after an interruption: rows already stored with the same
-        text are skipped, so nothing is duplicated and only what is missing is embedded.
+        Safe to rerun after an interruption (a crash, ``kill -9``, a server that
+        stayed down past the retry budget): rows already stored with the same text
+        are skipped, so nothing is duplicated and only what is missing is embedded.
         """
         instructions = validate_instructions(instructions)
         if isinstance(documents, str):
@@ -202,29 +271,59 @@ class InstructedCorpus:
             else item
             for item in documents
         )
-        collections = {q: self._open(q, create=True) for q in instructions}
         engine = InBedder.from_pretrained(self.model, **{"cache": self.cache, **self.model_kwargs})
+        collections = {q: self.ensure_collection(q) for q in instructions}
         written = dict.fromkeys(instructions, 0)
         with tqdm(total=len(corpus), disable=not show_progress, unit="doc", desc=self.name[:40]) as bar:
             for start in range(0, len(corpus), batch_size):
                 batch = corpus[start : start + batch_size]
-                todo = {q: _missing_rows(collections[q], batch) for q in instructions}
-                pending = [q for q in instructions if todo[q]]
-                if pending:
-                    needed = list({d.id: d for q in pending for d in todo[q]}.values())
-                    vectors = engine.embed_many([d.text for d in needed], pending)
-                    row_of = {d.id: row for row, d in enumerate(needed)}
-                    for instruction in pending:
-                        rows = todo[instruction]
-                        collections[instruction].upsert(
-                            ids=[d.id for d in rows],
-                            documents=[d.text for d in rows],
-                            metadatas=[{**d.metadata, TEXT_HASH_KEY: d.text_hash} for d in rows],
-                            embeddings=vectors[instruction][[row_of[d.id] for d in rows]],
-                        )
-                        written[instruction] += len(rows)
+                try:
+                    self._index_batch(engine, collections, batch, written)
+                except ChromaUnavailableError as exc:
+                    progress = ", ".join(f"{count} new under {q!r}" for q, count in written.items())
+                    raise ChromaUnavailableError(
+                        f"{exc}. Stopped at document {start} of {len(corpus)} ({progress}); "
+                        "nothing written is lost: rerun the same call to resume (stored rows are skipped)."
+                    ) from exc
                 bar.update(len(batch))
         return written
+
+    def _index_batch(
+        self,
+        engine: InBedder,
+        collections: dict[str, Collection],
+        batch: list[CorpusDocument],
+        written: dict[str, int],
+    ) -> None:
+        todo = {
+            q: self.retry.call(f"read {collection.name}", lambda c=collection: _missing_rows(c, batch))
+            for q, collection in collections.items()
+        }
+        pending = [q for q in collections if todo[q]]
+        if not pending:
+            return
+        needed = list({d.id: d for q in pending for d in todo[q]}.values())
+        vectors = engine.embed_many([d.text for d in needed], pending)
+        row_of = {d.id: row for row, d in enumerate(needed)}
+        for instruction in pending:
+            rows = todo[instruction]
+            collection = collections[instruction]
+            self.retry.call(
+                f"upsert into {collection.name}",
+                lambda c=collection, rows=rows, q=instruction: c.upsert(
+                    ids=[d.id for d in rows],
+                    documents=[d.text for d in rows],
+                    metadatas=[{**d.metadata, TEXT_HASH_KEY: d.text_hash} for d in rows],
+                    embeddings=vectors[q][[row_of[d.id] for d in rows]],
+                ),
+            )
+            written[instruction] += len(rows)
+
+    def ensure_collection(self, instruction: str) -> Collection:
+        """The collection for ``instruction``, created if missing; an existing one must match
+        this corpus's model and instruction (:class:`~.chroma.InstructionMismatchError` if not)."""
+        name = self.collection_name(instruction)
+        return self.retry.call(f"open {name}", lambda: self._open(instruction, create=True))
 
     def instructions(self) -> list[str]:
         """The instructions this corpus has been indexed under."""

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .engine import InBedder
-from .engine.prompting import validate_instruction
+from .engine.prompting import validate_instruction, validate_unicode
 
 _ENGINES: dict[str, InBedder] = {}
 _ENGINES_LOCK = threading.Lock()
@@ -98,6 +98,7 @@ class InstructedEmbedder:
     def embed_query(self, text: str) -> list[float]:
         if not isinstance(text, str):
             raise TypeError(f"query must be a str, got {type(text).__name__}")
+        validate_unicode(text, "query")
         return self.embed_queries_array([text])[0].tolist()
 
     async def aembed_documents(self, texts: Sequence[str]) -> list[list[float]]:

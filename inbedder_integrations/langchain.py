@@ -27,9 +27,9 @@ class InBedderEmbeddings(BaseModel, Embeddings):
 
     model: str = "default"
     """``"default"``, a hub id, a local model folder or a ``.gguf`` file."""
-    instruction: str
+    instruction: str = Field(strict=True)
     """The question asked of every document, e.g. ``"What is the topic?"``."""
-    query_instruction: str | None = None
+    query_instruction: str | None = Field(default=None, strict=True)
     """The question asked of queries; defaults to ``instruction`` (InBedder asks both the same)."""
     batch_size: int = Field(default=16, gt=0)
     """Texts per forward pass."""

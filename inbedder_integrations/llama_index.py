@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .engine.prompting import validate_texts
 from .instructed import InstructedEmbedder, missing_extra
 
 try:
@@ -16,14 +17,14 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
 class InBedderEmbedding(BaseEmbedding):
     """InBedder embeddings for LlamaIndex.
 
-    Batches from ``get_text_embedding_batch`` (and its async twin) reach the
-    engine whole, so length-sorted batching works across them.
+    ``get_text_embedding_batch`` (and its async twin) validate the whole batch
+    first, then hand the engine chunks of ``embed_batch_size`` texts.
     """
 
     model_name: str = Field(default="default", description="'default', a hub id, a folder or a .gguf file.")
-    instruction: str = Field(description="The question asked of every document.")
+    instruction: str = Field(strict=True, description="The question asked of every document.")
     query_instruction: str | None = Field(
-        default=None, description="The question asked of queries; defaults to `instruction`."
+        default=None, strict=True, description="The question asked of queries; defaults to `instruction`."
     )
     embed_batch_size: int = Field(default=16, gt=0, le=2048, description="Texts per forward pass.")
     normalize: bool = Field(default=True, description="L2-normalise the vectors.")
@@ -63,6 +64,20 @@ class InBedderEmbedding(BaseEmbedding):
     def cache_namespace(self) -> str:
         """Name a dedicated ``embeddings_cache`` store after this: fingerprint + instructions."""
         return self._embedder.cache_namespace
+
+    def get_text_embedding_batch(
+        self, texts: list[str], show_progress: bool = False, **kwargs: Any
+    ) -> list[list[float]]:
+        """Checks the whole batch first: LlamaIndex cuts it into ``embed_batch_size`` chunks, so a
+        bad item would otherwise be named by its index within its chunk, after earlier chunks ran."""
+        validate_texts(texts)
+        return super().get_text_embedding_batch(texts, show_progress, **kwargs)
+
+    async def aget_text_embedding_batch(
+        self, texts: list[str], show_progress: bool = False, **kwargs: Any
+    ) -> list[list[float]]:
+        validate_texts(texts)
+        return await super().aget_text_embedding_batch(texts, show_progress, **kwargs)
 
     def _get_query_embedding(self, query: str) -> list[float]:
         return self._embedder.embed_query(query)

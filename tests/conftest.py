@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import os
+
+# PyTorch's OpenMP threads spin while they wait; when subprocesses (a CLI run, a
+# second indexer) share the 2 cores, spinning threads starve each other and a
+# batch can take 10x longer.  Passive waiting costs nothing measurable alone.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import importlib.metadata
 import importlib.util
+import shutil
+import subprocess
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -94,7 +104,7 @@ FLOAT32 = {"dtype": "float32"}
 """model_kwargs that make adapters share the session's fp32 engine."""
 
 
-def _free_port() -> int:
+def free_port() -> int:
     import socket
 
     with socket.socket() as sock:
@@ -102,43 +112,51 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def chroma_server(tmp_path_factory: pytest.TempPathFactory):
-    """A real `chroma run` server on 127.0.0.1, started once and stopped at the end."""
-    import shutil
-    import subprocess
-    import sys
-    import time
-
+def start_chroma_server(folder: Path, port: int) -> subprocess.Popen[bytes]:
+    """A real `chroma run` on 127.0.0.1:``port`` storing into ``folder/data``; returns once it answers."""
     import chromadb
 
     executable = shutil.which("chroma", path=str(Path(sys.executable).parent))
     assert executable, "the `chroma` CLI is not installed next to this python"
-    port = _free_port()
-    folder = tmp_path_factory.mktemp("chroma-server")
-    log = (folder / "server.log").open("w")
-    process = subprocess.Popen(
-        [executable, "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(folder / "data")],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "server.log").open("a") as log:
+        process = subprocess.Popen(
+            [executable, "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(folder / "data")],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + 60
     while True:
         try:
             chromadb.HttpClient(host="127.0.0.1", port=port).heartbeat()
-            break
+            return process
         except Exception:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
                 raise RuntimeError(f"chroma run did not start; see {folder / 'server.log'}") from None
-            time.sleep(0.3)
-    yield ("127.0.0.1", port)
-    process.terminate()
+            time.sleep(0.2)
+
+
+def stop_process(process: subprocess.Popen[bytes], *, kill: bool = False) -> None:
+    """``kill=True`` is a crash (SIGKILL); otherwise a polite SIGTERM, then SIGKILL after 20 s."""
+    if kill:
+        process.kill()
+    else:
+        process.terminate()
     try:
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         process.kill()
-    log.close()
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory):
+    """A real `chroma run` server on 127.0.0.1, started once and stopped at the end."""
+    port = free_port()
+    process = start_chroma_server(tmp_path_factory.mktemp("chroma-server"), port)
+    yield ("127.0.0.1", port)
+    stop_process(process)
 
 
 @pytest.fixture(params=["embedded", "server"])

@@ -130,6 +130,7 @@ class InBedder:
         answer_tokens: int = 3,
         revision: str | None = None,
         trust_remote_code: bool = False,
+        allow_pickle: bool = False,
         cache: EmbeddingCache | str | Path | bool | None = None,
     ) -> InBedder:
         """Load (or reuse) a model and wrap it in an engine.
@@ -140,7 +141,9 @@ class InBedder:
         adapter folder or hub id; ``"auto"`` is the shipped one for ``"default"``
         and none otherwise; ``None`` loads the untuned base.  Known InBedder
         checkpoints get their pooling automatically; ``dtype="auto"`` picks bf16
-        where the hardware runs it natively.  ``cache=True`` (or a path, or an
+        where the hardware runs it natively.  Safe by default: models that ship
+        their own code need ``trust_remote_code=True``, pickle weights
+        (``*.bin``) need ``allow_pickle=True``.  ``cache=True`` (or a path, or an
         :class:`~inbedder_integrations.cache.EmbeddingCache`) keeps every vector on
         disk, keyed by this engine's fingerprint, so seen texts cost a lookup.
         """
@@ -151,6 +154,7 @@ class InBedder:
             dtype=dtype,
             device=device,
             trust_remote_code=trust_remote_code,
+            allow_pickle=allow_pickle,
         )
         if pooling is None and model in KNOWN_CHECKPOINTS:
             pooling = KNOWN_CHECKPOINTS[model].pooling

@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 import torch
 
+from .weights import ALLOW_PICKLE_HINT, WeightsError, check_weights_folder
+
 logger = logging.getLogger(__name__)
 
 ModelKind = Literal["causal", "masked"]
@@ -110,11 +112,16 @@ def folder_digest(folder: Path) -> str:
 
 
 def _write_json_atomically(path: Path, payload: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write to a user-only (0600) temporary file, then rename it over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(payload, handle)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(payload, handle)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 # --------------------------------------------------------------------------- resolving
@@ -138,9 +145,13 @@ def default_gguf_path() -> Path:
 
 
 def resolve_source(
-    model: str, *, revision: str | None = None, trust_remote_code: bool = False
+    model: str, *, revision: str | None = None, trust_remote_code: bool = False, allow_pickle: bool = False
 ) -> ModelSource:
-    """Map a model reference to a loadable folder or hub id and its weights digest."""
+    """Map a model reference to a loadable folder or hub id and its weights digest.
+
+    Local folders are checked first (:mod:`.weights`): complete, uncorrupted
+    safetensors, or pickle files only with ``allow_pickle=True``.
+    """
     if not isinstance(model, str) or not model.strip():
         raise ValueError(f"model must be a non-empty string, got {model!r}")
     if model == "default":
@@ -153,6 +164,7 @@ def resolve_source(
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise FileNotFoundError(f"{path} is a folder but has no config.json: not a model folder")
+        check_weights_folder(path, allow_pickle=allow_pickle)
         return ModelSource(str(path), path.name, None, folder_digest(path))
     if path.exists():
         raise ValueError(f"{path} is neither a model folder nor a .gguf file")
@@ -163,16 +175,45 @@ def resolve_source(
     return ModelSource(model, model.split("/")[-1], revision, commit)
 
 
+CONVERSION_MANIFEST = "inbedder-conversion.json"
+
+
 def _gguf_source(gguf_file: Path, *, display_name: str) -> ModelSource:
     digest = file_digest(gguf_file)
     folder = cache_root() / "converted" / f"{gguf_file.stem}-{digest[:16]}"
-    if not (folder / "config.json").is_file():
+    damage = _conversion_damage(folder) if folder.exists() else "missing"
+    if damage != "":
+        if damage != "missing":
+            logger.warning("The converted model at %s is damaged (%s); converting again", folder, damage)
         _convert_gguf(gguf_file, folder)
     return ModelSource(str(folder), display_name, None, f"gguf-sha256:{digest}")
 
 
+def _conversion_damage(folder: Path) -> str:
+    """What is wrong with a converted folder against its manifest ("" when intact).
+
+    Hashes are memoised by size and mtime, so an intact folder costs a few ``stat`` calls.
+    """
+    try:
+        expected: dict[str, str] = json.loads((folder / CONVERSION_MANIFEST).read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"no readable {CONVERSION_MANIFEST}"
+    for name, sha256 in expected.items():
+        path = folder / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if file_digest(path) != sha256:
+            return f"{name} does not match its recorded sha256"
+    return ""
+
+
 def _convert_gguf(gguf_file: Path, target: Path) -> None:
-    """Dequantise a GGUF file once into a safetensors folder (atomic: no half folders)."""
+    """Dequantise a GGUF file into a safetensors folder, readable only by the user.
+
+    Atomic: written into a staging folder with a manifest of file hashes, then
+    renamed into place, so no reader ever sees half a folder; a damaged earlier
+    conversion is moved aside and deleted only after the new one is in place.
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     logger.info("Converting %s to a cached safetensors folder at %s (once)", gguf_file, target)
@@ -185,19 +226,27 @@ def _convert_gguf(gguf_file: Path, target: Path) -> None:
         del config.quantization_config
     plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     plain.load_state_dict(quantised.state_dict())
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".converting-"))
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".converting-"))  # mode 0700
+    damaged = target.parent / f".damaged-{target.name}-{os.getpid()}"
     try:
         plain.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
-        os.chmod(staging, 0o755)
+        files = sorted(path for path in staging.iterdir() if path.is_file())
+        for path in files:
+            path.chmod(0o600)
+        manifest = {"gguf": gguf_file.name, "files": {path.name: file_digest(path) for path in files}}
+        _write_json_atomically(staging / CONVERSION_MANIFEST, manifest)
+        if target.exists() and _conversion_damage(target):
+            os.replace(target, damaged)
         try:
             os.replace(staging, target)
         except OSError:  # another process finished first: keep theirs
-            if not (target / "config.json").is_file():
+            if _conversion_damage(target):
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(damaged, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- kind, dtype, device
@@ -286,25 +335,44 @@ def load_model_and_tokenizer(
     device: torch.device,
     adapter: str | None,
     trust_remote_code: bool,
+    allow_pickle: bool = False,
 ) -> tuple[Any, Any, ModelKind]:
-    """Load the LM (with its head, needed by ``answer``) and the tokenizer."""
+    """Load the LM (with its head, needed by ``answer``) and the tokenizer.
+
+    ``trust_remote_code=False`` refuses models that need their own Python code;
+    ``allow_pickle=False`` refuses pickle weights, on the hub as well as locally.
+    """
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
 
     common: dict[str, Any] = {"revision": source.revision, "trust_remote_code": trust_remote_code}
     config = AutoConfig.from_pretrained(source.load_path, **common)
     kind = infer_kind(kind_hint, config)
     model_class = AutoModelForMaskedLM if kind == "masked" else AutoModelForCausalLM
-    model = model_class.from_pretrained(source.load_path, dtype=dtype, **common)
+    try:
+        model = model_class.from_pretrained(
+            source.load_path, dtype=dtype, use_safetensors=None if allow_pickle else True, **common
+        )
+    except OSError as exc:
+        if allow_pickle or "safetensors" not in str(exc):
+            raise
+        message = f"{source.display_name}: no safetensors weights ({exc}). {ALLOW_PICKLE_HINT}"
+        raise WeightsError(message) from None
     if adapter is not None:
-        model = merge_adapter(model, adapter)
+        model = merge_adapter(model, adapter, base_name=source.display_name, allow_pickle=allow_pickle)
     model.to(device)
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(source.load_path, **common)
     return model, tokenizer, kind
 
 
-def merge_adapter(model: Any, adapter: str) -> Any:
-    """Fold a PEFT (LoRA) adapter into the weights so inference costs nothing extra."""
+def merge_adapter(
+    model: Any, adapter: str, *, base_name: str = "the model", allow_pickle: bool = False
+) -> Any:
+    """Fold a PEFT (LoRA) adapter into the weights so inference costs nothing extra.
+
+    The adapter's files are checked like a model's (safetensors unless
+    ``allow_pickle``); one trained for another base model is refused by name.
+    """
     try:
         from peft import PeftModel
     except ImportError as exc:
@@ -312,7 +380,36 @@ def merge_adapter(model: Any, adapter: str) -> Any:
             "Loading an adapter needs 'peft'. Install it with:\n"
             "    pip install 'inbedder-integrations[train]'"
         ) from exc
-    return PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    folder = _adapter_folder(adapter, allow_pickle=allow_pickle)
+    if not (folder / "adapter_config.json").is_file():
+        raise FileNotFoundError(f"adapter {adapter}: no adapter_config.json in {folder}")
+    check_weights_folder(folder, allow_pickle=allow_pickle, what="adapter")
+    try:
+        return PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
+    except (RuntimeError, ValueError, KeyError) as exc:
+        try:
+            config = json.loads((folder / "adapter_config.json").read_text())
+        except ValueError:
+            config = {}
+        trained_on = config.get("base_model_name_or_path")
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WeightsError(
+            f"adapter {adapter} does not fit {base_name}: it was trained on {trained_on!r} "
+            f"({first_line[:300]}). Load it with its own base model."
+        ) from exc
+
+
+def _adapter_folder(adapter: str, *, allow_pickle: bool) -> Path:
+    """A local folder for ``adapter``: itself, or a download of only the file types allowed."""
+    path = Path(adapter).expanduser()
+    if path.is_dir():
+        return path
+    if path.exists() or adapter.startswith((".", "/", "~")):
+        raise FileNotFoundError(f"adapter {adapter} is not a folder")
+    from huggingface_hub import snapshot_download
+
+    patterns = ["adapter_config.json", "*.safetensors"] + (["*.bin"] if allow_pickle else [])
+    return Path(snapshot_download(adapter, allow_patterns=patterns))
 
 
 def resolve_adapter(model: str, adapter: str | None) -> str | None:

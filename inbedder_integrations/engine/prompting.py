@@ -26,16 +26,36 @@ NUM_MASK_TOKENS = 3
 def validate_template(template: str) -> str:
     if not isinstance(template, str):
         raise TypeError(f"template must be a string, got {type(template).__name__}")
+    validate_unicode(template, "template")
     for field in ("{input}", "{instruction}"):
         if template.count(field) != 1:
             raise ValueError(f"template must contain {field} exactly once: {template!r}")
     return template
 
 
+def validate_unicode(text: str, argument: str) -> str:
+    """``text`` if it can be encoded as UTF-8, else a ValueError naming ``argument``.
+
+    A ``str`` can hold lone surrogates (``"\\ud800"``, e.g. from ``errors="surrogateescape"``
+    decoding); tokenizers and databases reject them.
+    """
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(
+                f"{argument} is not valid Unicode: lone surrogate {text[exc.start]!r} at character "
+                f"{exc.start} cannot be encoded as UTF-8; decode the source with errors='replace'"
+            ) from None
+    return text
+
+
 def validate_texts(texts: Any, argument: str = "texts", offset: int = 0) -> list[str]:
     """A list of strings, or a clear error naming the offending index (counted from ``offset``)."""
     if isinstance(texts, str):
         raise TypeError(f"{argument} must be a list of strings, got a single str; wrap it in a list: [text]")
+    if isinstance(texts, (bytes, bytearray)):
+        raise TypeError(f"{argument} must be a list of strings, got {type(texts).__name__}; decode it first")
     if texts is None or not isinstance(texts, Sequence):
         raise TypeError(f"{argument} must be a list of strings, got {type(texts).__name__}")
     for index, text in enumerate(texts):
@@ -43,12 +63,14 @@ def validate_texts(texts: Any, argument: str = "texts", offset: int = 0) -> list
             raise TypeError(
                 f"{argument}[{offset + index}] must be a str, got {type(text).__name__}: {text!r:.80}"
             )
+        validate_unicode(text, f"{argument}[{offset + index}]")
     return list(texts)
 
 
 def validate_instruction(instruction: Any, argument: str = "instruction") -> str:
     if not isinstance(instruction, str):
         raise TypeError(f"{argument} must be a str, got {type(instruction).__name__}")
+    validate_unicode(instruction, argument)
     if not instruction.strip():
         raise ValueError(f"{argument} must be a non-empty question about the text, got {instruction!r}")
     return instruction
@@ -58,6 +80,8 @@ def validate_instructions(instructions: Any, argument: str = "instructions") -> 
     """A non-empty list of distinct instructions, or a clear error naming the offending one."""
     if isinstance(instructions, str):
         raise TypeError(f"{argument} must be a list of strings; wrap a single one: [instruction]")
+    if isinstance(instructions, (bytes, bytearray)):
+        raise TypeError(f"{argument} must be a list of strings, got {type(instructions).__name__}")
     if not isinstance(instructions, Sequence) or not instructions:
         raise TypeError(f"{argument} must be a non-empty list of strings, got {instructions!r:.80}")
     checked = [validate_instruction(x, f"{argument}[{i}]") for i, x in enumerate(instructions)]

@@ -55,14 +55,17 @@ def get_loaded_model(
     dtype: str | torch.dtype = "auto",
     device: str = "auto",
     trust_remote_code: bool = False,
+    allow_pickle: bool = False,
 ) -> LoadedModel:
     """Return the process-wide loaded model for these settings, loading it on first use."""
     adapter = resolve_adapter(model, adapter)
-    arguments = (model, revision, adapter, str(dtype), device, trust_remote_code)
+    arguments = (model, revision, adapter, str(dtype), device, trust_remote_code, allow_pickle)
     with _REGISTRY_LOCK:
         if arguments in _BY_ARGUMENTS:
             return _BY_ARGUMENTS[arguments]
-        source = resolve_source(model, revision=revision, trust_remote_code=trust_remote_code)
+        source = resolve_source(
+            model, revision=revision, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle
+        )
         torch_device = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, torch_device)
         adapter_hash = adapter_digest(adapter)
@@ -75,6 +78,7 @@ def get_loaded_model(
                 device=torch_device,
                 adapter=adapter,
                 trust_remote_code=trust_remote_code,
+                allow_pickle=allow_pickle,
             )
             _LOADED[key] = LoadedModel(
                 source, weights, tokenizer, kind, torch_dtype, torch_device, adapter, adapter_hash

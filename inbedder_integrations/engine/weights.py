@@ -1,0 +1,63 @@
+"""Check weight files before anything is loaded from them.
+
+Pickle weights (``*.bin``, ``*.pt``...) can run code when they are loaded, so
+only safetensors are accepted unless the caller passes ``allow_pickle=True``.
+A truncated or corrupt safetensors file, or a missing shard, is reported by
+name here, before transformers fails with a vaguer message or loads a part.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+PICKLE_SUFFIXES = frozenset({".bin", ".pt", ".pth", ".ckpt", ".pkl"})
+ALLOW_PICKLE_HINT = (
+    "Pickle files can run arbitrary code when loaded. Convert them to safetensors, or, if you "
+    "trust their source, pass allow_pickle=True (CLI: --allow-pickle)."
+)
+
+
+class WeightsError(ValueError):
+    """A model or adapter whose weight files cannot be used as they are."""
+
+
+def check_weights_folder(folder: Path, *, allow_pickle: bool, what: str = "model") -> None:
+    """Raise :class:`WeightsError` unless ``folder`` holds complete, loadable weights."""
+    files = [path for path in folder.iterdir() if path.is_file()]
+    safetensors = sorted(path for path in files if path.suffix == ".safetensors")
+    pickles = sorted(path.name for path in files if path.suffix in PICKLE_SUFFIXES)
+    for index in folder.glob("*.safetensors.index.json"):
+        try:
+            shards = set(json.loads(index.read_text())["weight_map"].values())
+        except (ValueError, KeyError, TypeError) as exc:
+            message = f"{what} folder {folder}: {index.name} is not a valid shard index ({exc})"
+            raise WeightsError(message) from None
+        missing = sorted(shard for shard in shards if not (folder / shard).is_file())
+        if missing:
+            raise WeightsError(
+                f"{what} folder {folder}: {index.name} lists {missing} but they are missing; "
+                "the download or copy is incomplete"
+            )
+    if not safetensors:
+        if not pickles:
+            raise WeightsError(f"{what} folder {folder} has no weights file (expected *.safetensors)")
+        if not allow_pickle:
+            message = f"{what} folder {folder} has only pickle weights {pickles}. {ALLOW_PICKLE_HINT}"
+            raise WeightsError(message)
+        return
+    for path in safetensors:
+        check_safetensors_file(path)
+
+
+def check_safetensors_file(path: Path) -> None:
+    """Parse the header: catches truncated files, garbage and headers that do not cover the data."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            handle.keys()
+    except (SafetensorError, OSError) as exc:
+        raise WeightsError(
+            f"weights file {path} is corrupt or truncated ({exc}); re-download or re-create it"
+        ) from None
