@@ -166,6 +166,9 @@ def _corpus(args: argparse.Namespace) -> InstructedCorpus:
 
 
 def cmd_index(args: argparse.Namespace) -> None:
+    if args.ray:
+        _index_with_ray(args)
+        return
     from .corpus import load_documents
 
     documents = load_documents(args.docs)
@@ -174,6 +177,34 @@ def cmd_index(args: argparse.Namespace) -> None:
     for instruction, count in written.items():
         name = corpus.collection_name(instruction)
         print(f"{name}: {count} written, {len(documents) - count} already there ({instruction})")
+
+
+def _index_with_ray(args: argparse.Namespace) -> None:
+    from .distributed import index_with_ray
+
+    if args.host is None:
+        raise ValueError("--ray writes into a Chroma server: give its --host (and --port)")
+    if str(args.docs) == "-":
+        raise ValueError("--ray reads a file or folder every worker can reach, not stdin")
+    result = index_with_ray(
+        args.docs,
+        args.name,
+        args.instruction,
+        host=args.host,
+        port=args.port,
+        model=args.model,
+        model_kwargs=_model_kwargs(args),
+        address=args.address,
+        actors=args.actors,
+        cpus_per_actor=args.cpus_per_actor,
+        gpus_per_actor=args.gpus_per_actor,
+        batch_size=args.batch_size,
+        cache=_cache(args),
+    )
+    rate = result.documents / result.seconds if result.seconds else 0.0
+    print(f"{result.documents} documents in {result.seconds:.1f} s on {result.actors} actors ({rate:.1f}/s)")
+    for instruction, count in result.written.items():
+        print(f"{count} written under {instruction!r}")
 
 
 def cmd_search(args: argparse.Namespace) -> None:
@@ -334,6 +365,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=8,
         help="attempts per call when a Chroma server stops answering (backoff 0.5 s doubling to 8 s)",
     )
+    ray = index.add_argument_group("ray (bulk indexing into a Chroma server; the 'distributed' extra)")
+    ray.add_argument("--ray", action="store_true", help="embed on a Ray actor pool (docs: also .parquet)")
+    ray.add_argument("--address", default=None, help="Ray cluster address; default: start a local one")
+    ray.add_argument("--actors", type=int, default=1, help="actors, each loading the model once")
+    ray.add_argument("--cpus-per-actor", type=float, default=1, help="CPUs (torch threads) per actor")
+    ray.add_argument("--gpus-per-actor", type=float, default=0, help="GPUs per actor (0: CPU only)")
     _add_store_options(index)
     _add_model_options(index)
     index.set_defaults(run=cmd_index)

@@ -1,0 +1,320 @@
+"""Bulk indexing on Ray: a corpus too big for one machine, into a Chroma server.
+
+A Ray Data pipeline reads JSONL, parquet or a folder of text files, turns rows
+into the same documents (ids, metadata, text hashes) as
+:func:`~inbedder_integrations.corpus.load_documents`, and hands batches to a
+pool of actors.  Each actor loads one engine once and indexes its batches with
+:meth:`InstructedCorpus.index <inbedder_integrations.corpus.InstructedCorpus.index>`:
+all instructions at once through ``embed_many``, one collection per
+instruction, ids already stored skipped.  A run that dies part-way is resumed
+by running it again.
+
+Needs the ``distributed`` extra: ``pip install 'inbedder-integrations[distributed]'``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .corpus import ChromaUnavailableError, InstructedCorpus, collection_name, connect
+from .engine.prompting import validate_instructions
+from .instructed import missing_extra
+
+try:
+    import ray
+    import ray.data
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise missing_extra("distributed", "ray[data]") from exc
+
+TEXT_SUFFIXES = (".txt", ".md")
+#: Reading and parsing rows is light next to embedding them: those tasks reserve no CPU,
+#: so they never wait behind an actor pool that holds every core (as on a 2-core machine).
+_LIGHT_TASK: dict[str, Any] = {"num_cpus": 0}
+
+
+@dataclass(frozen=True)
+class RayIndexResult:
+    """What one run wrote: rows per instruction (new or changed), and its wall time."""
+
+    written: dict[str, int]
+    documents: int
+    seconds: float
+    actors: int
+
+
+def read_corpus(source: str | Path) -> ray.data.Dataset:
+    """A Ray dataset with one column, ``document``: each row's text, id and metadata as JSON.
+
+    JSON, not typed columns: rows pass through Arrow untouched (a missing id
+    stays missing, a wrong type stays wrong), and the actors check them with
+    the single-process loader's rules, naming the bad field.
+
+    ``source``: a ``.jsonl`` file (``text``, optional ``id`` and ``metadata``, as
+    for ``inbedder index``), a ``.parquet`` file or folder (a ``text`` column,
+    optional ``id``, every other scalar column kept as metadata), or a folder of
+    ``.txt``/``.md`` files (id = path relative to the folder).  On a cluster,
+    every node must reach it: a shared filesystem, or a ``.jsonl``/parquet URI
+    such as ``s3://bucket/corpus/`` (read by Ray's own filesystem layer).
+    """
+    uri = str(source)
+    if "://" in uri:
+        if uri.endswith(".jsonl"):
+            return _jsonl(uri)
+        return _parquet(uri)
+    path = Path(source)
+    if path.is_file() and path.suffix == ".jsonl":
+        return _jsonl(str(path))
+    if path.suffix == ".parquet" or (path.is_dir() and any(path.glob("*.parquet"))):
+        return _parquet(str(path))
+    if path.is_dir():
+        files = sorted(str(p) for p in path.rglob("*") if p.suffix in TEXT_SUFFIXES and p.is_file())
+        if not files:
+            raise ValueError(f"{path}: no .txt/.md files in this folder")
+        dataset = ray.data.read_binary_files(files, include_paths=True, **_LIGHT_TASK)
+        root = str(path.resolve())
+        return dataset.map_batches(
+            _rows_from_files, fn_kwargs={"root": root}, batch_format="pandas", **_LIGHT_TASK
+        )
+    raise ValueError(f"{path}: expected a .jsonl file, a .parquet file or folder, or a folder of .txt/.md")
+
+
+def _jsonl(uri: str) -> ray.data.Dataset:
+    dataset = ray.data.read_text(uri, **_LIGHT_TASK)
+    return dataset.map_batches(_rows_from_jsonl, batch_format="pandas", **_LIGHT_TASK)
+
+
+def _parquet(uri: str) -> ray.data.Dataset:
+    dataset = ray.data.read_parquet(uri, **_LIGHT_TASK)
+    return dataset.map_batches(_rows_from_table, batch_format="pandas", **_LIGHT_TASK)
+
+
+def _rows_from_jsonl(batch: Any) -> Any:
+    """Each non-blank line is already a document in JSON: the actors parse and check it."""
+    import pandas as pd
+
+    return pd.DataFrame({"document": [line for line in batch["text"] if line.strip()]})
+
+
+def _rows_from_table(batch: Any) -> Any:
+    import pandas as pd
+
+    if "text" not in batch.columns:
+        raise ValueError(f"parquet rows need a 'text' column; found {list(batch.columns)}")
+    extra = [column for column in batch.columns if column not in ("text", "id")]
+    rows = []
+    for record in batch.to_dict("records"):
+        metadata = {key: _scalar(record[key]) for key in extra if record[key] is not None}
+        rows.append(_row(record["text"], record.get("id"), metadata))
+    return pd.DataFrame({"document": rows})
+
+
+def _rows_from_files(batch: Any, root: str) -> Any:
+    import pandas as pd
+
+    rows = []
+    for data, file in zip(batch["bytes"], batch["path"], strict=True):
+        relative = os.path.relpath(file, root)
+        rows.append(_row(bytes(data).decode("utf-8"), relative, {"source": Path(file).name}))
+    return pd.DataFrame({"document": rows})
+
+
+def _scalar(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _row(text: Any, id_: Any, metadata: Any) -> str:
+    """``text``, ``id`` and ``metadata`` as they are, for :func:`to_documents` to check."""
+    return json.dumps({"text": text, "id": id_, "metadata": metadata}, ensure_ascii=False)
+
+
+class _CorpusIndexer:
+    """A Ray actor: one engine and one Chroma client, loaded once, indexing batch after batch."""
+
+    def __init__(
+        self,
+        name: str,
+        instructions: list[str],
+        host: str,
+        port: int,
+        model: str,
+        model_kwargs: dict[str, Any],
+        cache: str | Path | bool,
+    ) -> None:
+        from .engine import InBedder
+
+        self.corpus = InstructedCorpus(
+            connect(host=host, port=port), name, model=model, model_kwargs=model_kwargs, cache=cache
+        )
+        self.instructions = instructions
+        self.server_down: ChromaUnavailableError | None = None
+        InBedder.from_pretrained(model, **model_kwargs)  # load now, not in the first batch
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Rows written per instruction, or the batch's error as data (see :func:`_portable`).
+
+        A bad row fails only its batch (nothing of it is written): the other
+        batches are indexed, and a rerun after the fix embeds only what is missing.
+        Once the server has stayed down past the retry budget, later batches
+        fail at once instead of each waiting out the budget again.
+        """
+        rows = list(batch["document"])
+        try:
+            if self.server_down is not None:
+                raise self.server_down
+            written = self.corpus.index(
+                [_parse_document(row) for row in rows],
+                self.instructions,
+                batch_size=len(rows),
+                show_progress=False,
+            )
+        except Exception as exc:
+            if isinstance(exc, ChromaUnavailableError):
+                self.server_down = exc
+            error = _portable(exc, f"in a batch of {len(rows)} rows starting {rows[0][:100]!r}")
+            return _batch_result([""], [0], 0, error)
+        return _batch_result(list(written), list(written.values()), len(rows), "")
+
+
+def _batch_result(instructions: list[str], written: list[int], documents: int, error: str) -> dict[str, Any]:
+    return {
+        "instruction": np.array(instructions, dtype=object),
+        "written": np.array(written, dtype=np.int64),
+        "documents": np.full(len(instructions), documents, dtype=np.int64),
+        "error": np.array([error] * len(instructions), dtype=object),
+    }
+
+
+@ray.remote
+def _ensure_collections(
+    instructions: list[str], name: str, host: str, port: int, model: str, model_kwargs: dict[str, Any]
+) -> str:
+    """Create or check every collection; returns an error as data (see :func:`_portable`), or ""."""
+    try:
+        corpus = InstructedCorpus(
+            connect(host=host, port=port), name, model=model, model_kwargs=model_kwargs, cache=False
+        )
+        for instruction in instructions:
+            corpus.ensure_collection(instruction)
+    except Exception as exc:
+        return _portable(exc, "while preparing the collections")
+    return ""
+
+
+def _portable(error: Exception, where: str) -> str:
+    """An exception as JSON: of an exception raised in a Ray Data actor, Ray keeps only the
+    text, so the worker sends its type and message and the driver raises the same type."""
+    described = {"module": type(error).__module__, "type": type(error).__qualname__}
+    return json.dumps({**described, "message": f"{error} ({where})"})
+
+
+def _rebuilt(portable: str, note: str = "") -> Exception:
+    """The exception :func:`_portable` described, of its own type where that can be imported."""
+    described = json.loads(portable)
+    try:
+        error_type = getattr(importlib.import_module(described["module"]), described["type"])
+    except (ImportError, AttributeError):
+        error_type = RuntimeError
+    if not (isinstance(error_type, type) and issubclass(error_type, Exception)):
+        error_type = RuntimeError
+    # Built without the type's own __init__ (InstructionMismatchError takes four fields):
+    # the message is what crossed the process boundary.
+    error = error_type.__new__(error_type)
+    Exception.__init__(error, described["message"] + note)
+    return error
+
+
+def _parse_document(document: str) -> Any:
+    try:
+        return json.loads(document)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg}): {document[:80]!r}") from None
+
+
+def index_with_ray(
+    source: str | Path,
+    name: str,
+    instructions: Sequence[str],
+    *,
+    host: str,
+    port: int = 8000,
+    model: str = "default",
+    model_kwargs: dict[str, Any] | None = None,
+    address: str | None = None,
+    actors: int = 1,
+    cpus_per_actor: float = 1,
+    gpus_per_actor: float = 0,
+    batch_size: int = 64,
+    cache: str | Path | bool = True,
+) -> RayIndexResult:
+    """Index ``source`` under every instruction into the Chroma server at ``host:port``.
+
+    ``address``: a Ray cluster (``"auto"``, ``"ray://head:10001"``); ``None`` joins
+    the one this process already started or starts a local one.  Every actor
+    reserves ``cpus_per_actor`` CPUs (its torch threads) and ``gpus_per_actor``
+    GPUs (the engine's ``device="auto"`` then picks the GPU).  Errors keep their
+    type across Ray: a collection made with another model or instruction raises
+    :class:`~inbedder_integrations.chroma.InstructionMismatchError` before any
+    actor starts; a bad row (``TypeError``/``ValueError`` naming it) fails only
+    its batch, and a server that stays down
+    (:class:`~inbedder_integrations.corpus.ChromaUnavailableError`) the batches
+    after it: the run raises the first such error once the other batches are indexed.
+    ``cache``: the on-disk embedding cache each actor reads and writes
+    (True: the default file on its node; a path; False: none).  Rerunning after a
+    failure skips what is stored.
+    """
+    instructions = validate_instructions(instructions)
+    if not isinstance(actors, int) or actors < 1:
+        raise ValueError(f"actors must be a positive int, got {actors!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if cpus_per_actor <= 0 or gpus_per_actor < 0:
+        raise ValueError("need cpus_per_actor > 0 and gpus_per_actor >= 0")
+    collection_name(name, instructions[0])  # a bad corpus name fails here, not in a worker
+    model_kwargs = dict(model_kwargs or {})
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    corpus_settings = {"name": name, "host": host, "port": port, "model": model, "model_kwargs": model_kwargs}
+    resources = {"num_cpus": cpus_per_actor, "num_gpus": gpus_per_actor}
+    started = time.perf_counter()
+    # Create (or check) the collections once, before any actor starts, in a worker shaped
+    # like the actors: their fingerprint (dtype "auto" resolves per device) is what gets
+    # recorded, a mismatch fails here, and the driver never loads the model.
+    error = ray.get(_ensure_collections.options(**resources).remote(instructions, **corpus_settings))
+    if error:
+        raise _rebuilt(error)
+    results = (
+        read_corpus(source)
+        .map_batches(
+            _CorpusIndexer,
+            fn_constructor_kwargs={"instructions": instructions, "cache": cache, **corpus_settings},
+            batch_size=batch_size,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=actors),
+            runtime_env={"env_vars": {"OMP_NUM_THREADS": str(max(1, int(cpus_per_actor)))}},
+            **resources,
+        )
+        .take_all()
+    )
+    errors = [row["error"] for row in results if row["error"]]
+    if errors:
+        note = (
+            f"; {len(errors)} batch(es) failed and wrote nothing, the others were indexed: "
+            "fix the input and rerun (stored rows are skipped)"
+        )
+        raise _rebuilt(errors[0], note)
+    written = dict.fromkeys(instructions, 0)
+    documents = 0
+    for row in results:
+        written[str(row["instruction"])] += int(row["written"])
+        if row["instruction"] == instructions[0]:
+            documents += int(row["documents"])
+    return RayIndexResult(written, documents, time.perf_counter() - started, actors)
