@@ -94,6 +94,9 @@ def _jsonl(uri: str) -> ray.data.Dataset:
 
 def _parquet(uri: str) -> ray.data.Dataset:
     dataset = ray.data.read_parquet(uri, **_LIGHT_TASK)
+    columns = dataset.schema().names  # parquet metadata only: no rows are read here
+    if "text" not in columns:
+        raise ValueError(f"{uri}: parquet rows need a 'text' column; found {columns}")
     return dataset.map_batches(_rows_from_table, batch_format="pandas", **_LIGHT_TASK)
 
 
@@ -107,8 +110,6 @@ def _rows_from_jsonl(batch: Any) -> Any:
 def _rows_from_table(batch: Any) -> Any:
     import pandas as pd
 
-    if "text" not in batch.columns:
-        raise ValueError(f"parquet rows need a 'text' column; found {list(batch.columns)}")
     extra = [column for column in batch.columns if column not in ("text", "id")]
     rows = []
     for record in batch.to_dict("records"):

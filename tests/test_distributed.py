@@ -131,6 +131,9 @@ def test_readers_give_the_documents_the_single_process_loader_gives(local_ray, t
         {"text": "two", "id": "y", "metadata": {"year": 2005}},
     ]
 
+    pq.write_table(pa.table({"body": ["no text column"]}), tmp_path / "untitled.parquet")
+    with pytest.raises(ValueError, match="parquet rows need a 'text' column"):
+        read_corpus(tmp_path / "untitled.parquet")
     with pytest.raises(ValueError, match=r"expected a \.jsonl file"):
         read_corpus(tmp_path / "rows.csv")
 
