@@ -151,8 +151,13 @@ def chroma_process(tmp_path: Path):
 
 
 def index_in_thread(
-    corpus: InstructedCorpus, documents: list[CorpusDocument]
-) -> tuple[threading.Thread, dict[str, object]]:
+    server: ChromaProcess, documents: list[CorpusDocument], retry: RetryPolicy
+) -> tuple[str, threading.Thread, dict[str, object]]:
+    """Index ``documents`` under TOPIC into ``server`` from a thread (batches of 8).
+
+    Returns the collection name, the thread and its outcome (``written`` or ``error``).
+    """
+    corpus = InstructedCorpus(server.client(), "news", model_kwargs=FLOAT32, cache=False, retry=retry)
     outcome: dict[str, object] = {}
 
     def run() -> None:
@@ -163,7 +168,7 @@ def index_in_thread(
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    return thread, outcome
+    return corpus.collection_name(TOPIC), thread, outcome
 
 
 def wait_for_rows(server: ChromaProcess, name: str, at_least: int, timeout: float = 120) -> int:
@@ -183,15 +188,8 @@ def test_server_crash_and_restart_during_indexing_is_retried(
     chroma_process: ChromaProcess, engine: InBedder, caplog: pytest.LogCaptureFixture
 ) -> None:
     documents = make_corpus(64)
-    corpus = InstructedCorpus(
-        chroma_process.client(),
-        "news",
-        model_kwargs=FLOAT32,
-        cache=False,
-        retry=RetryPolicy(attempts=10, first_delay=0.2, max_delay=2.0),
-    )
-    name = corpus.collection_name(TOPIC)
-    thread, outcome = index_in_thread(corpus, documents)
+    retry = RetryPolicy(attempts=10, first_delay=0.2, max_delay=2.0)
+    name, thread, outcome = index_in_thread(chroma_process, documents, retry)
     stored_before_crash = wait_for_rows(chroma_process, name, at_least=8)
     chroma_process.crash()
     time.sleep(1.0)  # the indexer meets a dead server at least once
@@ -210,15 +208,8 @@ def test_server_that_stays_down_gives_a_clear_error_and_a_rerun_completes(
     chroma_process: ChromaProcess, engine: InBedder
 ) -> None:
     documents = make_corpus(64)
-    corpus = InstructedCorpus(
-        chroma_process.client(),
-        "news",
-        model_kwargs=FLOAT32,
-        cache=False,
-        retry=RetryPolicy(attempts=3, first_delay=0.1, max_delay=0.2),
-    )
-    name = corpus.collection_name(TOPIC)
-    thread, outcome = index_in_thread(corpus, documents)
+    retry = RetryPolicy(attempts=3, first_delay=0.1, max_delay=0.2)
+    name, thread, outcome = index_in_thread(chroma_process, documents, retry)
     wait_for_rows(chroma_process, name, at_least=8)
     chroma_process.crash()
     thread.join(timeout=120)
