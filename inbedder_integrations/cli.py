@@ -180,6 +180,7 @@ def cmd_index(args: argparse.Namespace) -> None:
 
 
 def _index_with_ray(args: argparse.Namespace) -> None:
+    from .corpus import RetryPolicy
     from .distributed import index_with_ray
 
     if args.host is None:
@@ -200,6 +201,7 @@ def _index_with_ray(args: argparse.Namespace) -> None:
         gpus_per_actor=args.gpus_per_actor,
         batch_size=args.batch_size,
         cache=_cache(args),
+        retry=RetryPolicy(attempts=args.retries),
     )
     rate = result.documents / result.seconds if result.seconds else 0.0
     print(f"{result.documents} documents in {result.seconds:.1f} s on {result.actors} actors ({rate:.1f}/s)")

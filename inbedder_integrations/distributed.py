@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .corpus import ChromaUnavailableError, InstructedCorpus, collection_name, connect
+from .corpus import ChromaUnavailableError, InstructedCorpus, RetryPolicy, collection_name, connect
 from .engine.prompting import validate_instructions
 from .instructed import missing_extra
 
@@ -137,27 +137,40 @@ def _row(text: Any, id_: Any, metadata: Any) -> str:
     return json.dumps({"text": text, "id": id_, "metadata": metadata}, ensure_ascii=False)
 
 
+@dataclass(frozen=True)
+class _CorpusSettings:
+    """What every worker needs to open the same corpus on the same server (picklable)."""
+
+    name: str
+    host: str
+    port: int
+    model: str
+    model_kwargs: dict[str, Any]
+    cache: str | Path | bool
+    retry: RetryPolicy
+
+    def open(self) -> InstructedCorpus:
+        client = connect(host=self.host, port=self.port)
+        return InstructedCorpus(
+            client,
+            self.name,
+            model=self.model,
+            model_kwargs=self.model_kwargs,
+            cache=self.cache,
+            retry=self.retry,
+        )
+
+
 class _CorpusIndexer:
     """A Ray actor: one engine and one Chroma client, loaded once, indexing batch after batch."""
 
-    def __init__(
-        self,
-        name: str,
-        instructions: list[str],
-        host: str,
-        port: int,
-        model: str,
-        model_kwargs: dict[str, Any],
-        cache: str | Path | bool,
-    ) -> None:
+    def __init__(self, settings: _CorpusSettings, instructions: list[str]) -> None:
         from .engine import InBedder
 
-        self.corpus = InstructedCorpus(
-            connect(host=host, port=port), name, model=model, model_kwargs=model_kwargs, cache=cache
-        )
+        self.corpus = settings.open()
         self.instructions = instructions
         self.server_down: ChromaUnavailableError | None = None
-        InBedder.from_pretrained(model, **model_kwargs)  # load now, not in the first batch
+        InBedder.from_pretrained(settings.model, **settings.model_kwargs)  # now, not in the first batch
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Rows written per instruction, or the batch's error as data (see :func:`_portable`).
@@ -195,14 +208,10 @@ def _batch_result(instructions: list[str], written: list[int], documents: int, e
 
 
 @ray.remote
-def _ensure_collections(
-    instructions: list[str], name: str, host: str, port: int, model: str, model_kwargs: dict[str, Any]
-) -> str:
+def _ensure_collections(settings: _CorpusSettings, instructions: list[str]) -> str:
     """Create or check every collection; returns an error as data (see :func:`_portable`), or ""."""
     try:
-        corpus = InstructedCorpus(
-            connect(host=host, port=port), name, model=model, model_kwargs=model_kwargs, cache=False
-        )
+        corpus = settings.open()
         for instruction in instructions:
             corpus.ensure_collection(instruction)
     except Exception as exc:
@@ -255,6 +264,7 @@ def index_with_ray(
     gpus_per_actor: float = 0,
     batch_size: int = 64,
     cache: str | Path | bool = True,
+    retry: RetryPolicy | None = None,
 ) -> RayIndexResult:
     """Index ``source`` under every instruction into the Chroma server at ``host:port``.
 
@@ -269,8 +279,10 @@ def index_with_ray(
     (:class:`~inbedder_integrations.corpus.ChromaUnavailableError`) the batches
     after it: the run raises the first such error once the other batches are indexed.
     ``cache``: the on-disk embedding cache each actor reads and writes
-    (True: the default file on its node; a path; False: none).  Rerunning after a
-    failure skips what is stored.
+    (True: the default file on its node; a path; False: none).  ``retry``: how
+    long each call waits for a Chroma server that stops answering (default:
+    :class:`~inbedder_integrations.corpus.RetryPolicy`'s).  Rerunning
+    after a failure skips what is stored.
     """
     instructions = validate_instructions(instructions)
     if not isinstance(actors, int) or actors < 1:
@@ -283,20 +295,20 @@ def index_with_ray(
     model_kwargs = dict(model_kwargs or {})
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    corpus_settings = {"name": name, "host": host, "port": port, "model": model, "model_kwargs": model_kwargs}
+    settings = _CorpusSettings(name, host, port, model, model_kwargs, cache, retry or RetryPolicy())
     resources = {"num_cpus": cpus_per_actor, "num_gpus": gpus_per_actor}
     started = time.perf_counter()
     # Create (or check) the collections once, before any actor starts, in a worker shaped
     # like the actors: their fingerprint (dtype "auto" resolves per device) is what gets
     # recorded, a mismatch fails here, and the driver never loads the model.
-    error = ray.get(_ensure_collections.options(**resources).remote(instructions, **corpus_settings))
+    error = ray.get(_ensure_collections.options(**resources).remote(settings, instructions))
     if error:
         raise _rebuilt(error)
     results = (
         read_corpus(source)
         .map_batches(
             _CorpusIndexer,
-            fn_constructor_kwargs={"instructions": instructions, "cache": cache, **corpus_settings},
+            fn_constructor_args=(settings, instructions),
             batch_size=batch_size,
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=actors),
