@@ -19,7 +19,7 @@ from .clustering import CLUSTER_METHODS
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
 
-    from .corpus import InstructedCorpus
+    from .corpus import InstructedCorpus, RetryPolicy
 
 
 _CACHE_DEFAULT = "$INBEDDER_EMBEDDING_CACHE or ~/.cache/inbedder/embeddings.sqlite"
@@ -152,8 +152,15 @@ def _model_kwargs(args: argparse.Namespace) -> dict[str, object]:
     return options
 
 
+def _retry(args: argparse.Namespace) -> RetryPolicy:
+    """``--retries`` where the command has it (index), the default policy elsewhere."""
+    from .corpus import RetryPolicy
+
+    return RetryPolicy(attempts=getattr(args, "retries", RetryPolicy.attempts))
+
+
 def _corpus(args: argparse.Namespace) -> InstructedCorpus:
-    from .corpus import InstructedCorpus, RetryPolicy
+    from .corpus import InstructedCorpus
 
     return InstructedCorpus(
         _client(args),
@@ -161,7 +168,7 @@ def _corpus(args: argparse.Namespace) -> InstructedCorpus:
         model=args.model,
         model_kwargs=_model_kwargs(args),
         cache=_cache(args),
-        retry=RetryPolicy(attempts=getattr(args, "retries", RetryPolicy.attempts)),
+        retry=_retry(args),
     )
 
 
@@ -180,7 +187,6 @@ def cmd_index(args: argparse.Namespace) -> None:
 
 
 def _index_with_ray(args: argparse.Namespace) -> None:
-    from .corpus import RetryPolicy
     from .distributed import index_with_ray
 
     if args.host is None:
@@ -201,7 +207,7 @@ def _index_with_ray(args: argparse.Namespace) -> None:
         gpus_per_actor=args.gpus_per_actor,
         batch_size=args.batch_size,
         cache=_cache(args),
-        retry=RetryPolicy(attempts=args.retries),
+        retry=_retry(args),
     )
     rate = result.documents / result.seconds if result.seconds else 0.0
     print(f"{result.documents} documents in {result.seconds:.1f} s on {result.actors} actors ({rate:.1f}/s)")
