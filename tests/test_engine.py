@@ -213,6 +213,14 @@ def test_answer_is_greedy_short_and_deterministic(engine):
     assert len(engine.tokenizer(first[0])["input_ids"]) <= 8
 
 
+def test_an_answer_ends_at_the_first_special_token(engine):
+    """The shipped adapter ends answers with <|im_start|> (trained where the tokenizer named it EOS):
+    generation stops there too, instead of running on into chat-template role names."""
+    answers = engine.answer(["I loved every minute of this wonderful film."], "How does the writer feel?")
+    ids = engine.tokenizer(answers[0], add_special_tokens=False)["input_ids"]
+    assert answers[0] and len(ids) <= 4 and "assistant" not in answers[0]
+
+
 def test_mean_answer_tokens_with_one_token_equals_last_prompt_token(engine):
     one_token = InBedder.from_pretrained(
         "default", dtype="float32", pooling="mean_answer_tokens", answer_tokens=1

@@ -502,13 +502,20 @@ class InBedder:
         return mean_at_positions(hidden, positions)
 
     def _generate(self, batch: _Batch, max_new_tokens: int) -> torch.Tensor:
-        """Greedy answer token ids, (batch, max_new_tokens), padded after EOS."""
+        """Greedy answer token ids, (batch, max_new_tokens), padded after the end.
+
+        An answer ends at the first special token, not only at EOS: a short
+        answer never contains one, and adapters trained where the tokenizer named
+        another EOS (transformers 5.17 converted SmolLM2's GGUF tokenizer with
+        ``<|im_start|>`` as EOS) end their answers with that token instead.
+        """
         sequences = self._loaded.model.generate(
             input_ids=batch.input_ids,
             attention_mask=batch.attention_mask,
             max_new_tokens=max_new_tokens,
             do_sample=False,
             num_beams=1,
+            eos_token_id=sorted(set(self.tokenizer.all_special_ids)),
             pad_token_id=self._pad_id,
             temperature=None,
             top_p=None,
