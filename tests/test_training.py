@@ -50,6 +50,15 @@ def test_causal_labels_mask_the_prompt_exactly(engine):
     assert example["labels"] == [IGNORE_INDEX] * len(prompt) + answer + [engine.tokenizer.eos_token_id]
 
 
+def test_answers_end_with_the_models_own_end_of_turn_token(engine):
+    """The generation config's EOS wins over a tokenizer that names another (transformers 5.17's GGUF bug)."""
+    from inbedder_integrations.training.train import answer_end_id
+
+    assert answer_end_id(engine.model) == engine.model.generation_config.eos_token_id == 2
+    encoder = ExampleEncoder(engine.tokenizer, DEFAULT_TEMPLATE, 256, masked=False, eos_id=2)
+    assert encoder.encode(ROW)["labels"][-1] == 2
+
+
 def test_long_inputs_are_cut_never_the_answer(engine):
     encoder = ExampleEncoder(engine.tokenizer, DEFAULT_TEMPLATE, 64, masked=False)
     long_row = {**ROW, "input": "The match went on and on. " * 500, "output": "a very long football final"}

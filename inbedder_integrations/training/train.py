@@ -107,6 +107,8 @@ class ExampleEncoder:
     template: str
     max_length: int
     masked: bool
+    eos_id: int | None = None
+    """The token that ends an answer; default the tokenizer's EOS (see :func:`answer_end_id`)."""
 
     def __post_init__(self) -> None:
         self._prompts: dict[tuple[int, int], PromptTokenizer] = {}
@@ -132,7 +134,7 @@ class ExampleEncoder:
             labels[answer_end - len(answer) : answer_end] = answer
         else:
             answer = self.tokenizer(row["output"].strip(), add_special_tokens=False)["input_ids"]
-            target = [*answer, self.tokenizer.eos_token_id]
+            target = [*answer, self.tokenizer.eos_token_id if self.eos_id is None else self.eos_id]
             prompt = self._prompt_tokenizer(self.max_length - len(target), 0).encode(
                 row["input"], row["instruction"]
             )
@@ -200,7 +202,9 @@ def train(config: TrainConfig) -> TrainResult:
             model.enable_input_require_grads()
 
     rows = load_rows(config.data, config.max_rows)
-    encoder = ExampleEncoder(tokenizer, config.template, config.max_length, masked=kind == "masked")
+    encoder = ExampleEncoder(
+        tokenizer, config.template, config.max_length, masked=kind == "masked", eos_id=answer_end_id(model)
+    )
     examples = [encoder.encode(row) for row in rows]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     use_bf16 = (
@@ -243,6 +247,16 @@ def train(config: TrainConfig) -> TrainResult:
     result = TrainResult(str(output_dir), trainer.state.global_step, losses, time.time() - started)
     write_model_card(output_dir, config, source.display_name, source.weights_digest, result, rows)
     return result
+
+
+def answer_end_id(model: Any) -> int | None:
+    """The model's own end-of-turn token from its generation config, where it names exactly one.
+
+    Why: the tokenizer's EOS can be wrong (transformers 5.17 converted SmolLM2's GGUF tokenizer
+    with ``<|im_start|>`` as EOS), while the generation config keeps the model's real one.
+    """
+    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    return eos if isinstance(eos, int) else None
 
 
 def warmup_steps(config: TrainConfig, rows: int) -> int:
