@@ -29,7 +29,9 @@ def rule_parts(results: dict) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("reports", nargs="+", type=Path, help="report.json files of `inbedder eval --split dev`")
+    parser.add_argument(
+        "reports", nargs="+", type=Path, help="report.json files of `inbedder eval --split dev`"
+    )
     args = parser.parse_args()
     scored = []
     for path in args.reports:
