@@ -299,9 +299,9 @@ def cmd_train(args: argparse.Namespace) -> None:
     print(f"saved to {result.output_dir}")
 
 
-def cmd_eval(args: argparse.Namespace) -> None:
+def _eval_embedders(args: argparse.Namespace) -> list:
+    """The model under test, after all-MiniLM-L6-v2 and the untuned base when ``--baselines``."""
     from .evaluation.baselines import InBedderEmbedder, MiniLMEmbedder
-    from .evaluation.suites import markdown_table, offline_report, write_report
 
     engine = _engine(args)
     tuned = engine.info()["adapter"] is not None
@@ -310,15 +310,52 @@ def cmd_eval(args: argparse.Namespace) -> None:
     if args.baselines:
         embedders.insert(0, MiniLMEmbedder())
         if tuned:
-            untuned = InBedder.from_pretrained(args.model, adapter=None, dtype=args.dtype, device=args.device)
+            options = {**_model_kwargs(args), "adapter": None}
+            untuned = InBedder.from_pretrained(args.model, **options, cache=_cache(args))
             embedders.insert(1, InBedderEmbedder(untuned, f"{args.model} (untuned)"))
-    report = offline_report(embedders, bbc_per_topic=args.bbc_per_topic, seed=args.seed)
-    settings = {"bbc_per_topic": args.bbc_per_topic, "seed": args.seed, "dtype": args.dtype}
+    return embedders
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    import logging
+    import time
+    from dataclasses import asdict
+
+    from .evaluation.heldout import EvalSizes, load_eval_data, offline_report
+    from .evaluation.splits import SPLITS_PATH, splits_sha256
+    from .evaluation.suites import markdown_tables, write_report
+
+    logging.basicConfig(format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("inbedder_integrations.evaluation").setLevel(logging.INFO)
+    started = time.monotonic()
+    sizes = EvalSizes(
+        bbc_per_topic=args.bbc_per_topic,
+        bbc_words=args.bbc_words,
+        rt_per_label=args.rt_per_label,
+        triplets=args.triplets,
+        seed=args.seed,
+        answers=args.answers,
+    )
+    data = load_eval_data(args.split, sizes)
+    report = offline_report(_eval_embedders(args), data)
+    settings = {
+        "split": args.split,
+        "splits_file": SPLITS_PATH.name,
+        "splits_sha256": splits_sha256(),
+        **asdict(sizes),
+        "dtype": args.dtype,
+        "data": data.describe(),
+        "seconds": round(time.monotonic() - started, 1),
+    }
     path = write_report(report, Path(args.output), settings)
     if args.card:
         from .training.train import add_evaluation_to_card
 
-        evaluation = {"settings": settings, "results": report, "markdown": markdown_table(report)}
+        evaluation = {
+            "settings": settings,
+            "results": report,
+            "markdown": markdown_tables(report, args.split),
+        }
         add_evaluation_to_card(Path(args.card), evaluation)
     print(path.read_text())
 
@@ -439,14 +476,30 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--seed", type=int, default=0)
     training.set_defaults(run=cmd_train)
 
-    evaluate = commands.add_parser("eval", help="offline evaluation suites, with baselines")
+    evaluate = commands.add_parser("eval", help="offline evaluation suites on a fixed split, with baselines")
+    evaluate.add_argument(
+        "--split",
+        choices=("test", "dev"),
+        default="test",
+        help="test (default): report; dev: for choosing data, settings and checkpoints",
+    )
     evaluate.add_argument("--output", default="eval-report", help="folder for report.md and report.json")
     evaluate.add_argument(
         "--baselines", action="store_true", help="add all-MiniLM-L6-v2 and the untuned base"
     )
-    evaluate.add_argument("--bbc-per-topic", type=int, default=40)
+    evaluate.add_argument(
+        "--bbc-per-topic", type=int, default=30, help="BBC articles per topic taken from the split (max 60)"
+    )
+    evaluate.add_argument(
+        "--bbc-words", type=int, default=150, help="cut articles to their first N words; 0: whole articles"
+    )
+    evaluate.add_argument("--rt-per-label", type=int, default=2, help="fresh and rotten reviews per movie")
+    evaluate.add_argument(
+        "--triplets", type=int, default=200, help="triplets per question of a two-label suite"
+    )
+    evaluate.add_argument("--answers", type=int, default=100, help="texts answered per answer check at most")
     evaluate.add_argument("--card", default=None, help="a trained folder whose model card gets the results")
-    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--seed", type=int, default=0, help="subsets and triplets within the split")
     _add_model_options(evaluate)
     evaluate.set_defaults(run=cmd_eval)
 

@@ -4,8 +4,10 @@ The same texts fall into different groups depending on the question asked of
 them.  :func:`cluster_corpus` embeds a corpus under each instruction, clusters
 it (k-means or agglomerative, ``k`` given or chosen by silhouette), names every
 cluster by the model's most frequent short answer among its members (the
-paper's interpretability result), scores the clusters against gold labels where
-there are any, and projects the vectors to 2-D for a picture.
+paper's interpretability result) together with the words that set the cluster
+apart from the others (class-based TF-IDF, as BERTopic does), scores the
+clusters against gold labels where there are any, and projects the vectors to
+2-D for a picture.
 :func:`write_report` writes that as JSON, markdown, a PNG and one
 self-contained HTML page.
 """
@@ -15,18 +17,24 @@ from __future__ import annotations
 import base64
 import html
 import json
+import logging
 import random
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .engine import InBedder
 from .engine.prompting import validate_instruction, validate_texts
+
+if TYPE_CHECKING:
+    from scipy import sparse
+
+logger = logging.getLogger(__name__)
 
 CLUSTER_METHODS = ("kmeans", "agglomerative")
 BUILTIN_CORPORA = ("bbc", "polarity", "lee_background")
@@ -35,6 +43,19 @@ BBC_INSTRUCTIONS = (
     "Which country is this news about?",
     "Is the news good or bad for the people involved?",
 )
+NO_ANSWER = "(no answer)"
+NAME_SEPARATOR = " · "
+NAME_WORDS = 3
+"""c-TF-IDF words shown in a name after the top answer."""
+KEPT_WORDS = 5
+"""c-TF-IDF words kept per cluster in :attr:`Cluster.words` and shown in the reports."""
+TOKEN_PATTERN = r"(?u)\b[^\W\d_]{2,}\b"
+"""Words of two or more letters: numbers ("000", "2004") name nothing a reader recognises."""
+TITLES = frozenset({"mr", "mrs", "ms", "dr"})
+"""Stop words beside sklearn's English list: titles come before names and name no subject."""
+MIN_LIFT = 2.0
+"""How many times more frequent (relatively) in its cluster than elsewhere a word must be to be named."""
+_LEADING_ARTICLE = re.compile(r"^(?:the|a|an)\s+")
 
 
 @dataclass(frozen=True)
@@ -62,11 +83,16 @@ class Cluster:
     id: int
     size: int
     name: str
-    """The most frequent short answer among the members asked."""
+    """``"<top answer> · <word>, <word>, <word>"``: see :func:`cluster_name`."""
     answers: list[tuple[str, int]]
-    """Up to five distinct answers with how many of the members asked gave each."""
+    """Up to five distinct answers with how many of the members asked gave each, most first."""
     examples: list[str]
     """The members nearest the centroid (at most three)."""
+    words: list[str] = field(default_factory=list)
+    """Up to five words that set this cluster apart from the others (c-TF-IDF), best first."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -222,12 +248,135 @@ def _fit(vectors: np.ndarray, k: int, method: str, seed: int) -> np.ndarray:
 
 
 def _normalise_answer(answer: str) -> str:
+    """Lowercase first line without trailing punctuation or a leading article.
+
+    Why: "The economy.", "economy" and "Economy!" are one answer to a reader, so
+    they must count as one when the members vote on a name.
+    """
     first_line = answer.strip().splitlines()[0] if answer.strip() else ""
-    return re.sub(r"[\s.!?,;:\"']+$", "", first_line.lower()).strip() or "(no answer)"
+    stripped = re.sub(r"[\s.!?,;:\"']+$", "", first_line.lower()).strip()
+    return _LEADING_ARTICLE.sub("", stripped).strip() or NO_ANSWER
+
+
+def _word_counts(texts_by_class: Sequence[Sequence[str]]) -> tuple[list[str], sparse.csr_matrix]:
+    """Word counts per class (rows) over the vocabulary (columns), the classes' texts joined."""
+    from scipy import sparse
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
+
+    documents = [" ".join(texts) for texts in texts_by_class]
+    vectorizer = CountVectorizer(
+        lowercase=True, stop_words=sorted(ENGLISH_STOP_WORDS | TITLES), token_pattern=TOKEN_PATTERN
+    )
+    try:
+        counts = vectorizer.fit_transform(documents)
+    except ValueError:  # no word left at all: every text is stop words, numbers or blank
+        return [], sparse.csr_matrix((len(documents), 0), dtype=np.float64)
+    return list(vectorizer.get_feature_names_out()), sparse.csr_matrix(counts, dtype=np.float64)
+
+
+def _idf(counts: sparse.csr_matrix) -> np.ndarray:
+    """``log(1 + A / f)`` per word: see :func:`class_tfidf`."""
+    average = counts.sum() / max(counts.shape[0], 1)
+    return np.log1p(average / np.maximum(np.asarray(counts.sum(axis=0)).ravel(), 1.0))
+
+
+def class_tfidf(texts_by_class: Sequence[Sequence[str]]) -> tuple[list[str], sparse.csr_matrix]:
+    """Class-based TF-IDF (BERTopic's c-TF-IDF): one row per class, one column per word.
+
+    Why: a cluster's most frequent words are frequent in every cluster and tell
+    a reader nothing; c-TF-IDF weighs them against the other clusters.  Each
+    class's member texts are joined into one document; ``score = tf * log(1 +
+    A / f)`` where ``tf`` is the word's share of the class's words (L1-normalised
+    counts, as BERTopic does), ``A`` the average number of words per class and
+    ``f`` the word's count across all classes.  Lowercase, English stop words
+    and titles ("mr") removed, words of two or more letters.
+    """
+    from scipy import sparse
+
+    vocabulary, counts = _word_counts(texts_by_class)
+    words_per_class = np.asarray(counts.sum(axis=1)).ravel()
+    tf = sparse.diags(1.0 / np.maximum(words_per_class, 1.0)) @ counts
+    return vocabulary, sparse.csr_matrix(tf @ sparse.diags(_idf(counts)))
+
+
+def _over_represented(inside: np.ndarray, totals: np.ndarray, words: float, min_lift: float) -> np.ndarray:
+    """Is each word's share of one class ``min_lift`` times its share of the other classes?
+
+    ``inside``: the words' counts in the class, which holds ``words`` words in all;
+    ``totals``: the same words' counts over all classes.
+    """
+    outside, words_outside = totals - inside, totals.sum() - words
+    # inside / words >= min_lift * outside / words_outside, without dividing by zero.
+    return inside * words_outside >= min_lift * outside * words
+
+
+def distinctive_words(
+    texts_by_class: Sequence[Sequence[str]], top: int = KEPT_WORDS, min_lift: float = MIN_LIFT
+) -> list[list[str]]:
+    """Each class's ``top`` words by c-TF-IDF, best first, ties broken alphabetically.
+
+    Why the lift filter: with few clusters, c-TF-IDF only halves the score of a
+    word that is everywhere, so on news "said" (1 word in 100 in every cluster)
+    outranks the words that set a cluster apart.  A word is only named when its
+    share of the cluster's words is ``min_lift`` times its share of the other
+    clusters' words.  Why alphabetical ties: the same clusters get the same
+    names on every run and platform.
+    """
+    vocabulary, counts = _word_counts(texts_by_class)
+    idf, totals = _idf(counts), np.asarray(counts.sum(axis=0)).ravel()
+    ranked = []
+    for row in range(counts.shape[0]):
+        start, end = counts.indptr[row], counts.indptr[row + 1]
+        columns, found = counts.indices[start:end], counts.data[start:end]
+        scores = found / max(found.sum(), 1.0) * idf[columns]
+        keep = _over_represented(found, totals[columns], found.sum(), min_lift)
+        # Rounding makes scores that differ only by float noise tie, so the word decides.
+        order = sorted(
+            zip(columns[keep].tolist(), scores[keep].tolist(), strict=True),
+            key=lambda pair: (-round(pair[1], 12), vocabulary[pair[0]]),
+        )
+        ranked.append([vocabulary[column] for column, _ in order][:top])
+    return ranked
+
+
+def cluster_name(answer: str | None, words: Sequence[str], *, fallback: str, top: int = NAME_WORDS) -> str:
+    """``"<top answer> · <word>, <word>, <word>"``, or whichever half exists.
+
+    Why both halves: the answer says what the model thinks the cluster is about
+    (often one article's view, "chelsea"); the c-TF-IDF words say what its texts
+    share and the others lack.  Words already in the answer are skipped, so a
+    name never reads "labour · labour, blair, ...".
+    """
+    said = set(re.findall(r"\w+", answer)) if answer else set()
+    shown = [word for word in words if word not in said][:top]
+    return NAME_SEPARATOR.join(part for part in (answer, ", ".join(shown)) if part) or fallback
+
+
+def _answer_counts(answers: Iterable[str], top: int = 5) -> list[tuple[str, int]]:
+    """The ``top`` most common answers with their counts; ties broken alphabetically, for repeatable names."""
+    return sorted(Counter(answers).items(), key=lambda item: (-item[1], item[0]))[:top]
+
+
+def _nearest_members(vectors: np.ndarray, assignments: np.ndarray, count: int) -> dict[int, list[int]]:
+    """Each cluster's ``count`` members nearest its centroid, nearest first: the ones asked and shown."""
+    nearest = {}
+    for cluster_id in sorted(set(assignments.tolist())):
+        members = np.flatnonzero(assignments == cluster_id)
+        order = np.argsort(-(vectors[members] @ vectors[members].mean(axis=0)), kind="stable")
+        nearest[cluster_id] = members[order[:count]].tolist()
+    return nearest
+
+
+def _ask(
+    engine: InBedder, texts: Sequence[str], indices: Sequence[int], instruction: str, max_new_tokens: int
+) -> dict[int, str]:
+    """The normalised answer of each text asked, by its index (one batched call)."""
+    answers = engine.answer([texts[i] for i in indices], instruction, max_new_tokens=max_new_tokens)
+    return dict(zip(indices, (_normalise_answer(answer) for answer in answers), strict=True))
 
 
 def name_clusters(
-    engine: InBedder,
+    engine: InBedder | None,
     texts: Sequence[str],
     vectors: np.ndarray,
     assignments: np.ndarray,
@@ -236,30 +385,32 @@ def name_clusters(
     members_asked: int = 8,
     max_new_tokens: int = 8,
 ) -> list[Cluster]:
-    """Name each cluster by its members' most frequent answer to ``instruction``.
+    """Name each cluster by its members' top answer and the words that set it apart.
 
     Only the ``members_asked`` members nearest the centroid are asked, which keeps
-    naming cheap on large corpora; the three nearest are the cluster's examples.
+    naming cheap on large corpora; the c-TF-IDF words come from every member's
+    text.  With ``engine=None`` (or when no member gives an answer) the name is
+    the words alone.  The three members nearest the centroid are the examples.
     """
-    nearest_by_cluster: dict[int, list[int]] = {}
-    for cluster_id in sorted(set(assignments.tolist())):
-        members = np.flatnonzero(assignments == cluster_id)
-        centroid = vectors[members].mean(axis=0)
-        order = np.argsort(-(vectors[members] @ centroid), kind="stable")
-        nearest_by_cluster[cluster_id] = members[order[:members_asked]].tolist()
-    asked = [index for indices in nearest_by_cluster.values() for index in indices]
-    answers = engine.answer([texts[i] for i in asked], instruction, max_new_tokens=max_new_tokens)
-    answer_of = dict(zip(asked, (_normalise_answer(a) for a in answers), strict=True))
+    nearest = _nearest_members(vectors, assignments, members_asked)
+    asked = [index for indices in nearest.values() for index in indices]
+    answer_of = _ask(engine, texts, asked, instruction, max_new_tokens) if engine is not None else {}
+    members = {cluster_id: np.flatnonzero(assignments == cluster_id) for cluster_id in nearest}
+    words = distinctive_words([[texts[i] for i in members[cluster_id]] for cluster_id in nearest])
     clusters = []
-    for cluster_id, nearest in nearest_by_cluster.items():
-        counts = Counter(answer_of[i] for i in nearest).most_common(5)
+    for (cluster_id, indices), cluster_words in zip(nearest.items(), words, strict=True):
+        answers = _answer_counts(answer_of[i] for i in indices if i in answer_of)
+        top_answer = next((answer for answer, _ in answers if answer != NO_ANSWER), None)
+        name = cluster_name(top_answer, cluster_words, fallback=f"cluster {cluster_id}")
+        logger.debug("cluster %d under %r: %r", cluster_id, instruction, name)
         clusters.append(
             Cluster(
                 id=cluster_id,
-                size=int((assignments == cluster_id).sum()),
-                name=counts[0][0],
-                answers=counts,
-                examples=[texts[i] for i in nearest[:3]],
+                size=len(members[cluster_id]),
+                name=name,
+                answers=answers,
+                examples=[texts[i] for i in indices[:3]],
+                words=cluster_words,
             )
         )
     return clusters
@@ -292,7 +443,8 @@ def cluster_corpus(
 
     ``embeddings`` maps an instruction to vectors already computed by this
     engine (say, read back from Chroma with :meth:`InstructedCorpus.embeddings`);
-    those instructions are not embedded again.  With gold labels and
+    those instructions are not embedded again.  ``name=False`` asks the model
+    nothing: clusters are named by their c-TF-IDF words alone.  With gold labels and
     ``k=None``, ``k`` is still chosen by silhouette, not set to the number of
     labels: the metrics then show what the instruction finds on its own.
     """
@@ -323,11 +475,7 @@ def cluster_corpus(
         metrics = {"silhouette": float(silhouette_score(vectors, assignments, metric="cosine"))}
         if corpus.labels is not None:
             metrics.update(label_metrics(corpus.labels, assignments))
-        clusters = (
-            name_clusters(engine, corpus.texts, vectors, assignments, instruction)
-            if name
-            else _unnamed_clusters(corpus.texts, vectors, assignments)
-        )
+        clusters = name_clusters(engine if name else None, corpus.texts, vectors, assignments, instruction)
         coordinates = PCA(n_components=2, random_state=seed).fit_transform(vectors)
         results.append(
             InstructionClusters(
@@ -348,16 +496,6 @@ def cluster_corpus(
         labels=list(corpus.labels) if corpus.labels is not None else None,
         results=results,
     )
-
-
-def _unnamed_clusters(texts: Sequence[str], vectors: np.ndarray, assignments: np.ndarray) -> list[Cluster]:
-    clusters = []
-    for cluster_id in sorted(set(assignments.tolist())):
-        members = np.flatnonzero(assignments == cluster_id)
-        order = np.argsort(-(vectors[members] @ vectors[members].mean(axis=0)), kind="stable")
-        examples = [texts[i] for i in members[order[:3]]]
-        clusters.append(Cluster(cluster_id, len(members), f"cluster {cluster_id}", [], examples))
-    return clusters
 
 
 # ---------------------------------------------------------------------- output
@@ -389,7 +527,7 @@ def plot_maps(report: ClusteringReport, path: str | Path) -> Path:
                 s=14,
                 alpha=0.75,
                 color=colours(cluster.id % 10),
-                label=f"{_shorten(cluster.name, 28)} ({cluster.size})",
+                label=f"{_shorten(cluster.name, 44)} ({cluster.size})",
             )
         subtitle = ", ".join(f"{k} {v:.2f}" for k, v in result.metrics.items() if k != "silhouette")
         axis.set_title(f"{_shorten(result.instruction, 48)}\n{subtitle}", fontsize=10)
@@ -435,8 +573,9 @@ def html_report(report: ClusteringReport, png: bytes) -> str:
             answers = ", ".join(f"{e(answer)} ({count})" for answer, count in cluster.answers)
             examples = "".join(f"<li class='example'>{e(_shorten(x, 300))}</li>" for x in cluster.examples)
             parts.append(
-                f"<div class='cluster'><b>{e(cluster.name)}</b> &middot; {cluster.size} texts"
-                f"<br>answers: {answers or '-'}<ul>{examples}</ul></div>"
+                f"<div class='cluster'><b>{e(cluster.name)}</b> ({cluster.size} texts)"
+                f"<br>answers: {answers or '-'}<br>distinctive words: {e(', '.join(cluster.words)) or '-'}"
+                f"<ul>{examples}</ul></div>"
             )
     parts.append("</body></html>")
     return "\n".join(parts)
@@ -472,11 +611,12 @@ def write_report(report: ClusteringReport, folder: str | Path) -> dict[str, Path
 
 
 def markdown_report(report: ClusteringReport) -> str:
-    """The metrics table and every cluster's name, size and top answers."""
+    """The metrics table and every cluster's name, size, top answers and distinctive words."""
     lines = [f"# {report.corpus}: {len(report.texts)} texts, {report.method}", "", report.metrics_table()]
     for result in report.results:
         lines += ["", f"## {result.instruction} (k = {result.k})", ""]
         for cluster in sorted(result.clusters, key=lambda c: -c.size):
-            answers = ", ".join(f"{answer} ({count})" for answer, count in cluster.answers)
-            lines.append(f"- **{cluster.name}** ({cluster.size} texts): {answers}")
+            answers = ", ".join(f"{answer} ({count})" for answer, count in cluster.answers) or "-"
+            words = ", ".join(cluster.words) or "-"
+            lines.append(f"- **{cluster.name}** ({cluster.size} texts): answers {answers}; words {words}")
     return "\n".join(lines) + "\n"

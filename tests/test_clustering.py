@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
 
 from inbedder_integrations.clustering import (
     BBC_INSTRUCTIONS,
+    NAME_SEPARATOR,
+    NO_ANSWER,
     LabelledCorpus,
+    class_tfidf,
     cluster_corpus,
+    cluster_name,
     cluster_vectors,
+    distinctive_words,
     instructions_for,
     label_metrics,
     load_corpus,
+    name_clusters,
     write_report,
 )
 
@@ -62,6 +69,121 @@ def test_bad_arguments_are_named():
         cluster_vectors(vectors, method="dbscan")
     with pytest.raises(ValueError, match="at least 3 texts"):
         cluster_vectors(vectors[:2])
+
+
+# Three hand-made clusters.  "report" is the most frequent word in every one of
+# them (3 of 13, 13 and 11 words), so plain term frequency, or any score that
+# looks at one cluster only, names all three clusters "report"; c-TF-IDF must not.
+# "the" (a stop word) and "2004" (a number) are frequent too and never appear.
+TOY = {
+    "sport": [
+        "The report, the 2004 report: the team won the match with a goal.",
+        "The striker's goal won the match.",
+        "The report on the team coach.",
+    ],
+    "money": [
+        "The report, the 2004 report: the bank shares rose on profit.",
+        "The market shares fell, profit 2004.",
+        "The report on the bank rates.",
+    ],
+    "music": [
+        "The report, the 2004 report: the band album song.",
+        "The singer's album song.",
+        "The report on the band tour.",
+    ],
+}
+TOY_TEXTS = [text for group in TOY.values() for text in group]
+
+
+def test_class_tfidf_matches_the_formula_by_hand():
+    vocabulary, scores = class_tfidf(list(TOY.values()))
+    assert "the" not in vocabulary and "2004" not in vocabulary and "s" not in vocabulary
+    dense = scores.toarray()
+    # Words per class: 13, 13, 11, so A = 37 / 3; "report" occurs 9 times in all,
+    # "team" twice, both in sport.
+    average = 37 / 3
+    assert dense[0, vocabulary.index("team")] == pytest.approx(2 / 13 * math.log(1 + average / 2))
+    assert dense[0, vocabulary.index("report")] == pytest.approx(3 / 13 * math.log(1 + average / 9))
+    assert dense[1, vocabulary.index("team")] == 0.0
+
+
+def test_distinctive_words_set_each_cluster_apart():
+    words = distinctive_words(list(TOY.values()), top=3)
+    # Ties (goal, match, team, won: 2 each, only in sport) are broken alphabetically.
+    assert words == [["goal", "match", "team"], ["bank", "profit", "shares"], ["album", "band", "song"]]
+    assert all("report" not in top for top in words), "frequent in every cluster: it sets none apart"
+    assert distinctive_words([["the 2004"], ["a 99"]]) == [[], []], "no word left: no word named"
+
+
+def test_a_word_as_frequent_everywhere_is_never_named():
+    # "said" is 4 of 16 words in each cluster: c-TF-IDF alone only lowers it to
+    # second place (few clusters make a weak idf), below the one word each cluster
+    # has twice and above the ten it has once.  Its share is the same everywhere,
+    # so it sets no cluster apart and is not named.
+    groups = [
+        [f"said said said said {p}{p} {p}{p} " + " ".join(f"{p}{n}" for n in "abcdefghij")] for p in "xyz"
+    ]
+    vocabulary, scores = class_tfidf(groups)
+    ranked = [vocabulary[i] for i in np.argsort(-scores.toarray()[0], kind="stable")[:3]]
+    assert ranked == ["xx", "said", "xa"], "the premise: c-TF-IDF alone ranks it second"
+    assert distinctive_words(groups, top=3) == [[f"{p}{p}", f"{p}a", f"{p}b"] for p in "xyz"]
+
+
+def test_cluster_name_format():
+    words = ["labour", "blair", "election", "party"]
+    assert cluster_name("politics", words, fallback="cluster 0") == "politics · labour, blair, election"
+    assert NAME_SEPARATOR == " · "
+    assert cluster_name("labour party", words, fallback="x") == "labour party · blair, election", (
+        "words the answer already says are not repeated"
+    )
+    assert cluster_name(None, words, fallback="x") == "labour, blair, election", "no answer: the words alone"
+    assert cluster_name("politics", [], fallback="x") == "politics"
+    assert cluster_name(None, [], fallback="cluster 3") == "cluster 3"
+
+
+class CannedAnswers:
+    """Fixed answers per text: the naming logic without loading a model."""
+
+    def __init__(self, answers: list[str]) -> None:
+        self.answers = dict(zip(TOY_TEXTS, answers, strict=True))
+
+    def answer(self, texts: list[str], instruction: str, *, max_new_tokens: int = 8) -> list[str]:
+        return [self.answers[text] for text in texts]
+
+
+def name_toy(engine: CannedAnswers | None) -> list:
+    """The toy clusters named, on well-separated vectors (3 members each)."""
+    assignments = np.repeat(np.arange(3), 3)
+    return name_clusters(engine, TOY_TEXTS, blobs(3, per_centre=3), assignments, "What is the topic?")
+
+
+def test_names_combine_the_top_answer_and_the_distinctive_words():
+    # sport: three different answers, a tie: the alphabetically first real answer
+    # wins; money: "business" twice once normalised; music: no answer at all.
+    answers = ["Sport.", "The football", "", "Business", "business.", "Economy", "", " ", "\n"]
+    clusters = name_toy(CannedAnswers(answers))
+    assert [c.name for c in clusters] == [
+        "football · goal, match, team",
+        "business · bank, profit, shares",
+        "album, band, song",
+    ]
+    assert clusters[0].answers == [(NO_ANSWER, 1), ("football", 1), ("sport", 1)]
+    assert clusters[2].answers == [(NO_ANSWER, 3)], "blank answers are counted, never a name"
+    saved = clusters[1].to_dict()
+    assert saved["words"][:3] == ["bank", "profit", "shares"] and len(saved["words"]) == 5
+    assert saved["answers"] == [("business", 2), ("economy", 1)]
+    unasked = name_toy(None)
+    assert [c.name for c in unasked] == ["goal, match, team", "bank, profit, shares", "album, band, song"]
+    assert all(c.answers == [] for c in unasked)
+
+
+def test_names_are_deterministic():
+    answers = ["sport", "football", "football", "money", "money", "bank", "music", "art", "art"]
+    first = [c.to_dict() for c in name_toy(CannedAnswers(answers))]
+    assert first == [c.to_dict() for c in name_toy(CannedAnswers(answers))]
+    # The words do not depend on the order of the members within a cluster.
+    reordered = [list(reversed(group)) for group in TOY.values()]
+    assert distinctive_words(reordered) == distinctive_words(list(TOY.values()))
 
 
 def test_instructions_default_only_for_bbc():
@@ -123,11 +245,14 @@ def test_the_topic_instruction_recovers_the_topics(bbc_report):
     topic, feeling = bbc_report.results
     assert topic.metrics["v_measure"] > feeling.metrics["v_measure"] + 0.15, bbc_report.metrics_table()
     assert topic.metrics["v_measure"] > 0.5, bbc_report.metrics_table()
-    # Clusters are named from the model's answers: under the topic question the
-    # names are topics, and they differ between clusters.
+    # Clusters are named from the model's answers and their distinctive words:
+    # the names differ between clusters, and the words set each one apart.
     names = [cluster.name for cluster in topic.clusters]
-    assert len(set(names)) >= 3, names
-    assert all(cluster.answers and cluster.answers[0][0] == cluster.name for cluster in topic.clusters)
+    assert len(set(names)) == 5, names
+    for cluster in topic.clusters:
+        answer, _, words = cluster.name.partition(NAME_SEPARATOR)
+        assert cluster.answers and answer == cluster.answers[0][0], cluster
+        assert len(cluster.words) == 5 and words and set(words.split(", ")) <= set(cluster.words), cluster
     assert sum(size for size in (c.size for c in topic.clusters)) == 100
     for cluster in topic.clusters:
         assert len(cluster.examples) == 3 and all(e in bbc_report.texts for e in cluster.examples)
@@ -144,7 +269,12 @@ def test_report_files_hold_every_instruction(bbc_report, tmp_path):
     saved = json.loads(paths["json"].read_text(encoding="utf-8"))
     assert [r["instruction"] for r in saved["results"]] == [TOPIC, FEELING]
     assert len(saved["results"][0]["coordinates"]) == 100
-    assert "| What is the topic of this news? | 5 |" in paths["markdown"].read_text(encoding="utf-8")
+    markdown = paths["markdown"].read_text(encoding="utf-8")
+    assert "| What is the topic of this news? | 5 |" in markdown
+    for cluster in bbc_report.results[0].clusters:
+        assert f"**{cluster.name}**" in markdown and ", ".join(cluster.words) in markdown
+        assert json.dumps(cluster.name)[1:-1] in page or cluster.name in page
+    assert saved["results"][0]["clusters"][0]["words"] == bbc_report.results[0].clusters[0].words
 
 
 @pytest.mark.slow

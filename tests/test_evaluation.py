@@ -3,20 +3,31 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from inbedder_integrations.evaluation import metrics
-from inbedder_integrations.evaluation.baselines import MiniLMEmbedder
+from inbedder_integrations.evaluation import metrics, splits
+from inbedder_integrations.evaluation.answers import (
+    agreement,
+    canonical_place,
+    canonical_sentiment,
+    canonical_topic,
+)
+from inbedder_integrations.evaluation.baselines import InBedderEmbedder, MiniLMEmbedder
+from inbedder_integrations.evaluation.heldout import EvalSizes, TwoLabels, load_eval_data, offline_report
 from inbedder_integrations.evaluation.loaders import (
     load_bbc,
+    load_bbc_ids,
     load_clustering,
     load_lee,
     load_polarity,
+    load_polarity_lines,
     load_sts,
     load_triplets,
 )
+from inbedder_integrations.evaluation.places import country_mentions, place_label
 from inbedder_integrations.evaluation.suites import (
     clustering_suite,
     markdown_table,
@@ -24,6 +35,7 @@ from inbedder_integrations.evaluation.suites import (
     triplet_suite,
     write_report,
 )
+from inbedder_integrations.evaluation.triplets import crossed_triplets
 
 
 def test_triplet_success_rate_by_hand():
@@ -121,3 +133,145 @@ def test_suites_on_small_fixtures(minilm, tmp_path):
     path = write_report(report, tmp_path / "out", {"seed": 0})
     assert "0.500" in path.read_text()
     assert json.loads((tmp_path / "out" / "report.json").read_text())["results"] == report
+
+
+def test_every_table_names_its_split_and_shows_missing_answers_as_na(tmp_path):
+    report = {
+        "plain": {"bbc": {"topic_v": 0.5}, "answers": {"bbc_topic": None}},
+        "inbedder": {"bbc": {"topic_v": 0.9}, "answers": {"bbc_topic": 0.75}},
+    }
+    markdown = write_report(report, tmp_path, {"split": "dev"}).read_text()
+    headers = [line for line in markdown.splitlines() if line.startswith("| model")]
+    assert len(headers) == 2 and all(line.startswith("| model (dev split) |") for line in headers)
+    assert "| plain | n/a |" in markdown and "| inbedder | 0.750 |" in markdown
+    assert markdown.startswith("# InBedder evaluation (dev split)")
+
+
+# --------------------------------------------------------------------------- splits
+
+
+def test_split_file_is_disjoint_complete_and_reproducible():
+    data = splits.load_splits()
+    assert data["made_by"] == splits.MADE_BY
+    for corpus in ("rotten_tomatoes", "bbc", "lee", "polarity"):
+        dev, test = data[corpus]["dev"], data[corpus]["test"]
+        assert dev and test and not set(dev) & set(test), corpus
+        assert len(set(dev)) == len(dev) and len(set(test)) == len(test), corpus
+    for split in splits.SPLITS:
+        topics = [id_.split("/")[0] for id_ in data["bbc"][split]]
+        assert {topics.count(t) for t in set(topics)} == {splits.BBC_PER_TOPIC} and len(set(topics)) == 5
+        texts, _ = load_bbc_ids(data["bbc"][split])
+        assert all(texts)
+    assert sorted(data["lee"]["dev"] + data["lee"]["test"]) == list(range(50))
+    lines = {line: label for line, _, label in load_polarity_lines()}
+    assert sorted(data["polarity"]["dev"] + data["polarity"]["test"]) == sorted(lines)
+    for split in splits.SPLITS:
+        assert sorted(lines[n] for n in data["polarity"][split]) == ["neg"] * 50 + ["pos"] * 50
+    eligible = set(splits.eligible_movies())
+    for split in splits.SPLITS:
+        assert set(data["rotten_tomatoes"][split]) <= eligible
+        assert len(data["rotten_tomatoes"][split]) == round(splits.RT_SHARE * len(eligible))
+    assert splits.held_out_movies() == set(data["rotten_tomatoes"]["dev"]) | set(
+        data["rotten_tomatoes"]["test"]
+    )
+    assert splits.make_splits() == data, "the committed file is what the script writes"
+    assert len(splits.splits_sha256()) == 64 and splits.load_splits() is data
+
+
+def test_split_ids_rejects_an_unknown_split():
+    with pytest.raises(ValueError, match="split must be one of"):
+        splits.split_ids("bbc", "train")
+
+
+# --------------------------------------------------------------------------- labels and answers
+
+
+def test_place_labeller_on_hand_written_texts():
+    uk = "The UK government met in London. Britain's ministers flew to Paris afterwards."
+    assert place_label(uk) == "United Kingdom"
+    assert place_label("Ministers met in Berlin on Monday.") is None, "one mention is not enough"
+    assert place_label("France beat Italy. The French coach praised Italy's defence.") is None, "a tie"
+    assert place_label("Sydney, New South Wales: Australian firms grew.") == "Australia", "not Wales"
+    assert place_label("Papua New Guinea voted; Port Moresby was calm.") == "Papua New Guinea"
+    assert country_mentions("Charles Kennedy and Michael Jordan met Lewis Hamilton.") == {}
+    assert country_mentions("let us go") == {}, "places are proper nouns: 'us' is not the US"
+    assert place_label("Wall Street fell as US data disappointed New York traders.") == "United States"
+
+
+def test_answer_canonicalisation():
+    assert [canonical_sentiment(a) for a in ("Positive", "very happy", "Bad.", "angry")] == [
+        "positive",
+        "positive",
+        "negative",
+        "negative",
+    ]
+    assert canonical_sentiment("not good") == "negative" and canonical_sentiment("not bad") == "positive"
+    assert canonical_sentiment("neither") is None and canonical_sentiment("good and bad") is None
+    assert canonical_topic("Football") == "sports" and canonical_topic("Music") == "entertainment"
+    assert canonical_topic("the economy") == "business" and canonical_topic("Labour") == "politics"
+    assert canonical_topic("mobile phones") == "tech" and canonical_topic("Apple") is None
+    assert canonical_topic("economic policy") is None, "two topics at once count as wrong"
+    assert canonical_place("the UK") == "United Kingdom" and canonical_place("britain") == "United Kingdom"
+    assert canonical_place("America") == "United States" and canonical_place("nowhere") is None
+    assert agreement(
+        ["happy", "neither", "sad"], ["positive", "positive", "negative"], canonical_sentiment
+    ) == (pytest.approx(2 / 3))
+
+
+def test_crossed_triplets_share_the_asked_label_and_differ_in_the_other():
+    asked = ["a", "a", "b", "b", "a", "c"]
+    other = ["x", "y", "x", "y", "x", "z"]
+    triplets = crossed_triplets(asked, other, count=50, seed=3)
+    assert triplets and len(set(triplets)) == len(triplets)
+    for anchor, positive, negative in triplets:
+        assert asked[positive] == asked[anchor] and other[positive] != other[anchor]
+        assert asked[negative] != asked[anchor] and other[negative] == other[anchor]
+    assert 5 not in {i for row in triplets for i in row}, "a text with no crossed partner is never used"
+    assert crossed_triplets(asked, other, count=50, seed=3) == triplets, "fixed by the seed"
+
+
+def test_two_label_suites_on_the_real_split_are_crossed():
+    data = load_eval_data("dev", EvalSizes(bbc_per_topic=10, rt_per_label=1, triplets=30))
+    for name, two in data.two_label.items():
+        (first, (_, a)), (second, (_, b)) = two.labels.items()
+        for metric, asked, other in ((first, a, b), (second, b, a)):
+            rows = data.triplets[name][metric]
+            assert len(rows) == 30, (name, metric)
+            assert all(asked[p] == asked[x] != asked[n] for x, p, n in rows)
+            assert all(other[n] == other[x] != other[p] for x, p, n in rows)
+    assert data.describe()["bbc_articles"] == 50 and data.describe()["lee_pairs"] == 25 * 24 // 2
+
+
+def test_nearest_neighbour_accuracy_by_hand():
+    vectors = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    assert metrics.nearest_neighbour_accuracy(vectors, ["a", "a", "b", "b"]) == 1.0
+    assert metrics.nearest_neighbour_accuracy(vectors, ["a", "b", "a", "b"]) == 0.0
+
+
+@pytest.mark.slow
+def test_heldout_suites_end_to_end_on_the_default_model(engine, minilm, tmp_path):
+    sizes = EvalSizes(bbc_per_topic=4, rt_per_label=1, triplets=6, rt_movies=3, answers=4)
+    data = load_eval_data("dev", sizes)
+    place = data.two_label["bbc_topic_place"]
+    data = replace(  # shorter texts, same labels and triplets: the suites' plumbing, not the scores
+        data,
+        bbc_texts=[text[:500] for text in data.bbc_texts],
+        two_label={
+            **data.two_label,
+            "bbc_topic_place": TwoLabels([t[:500] for t in place.texts], place.labels),
+        },
+        lee_texts=[text[:500] for text in data.lee_texts[:4]],
+        lee_pairs=[(i, j, s) for i, j, s in data.lee_pairs if i < 4 and j < 4],
+        polarity_texts=data.polarity_texts[:3] + data.polarity_texts[-3:],
+        polarity_labels=data.polarity_labels[:3] + data.polarity_labels[-3:],
+    )
+    report = offline_report([minilm, InBedderEmbedder(engine, "default")], data)
+    plain, tuned = report[minilm.name], report["default"]
+    assert set(plain["answers"].values()) == {None}, "MiniLM has no answers: n/a"
+    assert all(0.0 <= value <= 1.0 for value in tuned["answers"].values())
+    for suite in ("bbc_topic_place", "rt_sentiment_movie"):
+        values = list(tuned[suite].values())
+        assert len(values) == 3 and all(0.0 <= value <= 1.0 for value in values)
+    assert -1.0 <= tuned["lee"]["spearman"] <= 1.0 and 0.0 <= tuned["polarity"]["knn_acc"] <= 1.0
+    markdown = write_report(report, tmp_path, {"split": "dev"}).read_text()
+    assert "model (dev split)" in markdown and "n/a" in markdown

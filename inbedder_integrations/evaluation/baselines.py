@@ -14,19 +14,47 @@ from ..engine import InBedder
 
 
 class Embedder(Protocol):
-    """What a suite needs: a name and texts (+ an instruction it may ignore) -> vectors."""
+    """What a suite needs: a name, texts (+ an instruction it may ignore) -> vectors, and answers.
+
+    ``answer`` returns the model's short answer per text, or None when the model cannot
+    answer (a plain embedder): answer suites then report n/a instead of a number.
+    """
 
     name: str
 
     def __call__(self, texts: Sequence[str], instruction: str) -> np.ndarray: ...
 
+    def answer(self, texts: Sequence[str], question: str) -> list[str] | None: ...
+
 
 class InBedderEmbedder:
+    """An engine as an :class:`Embedder`.
+
+    It remembers each (instruction, text), so suites that share texts pay for them once.
+    """
+
     def __init__(self, engine: InBedder, name: str) -> None:
         self.engine, self.name = engine, name
+        self._vectors: dict[tuple[str, str], np.ndarray] = {}
+        self._answers: dict[tuple[str, str], str] = {}
 
     def __call__(self, texts: Sequence[str], instruction: str) -> np.ndarray:
-        return self.engine.embed(list(texts), instruction)
+        missing = list(dict.fromkeys(t for t in texts if (instruction, t) not in self._vectors))
+        if missing:
+            for text, vector in zip(missing, self.engine.embed(missing, instruction), strict=True):
+                self._vectors[(instruction, text)] = vector
+        if not texts:
+            return np.zeros((0, self.engine.dim), np.float32)
+        return np.stack([self._vectors[(instruction, text)] for text in texts])
+
+    def answer(self, texts: Sequence[str], question: str) -> list[str] | None:
+        """Short answers (8 new tokens: the canonical answers are 1-4 words), remembered like vectors."""
+        missing = list(dict.fromkeys(t for t in texts if (question, t) not in self._answers))
+        if missing:
+            replies = self.engine.answer(missing, question, max_new_tokens=8)
+            for text, reply in zip(missing, replies, strict=True):
+                self._answers[(question, text)] = reply
+        return [self._answers[(question, text)] for text in texts]
 
 
 class MiniLMEmbedder:
@@ -58,6 +86,10 @@ class MiniLMEmbedder:
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             chunks.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
         return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros((0, 384), np.float32)
+
+    def answer(self, texts: Sequence[str], question: str) -> list[str] | None:
+        """None: a plain sentence embedder has no answers to give."""
+        return None
 
 
 def minilm_folder() -> Path:

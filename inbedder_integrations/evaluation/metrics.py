@@ -45,6 +45,19 @@ def clustering_v_measure(vectors: np.ndarray, labels: Sequence[object], seed: in
     return float(v_measure_score(labels, predicted))
 
 
+def nearest_neighbour_accuracy(vectors: np.ndarray, labels: Sequence[object]) -> float:
+    """Leave-one-out 1-nearest-neighbour accuracy (cosine).
+
+    Does each text's closest other text share its label?  Unlike 2-means clustering, this
+    shows whether the label is encoded at all, even when another signal dominates.
+    """
+    unit = _unit(vectors)
+    similarity = unit @ unit.T
+    np.fill_diagonal(similarity, -np.inf)
+    nearest = similarity.argmax(axis=1)
+    return float(np.mean([labels[i] == labels[j] for i, j in enumerate(nearest)]))
+
+
 def harmonic_mean(*values: float) -> float:
     """Harmonic mean; 0 if any value is 0 or below (a suite that fails one side fails)."""
     if not values or min(values) <= 0:

@@ -1,4 +1,7 @@
-"""Evaluation suites: the paper's, and the offline ones on real data, with one report for all."""
+"""The paper's evaluation suites, and the markdown/JSON report of any suite results.
+
+The offline suites on the fixed dev/test splits live in :mod:`.heldout`.
+"""
 
 from __future__ import annotations
 
@@ -10,22 +13,13 @@ from typing import Any
 import numpy as np
 
 from .baselines import Embedder
-from .loaders import load_bbc, load_lee, load_polarity
 from .metrics import (
     clustering_v_measure,
     harmonic_mean,
     robustness,
-    spearman,
     sts_spearman,
     triplet_success_rate,
 )
-
-BBC_TOPIC_INSTRUCTION = "What is the topic of the news?"
-BBC_OTHER_INSTRUCTIONS = ("How does the writer feel?", "Is the news good or bad for the people involved?")
-LEE_INSTRUCTION = "What is this news about?"
-SENTIMENT_INSTRUCTION = "Is the reviewer's opinion positive or negative?"
-TOPIC_INSTRUCTION = "What is the topic of the text?"
-
 
 # --------------------------------------------------------------------------- the paper's suites
 
@@ -88,65 +82,61 @@ def robustness_suite(
     return robustness(scores["correct"], scores["implicit"], scores["incorrect"])
 
 
-# --------------------------------------------------------------------------- offline suites on real data
+# --------------------------------------------------------------------------- reports
+
+TABLES = {
+    "Two-label suites: triplet success under each question, and their harmonic mean": (
+        "bbc_topic_place",
+        "rt_sentiment_movie",
+    ),
+    "Vectors: BBC topic V-measure under the topic and two feeling questions, Lee Spearman,"
+    " polarity 1-NN sentiment accuracy": ("bbc", "lee", "polarity"),
+    "Answers: agreement of `engine.answer` with the labels (n/a: the model cannot answer)": ("answers",),
+}
 
 
-def bbc_suite(embedder: Embedder, per_topic: int = 40, seed: int = 0) -> dict[str, float]:
-    """BBC topics under the topic question and under questions that do not ask about topic."""
-    texts, labels = load_bbc(per_topic, seed)
-    topic = clustering_v_measure(embedder(texts, BBC_TOPIC_INSTRUCTION), labels, seed)
-    others = [clustering_v_measure(embedder(texts, q), labels, seed) for q in BBC_OTHER_INSTRUCTIONS]
-    return {"topic_v": topic, "other_v": float(np.mean(others)), "gap": topic - float(np.mean(others))}
+def _cell(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
-def lee_suite(embedder: Embedder) -> dict[str, float]:
-    """Lee documents: Spearman between cosine similarity and human similarity over all pairs."""
-    texts, pairs = load_lee()
-    vectors = embedder(texts, LEE_INSTRUCTION)
-    cosines = [float(vectors[i] @ vectors[j]) for i, j, _ in pairs]
-    return {"spearman": spearman(cosines, [score for _, _, score in pairs])}
-
-
-def polarity_suite(embedder: Embedder, seed: int = 0) -> dict[str, float]:
-    """Review sentences clustered into 2 under a sentiment question and under a topic question."""
-    texts, labels = load_polarity()
-    sentiment = clustering_v_measure(embedder(texts, SENTIMENT_INSTRUCTION), labels, seed)
-    topic = clustering_v_measure(embedder(texts, TOPIC_INSTRUCTION), labels, seed)
-    return {"sentiment_v": sentiment, "topic_v": topic, "gap": sentiment - topic}
-
-
-def offline_report(embedders: Sequence[Embedder], bbc_per_topic: int = 40, seed: int = 0) -> dict[str, Any]:
-    """Every offline suite for every embedder, on the same data."""
-    return {
-        embedder.name: {
-            "bbc": bbc_suite(embedder, bbc_per_topic, seed),
-            "lee": lee_suite(embedder),
-            "polarity": polarity_suite(embedder, seed),
-        }
-        for embedder in embedders
-    }
-
-
-def markdown_table(report: Mapping[str, Mapping[str, Mapping[str, float]]]) -> str:
-    """One row per model, one column per suite metric."""
-    columns = [
-        (suite, metric) for suite, metrics in next(iter(report.values())).items() for metric in metrics
-    ]
-    header = "| model | " + " | ".join(f"{suite} {metric}" for suite, metric in columns) + " |"
+def markdown_table(
+    report: Mapping[str, Mapping[str, Mapping[str, float | None]]],
+    split: str | None = None,
+    suites: Sequence[str] | None = None,
+) -> str:
+    """One row per model, one column per suite metric; the header names the split it shows."""
+    first = next(iter(report.values()))
+    columns = [(suite, metric) for suite in (suites or list(first)) for metric in first[suite]]
+    label = f"model ({split} split)" if split else "model"
+    header = f"| {label} | " + " | ".join(f"{suite} {metric}" for suite, metric in columns) + " |"
     rule = "|---|" + "---|" * len(columns)
     rows = [
-        f"| {name} | " + " | ".join(f"{suites[suite][metric]:.3f}" for suite, metric in columns) + " |"
-        for name, suites in report.items()
+        f"| {name} | " + " | ".join(_cell(suites_[suite][metric]) for suite, metric in columns) + " |"
+        for name, suites_ in report.items()
     ]
     return "\n".join([header, rule, *rows])
 
 
+def markdown_tables(report: Mapping[str, Mapping[str, Mapping[str, float | None]]], split: str) -> str:
+    """The offline report as titled tables, each saying which split it shows."""
+    present = set(next(iter(report.values())))
+    parts = []
+    for title, suites in TABLES.items():
+        chosen = [suite for suite in suites if suite in present]
+        if chosen:
+            parts.append(f"### {title} ({split} split)\n\n{markdown_table(report, split, chosen)}")
+    return "\n\n".join(parts)
+
+
 def write_report(report: Mapping[str, Any], output_dir: Path, settings: Mapping[str, Any]) -> Path:
-    """``report.json`` (settings + numbers) and ``report.md`` (the table) in ``output_dir``."""
+    """``report.json`` (settings + numbers) and ``report.md`` (the tables) in ``output_dir``."""
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "report.json").write_text(
         json.dumps({"settings": settings, "results": report}, indent=2) + "\n"
     )
-    markdown = f"# InBedder evaluation\n\nSettings: `{json.dumps(settings)}`\n\n{markdown_table(report)}\n"
+    split = settings.get("split")
+    tables = markdown_tables(report, split) if split else markdown_table(report)
+    title = f"# InBedder evaluation ({split} split)" if split else "# InBedder evaluation"
+    markdown = f"{title}\n\nSettings: `{json.dumps(settings)}`\n\n{tables}\n"
     (output_dir / "report.md").write_text(markdown)
     return output_dir / "report.md"
