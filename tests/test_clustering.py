@@ -235,9 +235,9 @@ def test_cluster_corpus_rejects_bad_input(engine_bf16):
 
 
 @pytest.fixture(scope="module")
-def bbc_report(engine_bf16):
+def bbc_report(engine):
     """100 BBC articles (20 per topic), k = 5, under the topic instruction and an unrelated one."""
-    return cluster_corpus(engine_bf16, load_corpus("bbc", limit=100), [TOPIC, FEELING], k=5)
+    return cluster_corpus(engine, load_corpus("bbc", limit=100), [TOPIC, FEELING], k=5)
 
 
 @pytest.mark.slow

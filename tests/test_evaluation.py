@@ -16,7 +16,13 @@ from inbedder_integrations.evaluation.answers import (
     canonical_topic,
 )
 from inbedder_integrations.evaluation.baselines import InBedderEmbedder, MiniLMEmbedder
-from inbedder_integrations.evaluation.heldout import EvalSizes, TwoLabels, load_eval_data, offline_report
+from inbedder_integrations.evaluation.heldout import (
+    EvalSizes,
+    TwoLabels,
+    answers_suite,
+    load_eval_data,
+    offline_report,
+)
 from inbedder_integrations.evaluation.loaders import (
     load_bbc,
     load_bbc_ids,
@@ -240,6 +246,26 @@ def test_two_label_suites_on_the_real_split_are_crossed():
             assert all(asked[p] == asked[x] != asked[n] for x, p, n in rows)
             assert all(other[n] == other[x] != other[p] for x, p, n in rows)
     assert data.describe()["bbc_articles"] == 50 and data.describe()["lee_pairs"] == 25 * 24 // 2
+
+
+class _AlwaysPositive:
+    """A stub embedder whose every answer is 'Positive.', to check the answer plumbing without a model."""
+
+    name = "stub"
+
+    def __call__(self, texts, instruction):
+        return np.ones((len(texts), 2), np.float32)
+
+    def answer(self, texts, question):
+        return ["Positive."] * len(texts)
+
+
+def test_answers_suite_scores_canonical_answers_against_the_split_labels():
+    data = load_eval_data("dev", EvalSizes(bbc_per_topic=4, rt_per_label=1, rt_movies=5, answers=100))
+    result = answers_suite(_AlwaysPositive(), data)
+    assert result["polarity_sentiment"] == 0.5, "50 positive and 50 negative sentences in the split"
+    assert result["rt_sentiment"] == 0.5, "one fresh and one rotten review per movie"
+    assert result["bbc_topic"] == 0.0 and result["bbc_place"] == 0.0, "'positive' names no topic or country"
 
 
 def test_nearest_neighbour_accuracy_by_hand():

@@ -266,6 +266,9 @@ def answers_suite(embedder: Embedder, data: EvalData) -> dict[str, float | None]
         answers = embedder.answer([texts[i] for i in chosen], question)
         gold = [labels[i] for i in chosen]
         results[metric] = None if answers is None else agreement(answers, gold, canonical)
+        if answers:
+            examples = [f"{a!r}->{canonical(a)} ({g})" for a, g in zip(answers[:5], gold, strict=False)]
+            log.info("%s, %s answers, e.g. %s", embedder.name, metric, "; ".join(examples))
     return results
 
 
