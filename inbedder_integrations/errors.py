@@ -1,0 +1,50 @@
+"""The errors a user should see as one line, and the small argument checks that raise them.
+
+Everything the package raises because the *caller* got something wrong (a bad
+argument, bad input, a store built for other vectors) derives from
+:class:`InBedderError`, so an application or the ``inbedder`` command can catch
+exactly those and let real bugs raise with their traceback.  Each concrete class
+also derives from the built-in type it replaced (``ValueError``, ``TypeError``,
+``ConnectionError``, ``LookupError``, ``ImportError``), so existing
+``except ValueError`` code keeps working.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "InBedderError",
+    "InvalidArgumentError",
+    "InvalidTypeError",
+    "MissingError",
+    "MissingExtraError",
+    "positive_int",
+]
+
+
+class InBedderError(Exception):
+    """Base of every error caused by the caller's input or settings, not by a bug."""
+
+
+class InvalidArgumentError(InBedderError, ValueError):
+    """An argument or an input has a value the package cannot use."""
+
+
+class InvalidTypeError(InBedderError, TypeError):
+    """An argument or an input has the wrong type (a str where a list of str belongs, ...)."""
+
+
+class MissingError(InBedderError, LookupError):
+    """Something the caller named (a collection, an instruction, an id) is not there."""
+
+
+class MissingExtraError(InBedderError, ImportError):
+    """An optional dependency (an extra) is not installed; the message says how to install it."""
+
+
+def positive_int(name: str, value: Any) -> int:
+    """``value`` if it is an int >= 1 (bools excluded), else an :class:`InvalidArgumentError` naming it."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidArgumentError(f"{name} must be a positive int, got {value!r}")
+    return value
