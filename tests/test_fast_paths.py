@@ -11,7 +11,7 @@ import pytest
 
 from inbedder_integrations import InBedder
 from inbedder_integrations.cache import EmbeddingCache, text_sha256
-from inbedder_integrations.engine.engine import _length_batches
+from inbedder_integrations.engine.batching import length_batches as _length_batches
 
 from .conftest import FLOAT32
 from .test_cli import run_cli

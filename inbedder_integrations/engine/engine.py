@@ -2,28 +2,31 @@
 
 from __future__ import annotations
 
-import inspect
-import itertools
+import dataclasses
+import gc
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..errors import InBedderError, InvalidTypeError, positive_int
+from ..shared import empty_accelerator_cache
+from .batching import chunks
+from .forward import ModelRunner
 from .loading import KNOWN_CHECKPOINTS
-from .pooling import PoolingMode, mean_at_positions, resolve_pooling
+from .pooling import PoolingMode
 from .prompting import (
     DEFAULT_TEMPLATE,
-    NUM_MASK_TOKENS,
-    PromptTokenizer,
     validate_instruction,
     validate_instructions,
     validate_texts,
 )
-from .registry import LoadedModel, fingerprint, get_loaded_model
+from .registry import LoadedModel, get_loaded_model, release
+from .settings import EmbeddingSettings, fingerprint
 
 if TYPE_CHECKING:
     from ..cache import EmbeddingCache
@@ -33,83 +36,49 @@ DEFAULT_BATCH_SIZE = 32
 #: go many to a batch and long ones few (measured in benchmarks/).
 DEFAULT_MAX_BATCH_TOKENS = 4096
 
+__all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_MAX_BATCH_TOKENS", "EngineClosedError", "InBedder"]
 
-@dataclass
-class _Batch:
-    """Padded prompts of similar length plus the positions each row pools over."""
 
-    indices: list[int]
-    """Positions of these rows in the caller's input list."""
-    input_ids: torch.Tensor
-    attention_mask: torch.Tensor
-    lengths: list[int]
+class EngineClosedError(InBedderError, RuntimeError):
+    """The engine was closed with :meth:`InBedder.close`; build a new one to embed again."""
 
 
 class InBedder:
     """Instruction-following embeddings from a causal or masked LM (Peng et al., 2024).
 
     Build one with :meth:`from_pretrained`; engines with the same load settings
-    share one copy of the weights in the process.
+    share one copy of the weights in the process.  What shapes a vector is the
+    frozen :attr:`settings` (plus the model), and :attr:`fingerprint` is derived
+    from exactly that, so it keys caches and Chroma collections safely.
     """
 
     def __init__(
         self,
         loaded: LoadedModel,
+        settings: EmbeddingSettings | None = None,
         *,
-        pooling: str | None = None,
-        layer: int | None = None,
-        template: str | None = None,
-        max_length: int = 512,
         batch_size: int = DEFAULT_BATCH_SIZE,
         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
-        answer_tokens: int = 3,
         cache: EmbeddingCache | None = None,
     ) -> None:
-        self._loaded = loaded
+        self.batch_size = positive_int("batch_size", batch_size)
+        """Rows per forward pass at most (``max_batch_tokens`` may make it fewer)."""
+        self.max_batch_tokens = positive_int("max_batch_tokens", max_batch_tokens)
+        """Padded tokens per forward pass at most."""
         self.cache = cache
         """Where vectors are looked up before and stored after computing (None: no cache)."""
-        self.kind = loaded.kind
-        self.pooling: PoolingMode = resolve_pooling(pooling, loaded.kind)
-        self.template = template if template is not None else DEFAULT_TEMPLATE
-        self.max_length = max_length
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        self.batch_size = batch_size
-        if not isinstance(max_batch_tokens, int) or max_batch_tokens < 1:
-            raise ValueError(f"max_batch_tokens must be a positive int, got {max_batch_tokens!r}")
-        self.max_batch_tokens = max_batch_tokens
-        if not isinstance(answer_tokens, int) or answer_tokens < 1:
-            raise ValueError(f"answer_tokens must be a positive int, got {answer_tokens!r}")
-        self.answer_tokens = answer_tokens
-        self._encoder = loaded.model.base_model
+        self._model_state: LoadedModel | None = loaded
+        self._kind = loaded.kind
         num_layers = int(loaded.model.config.num_hidden_layers)
-        self.layer = _resolve_layer(layer, num_layers)
-        self._prompts = PromptTokenizer(
-            loaded.tokenizer,
-            self.template,
-            max_length,
-            mask_count=NUM_MASK_TOKENS if self.kind == "masked" else 0,
-        )
-        self._pad_id = _pad_token_id(loaded.tokenizer)
-        parameters = inspect.signature(self._encoder.forward).parameters
-        self._takes_position_ids = "position_ids" in parameters
-        # transformers 5 renamed ``past_key_values`` to ``cache``.
-        self._cache_argument = "cache" if "cache" in parameters else "past_key_values"
-        self.fingerprint = fingerprint(
-            loaded.source.display_name,
-            {
-                "format": 1,
-                "weights": loaded.source.weights_digest,
-                "adapter": loaded.adapter_digest,
-                "kind": self.kind,
-                "pooling": self.pooling,
-                "answer_tokens": self.answer_tokens if self.pooling == "mean_answer_tokens" else None,
-                "layer": self.layer,
-                "template": self.template,
-                "dtype": str(loaded.dtype).removeprefix("torch."),
-                "max_length": max_length,
-            },
-        )
+        self._settings = (settings or EmbeddingSettings()).resolved(loaded.kind, num_layers)
+        self._runner: ModelRunner | None = ModelRunner(loaded, self._settings)
+        model_facts = {
+            "weights": loaded.source.weights_digest,
+            "adapter": loaded.adapter_digest,
+            "kind": loaded.kind,
+            "dtype": str(loaded.dtype).removeprefix("torch."),
+        }
+        self._fingerprint = fingerprint(loaded.source.display_name, model_facts, self._settings)
 
     # ------------------------------------------------------------------ construction
 
@@ -132,6 +101,7 @@ class InBedder:
         trust_remote_code: bool = False,
         allow_pickle: bool = False,
         cache: EmbeddingCache | str | Path | bool | None = None,
+        settings: EmbeddingSettings | None = None,
     ) -> InBedder:
         """Load (or reuse) a model and wrap it in an engine.
 
@@ -146,7 +116,16 @@ class InBedder:
         (``*.bin``) need ``allow_pickle=True``.  ``cache=True`` (or a path, or an
         :class:`~inbedder_integrations.cache.EmbeddingCache`) keeps every vector on
         disk, keyed by this engine's fingerprint, so seen texts cost a lookup.
+
+        ``pooling``, ``layer``, ``template``, ``max_length`` and ``answer_tokens``
+        build an :class:`EmbeddingSettings`; pass ``settings=`` instead to reuse one
+        (not both).  Every argument is checked before the model loads.
         """
+        settings = _settings_from_arguments(settings, pooling, layer, template, max_length, answer_tokens)
+        if settings.pooling is None and model in KNOWN_CHECKPOINTS:
+            settings = dataclasses.replace(settings, pooling=KNOWN_CHECKPOINTS[model].pooling)
+        positive_int("batch_size", batch_size)
+        positive_int("max_batch_tokens", max_batch_tokens)
         loaded = get_loaded_model(
             model,
             revision=revision,
@@ -156,19 +135,92 @@ class InBedder:
             trust_remote_code=trust_remote_code,
             allow_pickle=allow_pickle,
         )
-        if pooling is None and model in KNOWN_CHECKPOINTS:
-            pooling = KNOWN_CHECKPOINTS[model].pooling
         return cls(
             loaded,
-            pooling=pooling,
-            layer=layer,
-            template=template,
-            max_length=max_length,
+            settings,
             batch_size=batch_size,
             max_batch_tokens=max_batch_tokens,
-            answer_tokens=answer_tokens,
             cache=_open_cache(cache),
         )
+
+    def close(self) -> None:
+        """Release this engine's model now: it leaves the process registry and this engine.
+
+        Other engines built on the same weights keep working (they hold their own
+        reference); the memory returns when the last of them is gone.  Embedding
+        with a closed engine raises :class:`EngineClosedError`.  Also usable as a
+        context manager: ``with InBedder.from_pretrained(...) as engine: ...``.
+        """
+        if self._model_state is None:
+            return
+        release(self._model_state)
+        self._model_state = None
+        self._runner = None
+        gc.collect()
+        empty_accelerator_cache()
+
+    @property
+    def closed(self) -> bool:
+        return self._model_state is None
+
+    def __enter__(self) -> InBedder:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @property
+    def _loaded(self) -> LoadedModel:
+        if self._model_state is None:
+            raise EngineClosedError(f"this engine ({self._fingerprint}) was closed; build a new one")
+        return self._model_state
+
+    @property
+    def _live_runner(self) -> ModelRunner:
+        if self._runner is None:
+            raise EngineClosedError(f"this engine ({self._fingerprint}) was closed; build a new one")
+        return self._runner
+
+    # ------------------------------------------------------------------ settings (read-only)
+
+    @property
+    def settings(self) -> EmbeddingSettings:
+        """The resolved settings that shape this engine's vectors (frozen: build a new engine to change)."""
+        return self._settings
+
+    @property
+    def fingerprint(self) -> str:
+        """``<model>@<hash>`` of the weights, adapter, kind, dtype and :attr:`settings`."""
+        return self._fingerprint
+
+    @property
+    def pooling(self) -> PoolingMode:
+        assert self._settings.pooling is not None  # resolved in __init__
+        return self._settings.pooling
+
+    @property
+    def layer(self) -> int:
+        assert self._settings.layer is not None  # resolved in __init__
+        return self._settings.layer
+
+    @property
+    def template(self) -> str:
+        return self._settings.template
+
+    @property
+    def max_length(self) -> int:
+        return self._settings.max_length
+
+    @property
+    def answer_tokens(self) -> int:
+        return self._settings.answer_tokens
+
+    @property
+    def kind(self) -> str:
+        """``causal`` or ``masked``."""
+        return self._kind
 
     # ------------------------------------------------------------------ facts
 
@@ -199,7 +251,7 @@ class InBedder:
 
     def format_prompt(self, text: str, instruction: str) -> str:
         """The exact prompt string a text is embedded as (before any truncation)."""
-        return self._prompts.format(text, instruction)
+        return self._live_runner.prompts.format(text, instruction)
 
     def info(self) -> dict[str, Any]:
         """What ``inbedder info`` prints."""
@@ -284,12 +336,13 @@ class InBedder:
         if isinstance(instructions, str):
             instructions = [validate_instruction(instructions)]
         instructions = validate_instructions(instructions)
-        if not isinstance(chunk_size, int) or chunk_size < 1:
-            raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
+        positive_int("chunk_size", chunk_size)
         if isinstance(texts, str):
-            raise TypeError("texts must be an iterable of strings, got a single str; wrap it in a list")
+            raise InvalidTypeError(
+                "texts must be an iterable of strings, got a single str; wrap it in a list"
+            )
         seen = 0
-        for chunk in _chunks(iter(texts), chunk_size):
+        for chunk in chunks(iter(texts), chunk_size):
             validate_texts(chunk, offset=seen)
             seen += len(chunk)
             yield chunk, self._embed(chunk, instructions, normalize, batch_size, False)
@@ -338,19 +391,20 @@ class InBedder:
         """Raw (unnormalised) vectors from the model, sharing prompt prefixes where it can."""
         output = {q: np.zeros((len(texts), self.dim), dtype=np.float32) for q in instructions}
         total = len(texts) * len(instructions)
+        runner, limits = self._live_runner, (batch_size or self.batch_size, self.max_batch_tokens)
         with tqdm(total=total, disable=not show_progress, unit="vector", desc="embed") as bar:
-            if len(instructions) > 1 and self._shares_prefix:
-                for batch in self._prefix_batches(texts, instructions, batch_size):
+            if len(instructions) > 1 and runner.shares_prefix:
+                for batch in runner.prefix_batches(texts, instructions, *limits):
                     with self._loaded.lock:
-                        vectors = self._embed_prefix_batch(batch)
+                        vectors = runner.embed_prefix_batch(batch)
                     for instruction, matrix in zip(instructions, vectors, strict=True):
                         output[instruction][batch.indices] = matrix.cpu().numpy()
                     bar.update(len(batch.indices) * len(instructions))
                 return output
             for instruction in instructions:
-                for batch in self._batches(texts, instruction, batch_size):
+                for batch in runner.batches(texts, instruction, *limits):
                     with self._loaded.lock:
-                        output[instruction][batch.indices] = self._embed_batch(batch).cpu().numpy()
+                        output[instruction][batch.indices] = runner.embed_batch(batch).cpu().numpy()
                     bar.update(len(batch.indices))
         return output
 
@@ -371,214 +425,21 @@ class InBedder:
         """
         texts = validate_texts(texts)
         instruction = validate_instruction(instruction)
-        if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}")
+        positive_int("max_new_tokens", max_new_tokens)
         answers = [""] * len(texts)
+        runner, limits = self._live_runner, (batch_size or self.batch_size, self.max_batch_tokens)
         with tqdm(total=len(texts), disable=not show_progress, unit="text", desc="answer") as bar:
-            for batch in self._batches(texts, instruction, batch_size):
+            for batch in runner.batches(texts, instruction, *limits):
                 with self._loaded.lock:
                     if self.kind == "masked":
-                        token_ids = self._masked_answer_ids(batch)
+                        token_ids = runner.masked_answer_ids(batch)
                     else:
-                        token_ids = self._generate(batch, max_new_tokens)
+                        token_ids = runner.generate(batch, max_new_tokens)
                 decoded = self.tokenizer.batch_decode(token_ids, skip_special_tokens=True)
                 for index, text in zip(batch.indices, decoded, strict=True):
                     answers[index] = text.strip()
                 bar.update(len(batch.indices))
         return answers
-
-    # ------------------------------------------------------------------ internals
-
-    def _batches(self, texts: list[str], instruction: str, batch_size: int | None) -> Iterator[_Batch]:
-        """Length-sorted batches with dynamic padding (left for causal, right for masked)."""
-        size = batch_size or self.batch_size
-        with self._loaded.lock:
-            encoded = [self._prompts.encode(text, instruction) for text in texts]
-        end_id = self._prompts.prompt_end_id(instruction) if self.kind == "causal" else None
-        for indices in _length_batches([len(ids) for ids in encoded], size, self.max_batch_tokens):
-            rows = [encoded[i] for i in indices]
-            input_ids, attention_mask = _pad(rows, self._pad_id, left=self.kind == "causal")
-            if end_id is not None and not bool((input_ids[:, -1] == end_id).all()):
-                raise RuntimeError(
-                    "internal error: a causal prompt does not end with the template's last token; "
-                    "the pooled position would be wrong"
-                )
-            device = self._loaded.device
-            yield _Batch(indices, input_ids.to(device), attention_mask.to(device), [len(r) for r in rows])
-
-    @property
-    def _shares_prefix(self) -> bool:
-        """Whether instructions can reuse a text's prefix cache (causal LM, input before instruction)."""
-        return (
-            self.kind == "causal"
-            and self.pooling == "last_prompt_token"
-            and self.template.index("{input}") < self.template.index("{instruction}")
-        )
-
-    def _prefix_batches(
-        self, texts: list[str], instructions: list[str], batch_size: int | None
-    ) -> Iterator[_PrefixBatch]:
-        """Batches of texts, each prompt split into the prefix all instructions share and suffixes.
-
-        The shared prefix is the longest common run of *token ids* of a text's
-        prompts, so tokenisation (and truncation, which depends on the
-        instruction's length) is exactly that of :meth:`embed`.  At least one token
-        stays in every suffix: the pooled state comes from the suffix pass.
-        """
-        size = batch_size or self.batch_size
-        with self._loaded.lock:
-            prompts = [[self._prompts.encode(text, q) for q in instructions] for text in texts]
-        shared = [_common_prefix_length(rows, cap=min(len(ids) for ids in rows) - 1) for rows in prompts]
-        longest = [max(len(ids) for ids in rows) for rows in prompts]
-        device = self._loaded.device
-        for indices in _length_batches(longest, size, self.max_batch_tokens):
-            prefixes = [prompts[i][0][: shared[i]] for i in indices]
-            prefix_ids, prefix_mask = _pad(prefixes, self._pad_id, left=True)
-            suffixes = []
-            for k in range(len(instructions)):
-                ids, mask = _pad([prompts[i][k][shared[i] :] for i in indices], self._pad_id, left=False)
-                suffixes.append((ids.to(device), mask.to(device)))
-            yield _PrefixBatch(indices, prefix_ids.to(device), prefix_mask.to(device), suffixes)
-
-    def _embed_prefix_batch(self, batch: _PrefixBatch) -> list[torch.Tensor]:
-        """One pass over the prefixes, then one short pass per instruction on top of their cache."""
-        from transformers import DynamicCache
-
-        cache = DynamicCache()
-        prefix_width = batch.prefix_ids.shape[1]
-        prefix_lengths = batch.prefix_mask.sum(dim=1, keepdim=True)
-        with_cache = {self._cache_argument: cache, "use_cache": True}
-        if prefix_width:
-            self._encoder(
-                input_ids=batch.prefix_ids,
-                attention_mask=batch.prefix_mask,
-                position_ids=(batch.prefix_mask.cumsum(-1) - 1).clamp(min=0),
-                **with_cache,
-            )
-        vectors = []
-        for suffix_ids, suffix_mask in batch.suffixes:
-            width = suffix_ids.shape[1]
-            outputs = self._encoder(
-                input_ids=suffix_ids,
-                attention_mask=torch.cat([batch.prefix_mask, suffix_mask], dim=1),
-                position_ids=prefix_lengths + torch.arange(width, device=suffix_ids.device),
-                **with_cache,
-                output_hidden_states=self.layer != self._num_layers,
-            )
-            hidden = (
-                outputs.last_hidden_state
-                if self.layer == self._num_layers
-                else outputs.hidden_states[self.layer]
-            )
-            last = suffix_mask.sum(dim=1) - 1  # suffixes are right-padded: each row's final real token
-            vectors.append(hidden[torch.arange(len(last)), last].to(torch.float32))
-            cache.crop(-width)  # back to the prefix for the next instruction
-        return vectors
-
-    def _hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """One forward pass of the base model (no LM head); the chosen layer's states."""
-        kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if self.kind == "causal" and self._takes_position_ids:
-            # Left padding: count positions from each row's first real token.
-            kwargs["position_ids"] = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-        if self.layer == self._num_layers:
-            return self._encoder(**kwargs, use_cache=False).last_hidden_state
-        return self._encoder(**kwargs, use_cache=False, output_hidden_states=True).hidden_states[self.layer]
-
-    @property
-    def _num_layers(self) -> int:
-        return int(self._loaded.model.config.num_hidden_layers)
-
-    def _embed_batch(self, batch: _Batch) -> torch.Tensor:
-        if self.pooling == "mean_answer_tokens":
-            return self._embed_mean_answer(batch)
-        hidden = self._hidden_states(batch.input_ids, batch.attention_mask)
-        if self.pooling == "last_prompt_token":
-            return hidden[:, -1, :].to(torch.float32)
-        positions = torch.zeros_like(batch.attention_mask, dtype=torch.bool)
-        answer, suffix = self._prompts.answer_length, self._prompts.suffix_length
-        for row, length in enumerate(batch.lengths):
-            positions[row, length - suffix - answer : length - suffix] = True
-        return mean_at_positions(hidden, positions)
-
-    def _generate(self, batch: _Batch, max_new_tokens: int) -> torch.Tensor:
-        """Greedy answer token ids, (batch, max_new_tokens), padded after the end.
-
-        An answer ends at the first special token, not only at EOS: a short
-        answer never contains one, and adapters trained where the tokenizer named
-        another EOS (transformers 5.17 converted SmolLM2's GGUF tokenizer with
-        ``<|im_start|>`` as EOS) end their answers with that token instead.
-        """
-        sequences = self._loaded.model.generate(
-            input_ids=batch.input_ids,
-            attention_mask=batch.attention_mask,
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            num_beams=1,
-            eos_token_id=sorted(set(self.tokenizer.all_special_ids)),
-            pad_token_id=self._pad_id,
-            temperature=None,
-            top_p=None,
-            top_k=None,
-        )
-        return sequences[:, batch.input_ids.shape[1] :]
-
-    def _masked_answer_ids(self, batch: _Batch) -> torch.Tensor:
-        logits = self._loaded.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
-        answer, suffix = self._prompts.answer_length, self._prompts.suffix_length
-        rows = [
-            logits[row, length - suffix - answer : length - suffix].argmax(-1)
-            for row, length in enumerate(batch.lengths)
-        ]
-        return torch.stack(rows)
-
-    def _embed_mean_answer(self, batch: _Batch) -> torch.Tensor:
-        """The paper's avg_gen: mean of the states that produced each answer token.
-
-        Generates greedily, then runs one forward pass over prompt + answer and
-        averages the states at the positions that predicted a non-special token
-        (the first, the last prompt token, always counts).
-        """
-        generated = self._generate(batch, self.answer_tokens)
-        prompt_width = batch.input_ids.shape[1]
-        special = torch.tensor(self.tokenizer.all_special_ids, device=generated.device)
-        predicts_content = ~torch.isin(generated, special)
-        predicts_content[:, 0] = True
-        ended = torch.cumsum(~predicts_content, dim=1) > 0  # nothing counts after the first EOS
-        predicts_content &= ~ended
-        full_ids = torch.cat([batch.input_ids, generated[:, :-1]], dim=1)
-        full_mask = torch.cat([batch.attention_mask, torch.ones_like(generated[:, :-1])], dim=1)
-        hidden = self._hidden_states(full_ids, full_mask)
-        positions = torch.zeros_like(full_mask, dtype=torch.bool)
-        positions[:, prompt_width - 1 :] = predicts_content
-        return mean_at_positions(hidden, positions)
-
-
-@dataclass
-class _PrefixBatch:
-    """Texts' shared prompt prefixes (left-padded) and, per instruction, the rest (right-padded)."""
-
-    indices: list[int]
-    prefix_ids: torch.Tensor
-    prefix_mask: torch.Tensor
-    suffixes: list[tuple[torch.Tensor, torch.Tensor]]
-    """(input_ids, attention_mask) per instruction, in the caller's order."""
-
-
-def _length_batches(lengths: Sequence[int], max_rows: int, max_tokens: int) -> Iterator[list[int]]:
-    """Indices, longest first, in batches of at most ``max_rows`` rows and ``max_tokens`` padded tokens."""
-    order = [int(i) for i in np.argsort([-n for n in lengths], kind="stable")]
-    start = 0
-    while start < len(order):
-        width = max(lengths[order[start]], 1)  # the widest row of the batch comes first
-        rows = max(1, min(max_rows, max_tokens // width))
-        yield order[start : start + rows]
-        start += rows
-
-
-def _chunks(items: Iterator[str], size: int) -> Iterator[list[str]]:
-    while chunk := list(itertools.islice(items, size)):
-        yield chunk
 
 
 def _open_cache(cache: EmbeddingCache | str | Path | bool | None) -> EmbeddingCache | None:
@@ -589,37 +450,28 @@ def _open_cache(cache: EmbeddingCache | str | Path | bool | None) -> EmbeddingCa
     return shared_cache(None if cache is True else cache)
 
 
-def _common_prefix_length(rows: Sequence[Sequence[int]], cap: int) -> int:
-    """Length of the longest run of ids every row starts with, at most ``cap``."""
-    length = 0
-    while length < cap and all(row[length] == rows[0][length] for row in rows):
-        length += 1
-    return length
-
-
-def _pad(rows: Sequence[Sequence[int]], pad_id: int, *, left: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """(ids, mask) of ``rows`` padded to the longest, on the left or the right."""
-    width = max((len(row) for row in rows), default=0)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for index, row in enumerate(rows):
-        span = slice(width - len(row), width) if left else slice(0, len(row))
-        ids[index, span] = torch.tensor(row, dtype=torch.long)
-        mask[index, span] = 1
-    return ids, mask
-
-
-def _resolve_layer(layer: int | None, num_layers: int) -> int:
-    """Index into (embeddings, layer 1, ..., layer N); None means the last layer."""
-    if layer is None:
-        return num_layers
-    if not isinstance(layer, int) or not -(num_layers + 1) <= layer <= num_layers:
-        raise ValueError(f"layer must be an int in [{-(num_layers + 1)}, {num_layers}], got {layer!r}")
-    return layer % (num_layers + 1)
-
-
-def _pad_token_id(tokenizer: Any) -> int:
-    for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.unk_token_id):
-        if candidate is not None:
-            return int(candidate)
-    return 0
+def _settings_from_arguments(
+    settings: EmbeddingSettings | None,
+    pooling: str | None,
+    layer: int | None,
+    template: str | None,
+    max_length: int,
+    answer_tokens: int,
+) -> EmbeddingSettings:
+    """One :class:`EmbeddingSettings` from either ``settings=`` or the separate arguments, not both."""
+    separate = {"pooling": pooling, "layer": layer, "template": template}
+    if settings is not None:
+        if not isinstance(settings, EmbeddingSettings):
+            raise InvalidTypeError(f"settings must be an EmbeddingSettings, got {type(settings).__name__}")
+        given = [name for name, value in separate.items() if value is not None]
+        given += ["max_length"] * (max_length != 512) + ["answer_tokens"] * (answer_tokens != 3)
+        if given:
+            raise InvalidTypeError(f"pass settings= or {', '.join(given)}, not both")
+        return settings
+    return EmbeddingSettings(
+        pooling=pooling,  # type: ignore[arg-type]  # validated by EmbeddingSettings
+        layer=layer,
+        template=DEFAULT_TEMPLATE if template is None else template,
+        max_length=max_length,
+        answer_tokens=answer_tokens,
+    )

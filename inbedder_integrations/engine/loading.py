@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import torch
 
+from ..errors import InvalidArgumentError
 from .weights import ALLOW_PICKLE_HINT, WeightsError, check_weights_folder
 
 logger = logging.getLogger(__name__)
@@ -153,7 +154,7 @@ def resolve_source(
     safetensors, or pickle files only with ``allow_pickle=True``.
     """
     if not isinstance(model, str) or not model.strip():
-        raise ValueError(f"model must be a non-empty string, got {model!r}")
+        raise InvalidArgumentError(f"model must be a non-empty string, got {model!r}")
     if model == "default":
         return _gguf_source(default_gguf_path(), display_name=DEFAULT_MODEL_NAME)
     path = Path(model).expanduser()
@@ -167,7 +168,7 @@ def resolve_source(
         check_weights_folder(path, allow_pickle=allow_pickle)
         return ModelSource(str(path), path.name, None, folder_digest(path))
     if path.exists():
-        raise ValueError(f"{path} is neither a model folder nor a .gguf file")
+        raise InvalidArgumentError(f"{path} is neither a model folder nor a .gguf file")
     from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(model, revision=revision, trust_remote_code=trust_remote_code)
@@ -257,7 +258,9 @@ def infer_kind(model_id: str, config: Any) -> ModelKind:
     if model_id in KNOWN_CHECKPOINTS:
         return KNOWN_CHECKPOINTS[model_id].kind
     if getattr(config, "is_encoder_decoder", False):
-        raise ValueError(f"{model_id} is an encoder-decoder model; InBedder supports causal and masked LMs")
+        raise InvalidArgumentError(
+            f"{model_id} is an encoder-decoder model; InBedder supports causal and masked LMs"
+        )
     architectures = getattr(config, "architectures", None) or []
     if any("MaskedLM" in arch for arch in architectures):
         return "masked"
@@ -321,7 +324,9 @@ def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype
     try:
         return _DTYPES[dtype]
     except KeyError:
-        raise ValueError(f"dtype must be 'auto' or one of {sorted(_DTYPES)}, got {dtype!r}") from None
+        raise InvalidArgumentError(
+            f"dtype must be 'auto' or one of {sorted(_DTYPES)}, got {dtype!r}"
+        ) from None
 
 
 # --------------------------------------------------------------------------- loading

@@ -1,7 +1,8 @@
 """Pooling: which hidden states of the last layer become the embedding.
 
 Every mode is "average the hidden states at these positions"; the modes differ
-only in which positions the engine marks (see ``InBedder._pool_positions``):
+only in which positions are marked (:func:`mask_positions`, :func:`answer_positions`;
+the last prompt token is simply the final column of a left-padded batch):
 
 * ``last_prompt_token`` (causal default, the paper's *fst_gen*): the final prompt
   token, whose state is what the model predicts the answer from.
@@ -12,9 +13,22 @@ only in which positions the engine marks (see ``InBedder._pool_positions``):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal, get_args
 
 import torch
+
+from ..errors import InvalidArgumentError
+
+__all__ = [
+    "DEFAULT_POOLING",
+    "POOLING_MODES",
+    "PoolingMode",
+    "answer_positions",
+    "mask_positions",
+    "mean_at_positions",
+    "resolve_pooling",
+]
 
 PoolingMode = Literal["last_prompt_token", "mask_mean", "mean_answer_tokens"]
 POOLING_MODES: tuple[str, ...] = get_args(PoolingMode)
@@ -30,9 +44,9 @@ def resolve_pooling(pooling: str | None, kind: str) -> PoolingMode:
     if pooling is None:
         return DEFAULT_POOLING[kind]
     if pooling not in POOLING_MODES:
-        raise ValueError(f"pooling must be one of {POOLING_MODES}, got {pooling!r}")
+        raise InvalidArgumentError(f"pooling must be one of {POOLING_MODES}, got {pooling!r}")
     if pooling not in _SUPPORTED[kind]:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"pooling {pooling!r} does not apply to a {kind} LM; use one of {sorted(_SUPPORTED[kind])}"
         )
     return pooling  # type: ignore[return-value]
@@ -48,3 +62,38 @@ def mean_at_positions(hidden: torch.Tensor, positions: torch.Tensor) -> torch.Te
     weights = positions.to(torch.float32).unsqueeze(-1)
     summed = (hidden.to(torch.float32) * weights).sum(dim=1)
     return summed / weights.sum(dim=1)
+
+
+def mask_positions(
+    lengths: Sequence[int], width: int, answer: int, suffix: int, device: torch.device | str = "cpu"
+) -> torch.Tensor:
+    """(rows, width) mask of the ``answer`` mask tokens of right-padded masked-LM prompts.
+
+    Each row of real length ``n`` ends with the masks then ``suffix`` special tokens
+    (RoBERTa's ``</s>``), so its masks sit at ``n - suffix - answer`` to ``n - suffix``.
+    """
+    positions = torch.zeros((len(lengths), width), dtype=torch.bool, device=device)
+    for row, length in enumerate(lengths):
+        positions[row, length - suffix - answer : length - suffix] = True
+    return positions
+
+
+def answer_positions(generated: torch.Tensor, special_ids: Sequence[int], prompt_width: int) -> torch.Tensor:
+    """(rows, prompt_width + answer - 1) mask of the states that produced each answer token.
+
+    The state at the last prompt token predicted the first answer token, and so on;
+    a state counts while its prediction is not a special token (the first always
+    counts, so an empty answer still pools the last prompt token), and nothing
+    counts after the first special token.
+    """
+    special = torch.tensor(list(special_ids), device=generated.device)
+    predicts_content = ~torch.isin(generated, special)
+    predicts_content[:, 0] = True
+    ended = torch.cumsum(~predicts_content, dim=1) > 0
+    predicts_content &= ~ended
+    rows, answer_width = generated.shape
+    positions = torch.zeros(
+        (rows, prompt_width + answer_width - 1), dtype=torch.bool, device=generated.device
+    )
+    positions[:, prompt_width - 1 :] = predicts_content
+    return positions

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import InvalidArgumentError, InvalidTypeError
+
 #: The InBedder prompt, exactly as in the paper: input first, no trailing space.
 DEFAULT_TEMPLATE = "### Input:\n{input}\n\n### Instruction:\n{instruction}\n\n### Response:"
 
@@ -25,11 +27,11 @@ NUM_MASK_TOKENS = 3
 
 def validate_template(template: str) -> str:
     if not isinstance(template, str):
-        raise TypeError(f"template must be a string, got {type(template).__name__}")
+        raise InvalidTypeError(f"template must be a string, got {type(template).__name__}")
     validate_unicode(template, "template")
     for field in ("{input}", "{instruction}"):
         if template.count(field) != 1:
-            raise ValueError(f"template must contain {field} exactly once: {template!r}")
+            raise InvalidArgumentError(f"template must contain {field} exactly once: {template!r}")
     return template
 
 
@@ -43,7 +45,7 @@ def validate_unicode(text: str, argument: str) -> str:
         try:
             text.encode("utf-8")
         except UnicodeEncodeError as exc:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{argument} is not valid Unicode: lone surrogate {text[exc.start]!r} at character "
                 f"{exc.start} cannot be encoded as UTF-8; decode the source with errors='replace'"
             ) from None
@@ -53,14 +55,18 @@ def validate_unicode(text: str, argument: str) -> str:
 def validate_texts(texts: Any, argument: str = "texts", offset: int = 0) -> list[str]:
     """A list of strings, or a clear error naming the offending index (counted from ``offset``)."""
     if isinstance(texts, str):
-        raise TypeError(f"{argument} must be a list of strings, got a single str; wrap it in a list: [text]")
+        raise InvalidTypeError(
+            f"{argument} must be a list of strings, got a single str; wrap it in a list: [text]"
+        )
     if isinstance(texts, (bytes, bytearray)):
-        raise TypeError(f"{argument} must be a list of strings, got {type(texts).__name__}; decode it first")
+        raise InvalidTypeError(
+            f"{argument} must be a list of strings, got {type(texts).__name__}; decode it first"
+        )
     if texts is None or not isinstance(texts, Sequence):
-        raise TypeError(f"{argument} must be a list of strings, got {type(texts).__name__}")
+        raise InvalidTypeError(f"{argument} must be a list of strings, got {type(texts).__name__}")
     for index, text in enumerate(texts):
         if not isinstance(text, str):
-            raise TypeError(
+            raise InvalidTypeError(
                 f"{argument}[{offset + index}] must be a str, got {type(text).__name__}: {text!r:.80}"
             )
         validate_unicode(text, f"{argument}[{offset + index}]")
@@ -69,25 +75,27 @@ def validate_texts(texts: Any, argument: str = "texts", offset: int = 0) -> list
 
 def validate_instruction(instruction: Any, argument: str = "instruction") -> str:
     if not isinstance(instruction, str):
-        raise TypeError(f"{argument} must be a str, got {type(instruction).__name__}")
+        raise InvalidTypeError(f"{argument} must be a str, got {type(instruction).__name__}")
     validate_unicode(instruction, argument)
     if not instruction.strip():
-        raise ValueError(f"{argument} must be a non-empty question about the text, got {instruction!r}")
+        raise InvalidArgumentError(
+            f"{argument} must be a non-empty question about the text, got {instruction!r}"
+        )
     return instruction
 
 
 def validate_instructions(instructions: Any, argument: str = "instructions") -> list[str]:
     """A non-empty list of distinct instructions, or a clear error naming the offending one."""
     if isinstance(instructions, str):
-        raise TypeError(f"{argument} must be a list of strings; wrap a single one: [instruction]")
+        raise InvalidTypeError(f"{argument} must be a list of strings; wrap a single one: [instruction]")
     if isinstance(instructions, (bytes, bytearray)):
-        raise TypeError(f"{argument} must be a list of strings, got {type(instructions).__name__}")
+        raise InvalidTypeError(f"{argument} must be a list of strings, got {type(instructions).__name__}")
     if not isinstance(instructions, Sequence) or not instructions:
-        raise TypeError(f"{argument} must be a non-empty list of strings, got {instructions!r:.80}")
+        raise InvalidTypeError(f"{argument} must be a non-empty list of strings, got {instructions!r:.80}")
     checked = [validate_instruction(x, f"{argument}[{i}]") for i, x in enumerate(instructions)]
     for index, instruction in enumerate(checked):
         if instruction in checked[:index]:
-            raise ValueError(f"{argument}[{index}] repeats {instruction!r}")
+            raise InvalidArgumentError(f"{argument}[{index}] repeats {instruction!r}")
     return checked
 
 
@@ -104,11 +112,11 @@ class PromptTokenizer:
     def __post_init__(self) -> None:
         validate_template(self.template)
         if not isinstance(self.max_length, int) or self.max_length < 8:
-            raise ValueError(f"max_length must be an int >= 8, got {self.max_length!r}")
+            raise InvalidArgumentError(f"max_length must be an int >= 8, got {self.max_length!r}")
         self._prefix_ids, self._suffix_ids = self._special_framing()
         if self.mask_count:
             if self.tokenizer.mask_token_id is None:
-                raise ValueError("a masked LM needs a tokenizer with a mask token")
+                raise InvalidArgumentError("a masked LM needs a tokenizer with a mask token")
             self._answer_ids = [self.tokenizer.mask_token_id] * self.mask_count
         else:
             # A causal LM must see the prompt end right before the answer: no EOS after it.
@@ -153,7 +161,7 @@ class PromptTokenizer:
         fixed = len(self._encode(self.format("", instruction)))
         room = self._budget - fixed
         if room <= 0:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"the instruction and template alone take {fixed} tokens, more than "
                 f"max_length={self.max_length} allows; shorten the instruction or raise max_length"
             )

@@ -1,19 +1,19 @@
-"""One loaded model per configuration per process, and the vector fingerprint.
+"""One loaded model per load settings per process.
 
 Adapters and Chroma rebuild embedding objects often; they all go through
-:func:`get_loaded_model`, so the weights are loaded once and shared.
+:func:`get_loaded_model`, so the weights are loaded once and shared.  The maps
+live in :mod:`inbedder_integrations.shared`, whose ``clear()`` releases them.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
+from ..shared import SharedRegistry
 from .loading import (
     ModelKind,
     ModelSource,
@@ -42,9 +42,12 @@ class LoadedModel:
     """Held while tokenising and running the model: fast tokenizers are not re-entrant."""
 
 
-_LOADED: dict[tuple[Any, ...], LoadedModel] = {}
-_BY_ARGUMENTS: dict[tuple[Any, ...], LoadedModel] = {}
-_REGISTRY_LOCK = threading.Lock()
+__all__ = ["LoadedModel", "get_loaded_model", "release"]
+
+#: Loaded models by what they are (weights and adapter digests, dtype, device).
+_LOADED: SharedRegistry[tuple[Any, ...], LoadedModel] = SharedRegistry("loaded models")
+#: The same models by the arguments that asked for them: a repeat call skips resolving and hashing.
+_BY_ARGUMENTS: SharedRegistry[tuple[Any, ...], LoadedModel] = SharedRegistry("loaded models by arguments")
 
 
 def get_loaded_model(
@@ -60,9 +63,10 @@ def get_loaded_model(
     """Return the process-wide loaded model for these settings, loading it on first use."""
     adapter = resolve_adapter(model, adapter)
     arguments = (model, revision, adapter, str(dtype), device, trust_remote_code, allow_pickle)
-    with _REGISTRY_LOCK:
-        if arguments in _BY_ARGUMENTS:
-            return _BY_ARGUMENTS[arguments]
+    with _LOADED.lock:
+        known = _BY_ARGUMENTS.get(arguments)
+        if known is not None:
+            return known
         source = resolve_source(
             model, revision=revision, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle
         )
@@ -70,7 +74,8 @@ def get_loaded_model(
         torch_dtype = resolve_dtype(dtype, torch_device)
         adapter_hash = adapter_digest(adapter)
         key = (source.weights_digest, adapter_hash, torch_dtype, str(torch_device), trust_remote_code)
-        if key not in _LOADED:
+
+        def load() -> LoadedModel:
             weights, tokenizer, kind = load_model_and_tokenizer(
                 source,
                 kind_hint=model,
@@ -80,14 +85,15 @@ def get_loaded_model(
                 trust_remote_code=trust_remote_code,
                 allow_pickle=allow_pickle,
             )
-            _LOADED[key] = LoadedModel(
+            return LoadedModel(
                 source, weights, tokenizer, kind, torch_dtype, torch_device, adapter, adapter_hash
             )
-        _BY_ARGUMENTS[arguments] = _LOADED[key]
-        return _LOADED[key]
+
+        return _BY_ARGUMENTS.put(arguments, _LOADED.get_or_create(key, load))
 
 
-def fingerprint(display_name: str, settings: dict[str, Any]) -> str:
-    """A stable id of everything that shapes the vectors: ``<model>@<hash>``."""
-    canonical = json.dumps(settings, sort_keys=True, separators=(",", ":"))
-    return f"{display_name}@{hashlib.sha256(canonical.encode()).hexdigest()[:20]}"
+def release(loaded: LoadedModel) -> None:
+    """Forget ``loaded`` in this process: the next request for its settings loads it again."""
+    with _LOADED.lock:
+        _LOADED.discard(loaded)
+        _BY_ARGUMENTS.discard(loaded)

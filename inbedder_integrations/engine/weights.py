@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..errors import InBedderError
+
 PICKLE_SUFFIXES = frozenset({".bin", ".pt", ".pth", ".ckpt", ".pkl"})
 ALLOW_PICKLE_HINT = (
     "Pickle files can run arbitrary code when loaded. Convert them to safetensors, or, if you "
@@ -18,7 +20,7 @@ ALLOW_PICKLE_HINT = (
 )
 
 
-class WeightsError(ValueError):
+class WeightsError(InBedderError, ValueError):
     """A model or adapter whose weight files cannot be used as they are."""
 
 

@@ -1,0 +1,106 @@
+"""The settings that shape a vector are one frozen object, checked before loading; engines can be released.
+
+Release and clear are tested on the tiny randomly initialised RoBERTa of
+conftest (no masked-LM weights exist offline, and a cheap model keeps the
+session's real default model in the registry for the other tests).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from inbedder_integrations import DEFAULT_TEMPLATE, InBedder
+from inbedder_integrations.engine import EmbeddingSettings, EngineClosedError, registry
+from inbedder_integrations.engine import engine as engine_module
+from inbedder_integrations.errors import InBedderError
+from inbedder_integrations.shared import clear
+
+INSTRUCTION = "What is the topic?"
+
+
+def test_settings_are_frozen_and_engine_settings_read_only(engine: InBedder) -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        engine.settings.pooling = "mean_answer_tokens"  # type: ignore[misc]
+    for name in ("pooling", "layer", "template", "max_length", "answer_tokens", "fingerprint"):
+        with pytest.raises(AttributeError):
+            setattr(engine, name, getattr(engine, name))
+    assert engine.settings == EmbeddingSettings(
+        pooling="last_prompt_token", layer=30, template=DEFAULT_TEMPLATE, max_length=512, answer_tokens=3
+    )
+
+
+def test_fingerprint_is_derived_from_resolved_settings(engine: InBedder) -> None:
+    explicit = InBedder.from_pretrained("default", pooling="last_prompt_token", layer=-1)
+    through_settings = InBedder.from_pretrained("default", settings=EmbeddingSettings(max_length=512))
+    assert explicit.fingerprint == through_settings.fingerprint == engine.fingerprint
+    shorter = InBedder.from_pretrained("default", settings=EmbeddingSettings(max_length=256))
+    assert shorter.fingerprint != engine.fingerprint
+    # answer_tokens only shapes mean_answer_tokens vectors, so only there does it count.
+    assert InBedder.from_pretrained("default", answer_tokens=5).fingerprint == engine.fingerprint
+    averaged = [
+        InBedder.from_pretrained("default", pooling="mean_answer_tokens", answer_tokens=n) for n in (2, 3)
+    ]
+    assert averaged[0].fingerprint != averaged[1].fingerprint
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"batch_size": 0}, "batch_size must be a positive int"),
+        ({"max_batch_tokens": -1}, "max_batch_tokens must be a positive int"),
+        ({"layer": "last"}, "layer must be an int or None"),
+        ({"pooling": "cls"}, "pooling must be one of"),
+        ({"template": "{input} only"}, "template must contain {instruction} exactly once"),
+        ({"max_length": 4}, "max_length must be an int >= 8"),
+        ({"answer_tokens": 0}, "answer_tokens must be a positive int"),
+        ({"settings": EmbeddingSettings(), "pooling": "last_prompt_token"}, "pass settings= or pooling"),
+        ({"settings": {"pooling": "last_prompt_token"}}, "settings must be an EmbeddingSettings"),
+    ],
+)
+def test_bad_arguments_fail_before_the_model_loads(monkeypatch, arguments, message) -> None:
+    def must_not_load(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the model was loaded before the arguments were checked")
+
+    monkeypatch.setattr(engine_module, "get_loaded_model", must_not_load)
+    with pytest.raises(InBedderError, match=message):
+        InBedder.from_pretrained("default", **arguments)
+
+
+def test_close_releases_the_model_and_other_engines_keep_working(tiny_masked_model_dir) -> None:
+    model = str(tiny_masked_model_dir)
+    first, second = InBedder.from_pretrained(model), InBedder.from_pretrained(model, max_length=64)
+    assert first._loaded is second._loaded  # one copy of the weights
+    before = second.embed(["a short text"], INSTRUCTION)
+    shared = first._loaded
+    with first:
+        pass
+    assert first.closed and not second.closed
+    with pytest.raises(EngineClosedError, match="was closed"):
+        first.embed(["a short text"], INSTRUCTION)
+    first.close()  # closing twice is harmless
+    np.testing.assert_array_equal(second.embed(["a short text"], INSTRUCTION), before)
+    again = InBedder.from_pretrained(model)
+    assert again._loaded is not shared, "a released model must not be handed out again"
+    assert again.fingerprint == InBedder.from_pretrained(model).fingerprint
+
+
+def test_clear_forgets_every_shared_model(tiny_masked_model_dir, engine: InBedder) -> None:
+    model = str(tiny_masked_model_dir)
+    loaded = InBedder.from_pretrained(model)._loaded
+    # Keep the session's default model to hand back afterwards: later tests must not load it again.
+    saved = {name: dict(table._items) for name, table in _TABLES.items()}
+    try:
+        assert clear() >= 2
+        assert all(len(table) == 0 for table in _TABLES.values())
+        assert InBedder.from_pretrained(model)._loaded is not loaded
+    finally:
+        for name, table in _TABLES.items():
+            for key, value in saved[name].items():
+                table.put(key, value)
+    assert engine.embed(["still works"], INSTRUCTION).shape == (1, engine.dim)
+
+
+_TABLES = {"loaded": registry._LOADED, "by_arguments": registry._BY_ARGUMENTS}
