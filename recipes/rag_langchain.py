@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from _rag_common import EXAMPLE_ROUTES, index_sample, print_answer, recipe_main
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
@@ -24,16 +25,7 @@ from langchain_huggingface import ChatHuggingFace, HuggingFacePipeline
 
 from inbedder_integrations import InBedder
 from inbedder_integrations.corpus import InstructedCorpus
-from inbedder_integrations.rag import (
-    ANSWER_PROMPT,
-    EXAMPLE_ROUTES,
-    format_sources,
-    generator_path,
-    index_sample,
-    print_answer,
-    recipe_main,
-    route_question,
-)
+from inbedder_integrations.rag import ANSWER_PROMPT, format_sources, generator_path, route_question
 
 
 def local_chat_model(model: str = "default", max_new_tokens: int = 80) -> ChatHuggingFace:

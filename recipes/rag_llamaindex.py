@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from _rag_common import EXAMPLE_ROUTES, index_sample, print_answer, recipe_main
 from llama_index.core import PromptTemplate
 from llama_index.core.query_engine import CitationQueryEngine, RouterQueryEngine
 from llama_index.core.selectors import EmbeddingSingleSelector
@@ -27,15 +28,7 @@ from llama_index.llms.huggingface import HuggingFaceLLM
 
 from inbedder_integrations.corpus import InstructedCorpus
 from inbedder_integrations.llama_index import InBedderEmbedding
-from inbedder_integrations.rag import (
-    ANSWER_PROMPT,
-    EXAMPLE_ROUTES,
-    ROUTING_INSTRUCTION,
-    generator_path,
-    index_sample,
-    print_answer,
-    recipe_main,
-)
+from inbedder_integrations.rag import ANSWER_PROMPT, ROUTING_INSTRUCTION, generator_path
 
 CITATION_PROMPT = PromptTemplate(ANSWER_PROMPT.format(sources="{context_str}", question="{query_str}"))
 

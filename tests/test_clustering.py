@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 
 import numpy as np
@@ -184,6 +185,29 @@ def test_names_are_deterministic():
     # The words do not depend on the order of the members within a cluster.
     reordered = [list(reversed(group)) for group in TOY.values()]
     assert distinctive_words(reordered) == distinctive_words(list(TOY.values()))
+
+
+class BlobEngine:
+    """Embeds the toy texts as three well-separated blobs, in order: cluster_corpus without a model."""
+
+    dim, model_name, fingerprint = 16, "blobs", "none"
+
+    def embed(self, texts: list[str], instruction: str, *, show_progress: bool = False) -> np.ndarray:
+        return blobs(3, per_centre=3)[: len(texts)]
+
+
+def test_cluster_corpus_logs_and_does_not_print(caplog, capsys):
+    corpus = LabelledCorpus("toy", TOY_TEXTS, [label for label in TOY for _ in TOY[label]])
+    with caplog.at_level(logging.INFO, logger="inbedder_integrations.clustering"):
+        report = cluster_corpus(
+            BlobEngine(), corpus, ["What is the topic?"], k=3, name=False, show_progress=True
+        )
+    assert capsys.readouterr().out == "", "the library logs; only the CLI and recipes print"
+    assert "clustering under 'What is the topic?'" in caplog.text
+    (result,) = report.results
+    assert result.metrics["v_measure"] == pytest.approx(1.0)
+    names = {cluster.name for cluster in result.clusters}
+    assert names == {"goal, match, team", "bank, profit, shares", "album, band, song"}
 
 
 def test_instructions_default_only_for_bbc():

@@ -1,0 +1,247 @@
+"""Naming clusters: the members' top answer and the words that set the cluster apart (c-TF-IDF).
+
+Why two halves: the answer says what the model thinks a cluster is about (the
+paper's interpretability result), the words what its texts share and the other
+clusters' texts lack; either alone misleads (docs/recipes.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from scipy import sparse
+
+    from ..engine import InBedder
+
+__all__ = [
+    "KEPT_WORDS",
+    "MIN_LIFT",
+    "NAME_SEPARATOR",
+    "NAME_WORDS",
+    "NO_ANSWER",
+    "TITLES",
+    "TOKEN_PATTERN",
+    "Cluster",
+    "class_tfidf",
+    "cluster_name",
+    "distinctive_words",
+    "name_clusters",
+]
+
+logger = logging.getLogger(__name__)
+
+NO_ANSWER = "(no answer)"
+NAME_SEPARATOR = " · "
+NAME_WORDS = 3
+"""c-TF-IDF words shown in a name after the top answer."""
+KEPT_WORDS = 5
+"""c-TF-IDF words kept per cluster in :attr:`Cluster.words` and shown in the reports."""
+TOKEN_PATTERN = r"(?u)\b[^\W\d_]{2,}\b"
+"""Words of two or more letters: numbers ("000", "2004") name nothing a reader recognises."""
+TITLES = frozenset({"mr", "mrs", "ms", "dr"})
+"""Stop words beside sklearn's English list: titles come before names and name no subject."""
+MIN_LIFT = 2.0
+"""How many times more frequent (relatively) in its cluster than elsewhere a word must be to be named."""
+_LEADING_ARTICLE = re.compile(r"^(?:the|a|an)\s+")
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """One cluster as a reader sees it: its name, what its members answered, and examples."""
+
+    id: int
+    size: int
+    name: str
+    """``"<top answer> · <word>, <word>, <word>"``: see :func:`cluster_name`."""
+    answers: list[tuple[str, int]]
+    """Up to five distinct answers with how many of the members asked gave each, most first."""
+    examples: list[str]
+    """The members nearest the centroid (at most three)."""
+    words: list[str] = field(default_factory=list)
+    """Up to five words that set this cluster apart from the others (c-TF-IDF), best first."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------------- the words (c-TF-IDF)
+
+
+def _word_counts(texts_by_class: Sequence[Sequence[str]]) -> tuple[list[str], sparse.csr_matrix]:
+    """Word counts per class (rows) over the vocabulary (columns), the classes' texts joined."""
+    from scipy import sparse
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
+
+    documents = [" ".join(texts) for texts in texts_by_class]
+    vectorizer = CountVectorizer(
+        lowercase=True, stop_words=sorted(ENGLISH_STOP_WORDS | TITLES), token_pattern=TOKEN_PATTERN
+    )
+    try:
+        counts = vectorizer.fit_transform(documents)
+    except ValueError:  # no word left at all: every text is stop words, numbers or blank
+        return [], sparse.csr_matrix((len(documents), 0), dtype=np.float64)
+    return list(vectorizer.get_feature_names_out()), sparse.csr_matrix(counts, dtype=np.float64)
+
+
+def _idf(counts: sparse.csr_matrix) -> np.ndarray:
+    """``log(1 + A / f)`` per word: see :func:`class_tfidf`."""
+    average = counts.sum() / max(counts.shape[0], 1)
+    return np.log1p(average / np.maximum(np.asarray(counts.sum(axis=0)).ravel(), 1.0))
+
+
+def class_tfidf(texts_by_class: Sequence[Sequence[str]]) -> tuple[list[str], sparse.csr_matrix]:
+    """Class-based TF-IDF (BERTopic's c-TF-IDF): one row per class, one column per word.
+
+    Why: a cluster's most frequent words are frequent in every cluster and tell
+    a reader nothing; c-TF-IDF weighs them against the other clusters.  Each
+    class's member texts are joined into one document; ``score = tf * log(1 +
+    A / f)`` where ``tf`` is the word's share of the class's words (L1-normalised
+    counts, as BERTopic does), ``A`` the average number of words per class and
+    ``f`` the word's count across all classes.  Lowercase, English stop words
+    and titles ("mr") removed, words of two or more letters.
+    """
+    from scipy import sparse
+
+    vocabulary, counts = _word_counts(texts_by_class)
+    words_per_class = np.asarray(counts.sum(axis=1)).ravel()
+    tf = sparse.diags(1.0 / np.maximum(words_per_class, 1.0)) @ counts
+    return vocabulary, sparse.csr_matrix(tf @ sparse.diags(_idf(counts)))
+
+
+def _over_represented(inside: np.ndarray, totals: np.ndarray, words: float, min_lift: float) -> np.ndarray:
+    """Is each word's share of one class ``min_lift`` times its share of the other classes?
+
+    ``inside``: the words' counts in the class, which holds ``words`` words in all;
+    ``totals``: the same words' counts over all classes.
+    """
+    outside, words_outside = totals - inside, totals.sum() - words
+    # inside / words >= min_lift * outside / words_outside, without dividing by zero.
+    return inside * words_outside >= min_lift * outside * words
+
+
+def distinctive_words(
+    texts_by_class: Sequence[Sequence[str]], top: int = KEPT_WORDS, min_lift: float = MIN_LIFT
+) -> list[list[str]]:
+    """Each class's ``top`` words by c-TF-IDF, best first, ties broken alphabetically.
+
+    Why the lift filter: with few clusters, c-TF-IDF only halves the score of a
+    word that is everywhere, so on news "said" (1 word in 100 in every cluster)
+    outranks the words that set a cluster apart.  A word is only named when its
+    share of the cluster's words is ``min_lift`` times its share of the other
+    clusters' words.  Why alphabetical ties: the same clusters get the same
+    names on every run and platform.
+    """
+    vocabulary, counts = _word_counts(texts_by_class)
+    idf, totals = _idf(counts), np.asarray(counts.sum(axis=0)).ravel()
+    ranked = []
+    for row in range(counts.shape[0]):
+        start, end = counts.indptr[row], counts.indptr[row + 1]
+        columns, found = counts.indices[start:end], counts.data[start:end]
+        scores = found / max(found.sum(), 1.0) * idf[columns]
+        keep = _over_represented(found, totals[columns], found.sum(), min_lift)
+        # Rounding makes scores that differ only by float noise tie, so the word decides.
+        order = sorted(
+            zip(columns[keep].tolist(), scores[keep].tolist(), strict=True),
+            key=lambda pair: (-round(pair[1], 12), vocabulary[pair[0]]),
+        )
+        ranked.append([vocabulary[column] for column, _ in order][:top])
+    return ranked
+
+
+# ---------------------------------------------------------------------- the answers and the name
+
+
+def _normalise_answer(answer: str) -> str:
+    """Lowercase first line without trailing punctuation or a leading article.
+
+    Why: "The economy.", "economy" and "Economy!" are one answer to a reader, so
+    they must count as one when the members vote on a name.
+    """
+    first_line = answer.strip().splitlines()[0] if answer.strip() else ""
+    stripped = re.sub(r"[\s.!?,;:\"']+$", "", first_line.lower()).strip()
+    return _LEADING_ARTICLE.sub("", stripped).strip() or NO_ANSWER
+
+
+def cluster_name(answer: str | None, words: Sequence[str], *, fallback: str, top: int = NAME_WORDS) -> str:
+    """``"<top answer> · <word>, <word>, <word>"``, or whichever half exists.
+
+    Why both halves: the answer says what the model thinks the cluster is about
+    (often one article's view, "chelsea"); the c-TF-IDF words say what its texts
+    share and the others lack.  Words already in the answer are skipped, so a
+    name never reads "labour · labour, blair, ...".
+    """
+    said = set(re.findall(r"\w+", answer)) if answer else set()
+    shown = [word for word in words if word not in said][:top]
+    return NAME_SEPARATOR.join(part for part in (answer, ", ".join(shown)) if part) or fallback
+
+
+def _answer_counts(answers: Iterable[str], top: int = 5) -> list[tuple[str, int]]:
+    """The ``top`` most common answers with their counts; ties broken alphabetically, for repeatable names."""
+    return sorted(Counter(answers).items(), key=lambda item: (-item[1], item[0]))[:top]
+
+
+def _nearest_members(vectors: np.ndarray, assignments: np.ndarray, count: int) -> dict[int, list[int]]:
+    """Each cluster's ``count`` members nearest its centroid, nearest first: the ones asked and shown."""
+    nearest = {}
+    for cluster_id in sorted(set(assignments.tolist())):
+        members = np.flatnonzero(assignments == cluster_id)
+        order = np.argsort(-(vectors[members] @ vectors[members].mean(axis=0)), kind="stable")
+        nearest[cluster_id] = members[order[:count]].tolist()
+    return nearest
+
+
+def _ask(
+    engine: InBedder, texts: Sequence[str], indices: Sequence[int], instruction: str, max_new_tokens: int
+) -> dict[int, str]:
+    """The normalised answer of each text asked, by its index (one batched call)."""
+    answers = engine.answer([texts[i] for i in indices], instruction, max_new_tokens=max_new_tokens)
+    return dict(zip(indices, (_normalise_answer(answer) for answer in answers), strict=True))
+
+
+def name_clusters(
+    engine: InBedder | None,
+    texts: Sequence[str],
+    vectors: np.ndarray,
+    assignments: np.ndarray,
+    instruction: str,
+    *,
+    members_asked: int = 8,
+    max_new_tokens: int = 8,
+) -> list[Cluster]:
+    """Name each cluster by its members' top answer and the words that set it apart.
+
+    Only the ``members_asked`` members nearest the centroid are asked, which keeps
+    naming cheap on large corpora; the c-TF-IDF words come from every member's
+    text.  With ``engine=None`` (or when no member gives an answer) the name is
+    the words alone.  The three members nearest the centroid are the examples.
+    """
+    nearest = _nearest_members(vectors, assignments, members_asked)
+    asked = [index for indices in nearest.values() for index in indices]
+    answer_of = _ask(engine, texts, asked, instruction, max_new_tokens) if engine is not None else {}
+    members = {cluster_id: np.flatnonzero(assignments == cluster_id) for cluster_id in nearest}
+    words = distinctive_words([[texts[i] for i in members[cluster_id]] for cluster_id in nearest])
+    clusters = []
+    for (cluster_id, indices), cluster_words in zip(nearest.items(), words, strict=True):
+        answers = _answer_counts(answer_of[i] for i in indices if i in answer_of)
+        top_answer = next((answer for answer, _ in answers if answer != NO_ANSWER), None)
+        name = cluster_name(top_answer, cluster_words, fallback=f"cluster {cluster_id}")
+        logger.debug("cluster %d under %r: %r", cluster_id, instruction, name)
+        clusters.append(
+            Cluster(
+                id=cluster_id,
+                size=len(members[cluster_id]),
+                name=name,
+                answers=answers,
+                examples=[texts[i] for i in indices[:3]],
+                words=cluster_words,
+            )
+        )
+    return clusters
