@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from .engine.loading import cache_root
+from .errors import InvalidArgumentError, positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -55,15 +56,29 @@ def default_cache_path() -> Path:
 
 
 def text_sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    """The hex sha256 of ``text`` as strict UTF-8: the one text hash of the package.
+
+    Cache keys and the text hashes stored with Chroma rows
+    (:attr:`~inbedder_integrations.corpus.CorpusDocument.text_hash`) both come from
+    here.  A lone surrogate (``"\\ud800"``) has no UTF-8 form: such a text is refused
+    with an :class:`~inbedder_integrations.errors.InvalidArgumentError` (the engine
+    refuses it too), never hashed under some private encoding.
+    """
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidArgumentError(
+            f"text is not valid Unicode: lone surrogate {text[exc.start]!r} at character {exc.start} "
+            "cannot be encoded as UTF-8, so it has no sha256; decode the source with errors='replace'"
+        ) from None
+    return hashlib.sha256(data).hexdigest()
 
 
 class EmbeddingCache:
     """Raw (unnormalised) float32 vectors by fingerprint, instruction and text hash."""
 
     def __init__(self, path: str | Path | None = None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
-        if not isinstance(max_bytes, int) or max_bytes < 1:
-            raise ValueError(f"max_bytes must be a positive int, got {max_bytes!r}")
+        positive_int("max_bytes", max_bytes)
         self.path = Path(path).expanduser() if path is not None else default_cache_path()
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
@@ -139,7 +154,7 @@ class EmbeddingCache:
     def put_many(self, fingerprint: str, instruction: str, texts: Sequence[str], vectors: np.ndarray) -> None:
         """Store one float32 vector per text (one transaction), then evict past ``max_bytes``."""
         if len(texts) != len(vectors):
-            raise ValueError(f"{len(texts)} texts but {len(vectors)} vectors")
+            raise InvalidArgumentError(f"{len(texts)} texts but {len(vectors)} vectors")
         now = time.time()
         rows = []
         for text, vector in zip(texts, vectors, strict=True):

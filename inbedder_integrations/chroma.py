@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .errors import InBedderError, InvalidArgumentError, InvalidTypeError, MissingError, positive_int
 from .instructed import InstructedEmbedder, missing_extra
 
 try:
@@ -27,7 +28,7 @@ _CONFIG_KEYS = {"model", "instruction", "query_instruction", "model_kwargs", "fi
 _GUARDED_FIELDS = ("instruction", "query_instruction", "dim", "fingerprint")
 
 
-class InstructionMismatchError(ValueError):
+class InstructionMismatchError(InBedderError, ValueError):
     """A collection was opened with another instruction, model or dimension than it was built with."""
 
     def __init__(self, collection: str, field: str, persisted: Any, requested: Any) -> None:
@@ -59,7 +60,7 @@ class InBedderEmbeddingFunction(EmbeddingFunction[Documents]):
         self.model_kwargs = dict(model_kwargs or {})
         for key, value in self.model_kwargs.items():
             if not isinstance(value, (str, int, float, bool, type(None))):
-                raise TypeError(f"model_kwargs[{key!r}] must be a JSON scalar to persist in Chroma")
+                raise InvalidTypeError(f"model_kwargs[{key!r}] must be a JSON scalar to persist in Chroma")
         self.embedder = InstructedEmbedder.create(
             model=model,
             instruction=instruction,
@@ -121,12 +122,13 @@ class InBedderEmbeddingFunction(EmbeddingFunction[Documents]):
     def validate_config(config: dict[str, Any]) -> None:
         missing = _CONFIG_KEYS - set(config)
         if missing:
-            raise ValueError(f"inbedder embedding-function config lacks {sorted(missing)}")
+            raise InvalidArgumentError(f"inbedder embedding-function config lacks {sorted(missing)}")
         for key in ("model", "instruction", "query_instruction", "fingerprint"):
             if not isinstance(config[key], str) or not config[key]:
-                raise ValueError(f"inbedder config {key!r} must be a non-empty string, got {config[key]!r}")
-        if not isinstance(config["dim"], int) or config["dim"] <= 0:
-            raise ValueError(f"inbedder config 'dim' must be a positive int, got {config['dim']!r}")
+                raise InvalidArgumentError(
+                    f"inbedder config {key!r} must be a non-empty string, got {config[key]!r}"
+                )
+        positive_int("inbedder config 'dim'", config["dim"])
 
     def validate_config_update(self, old_config: dict[str, Any], new_config: dict[str, Any]) -> None:
         for field in _GUARDED_FIELDS:
@@ -169,9 +171,11 @@ def open_collection(
         existing = None
     if existing is None:
         if not create:
-            raise LookupError(f"no collection named {name!r}; pass create=True to create it")
+            raise MissingError(f"no collection named {name!r}; pass create=True to create it")
         if instruction is None:
-            raise ValueError(f"collection {name!r} does not exist yet: an instruction is needed to create it")
+            raise InvalidArgumentError(
+                f"collection {name!r} does not exist yet: an instruction is needed to create it"
+            )
         function = InBedderEmbeddingFunction(instruction, query_instruction, model, model_kwargs, batch_size)
         try:
             return client.create_collection(

@@ -8,8 +8,6 @@ restarting, network blip) are retried with exponential backoff.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import re
 import sys
@@ -23,9 +21,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 from tqdm.auto import tqdm
 
+from .cache import text_sha256
 from .chroma import open_collection, persisted_config
 from .engine import InBedder
 from .engine.prompting import validate_instruction, validate_instructions, validate_unicode
+from .errors import InBedderError, InvalidArgumentError, InvalidTypeError, MissingError, positive_int
+from .jsonl import read_jsonl
 
 if TYPE_CHECKING:
     from .cache import EmbeddingCache
@@ -51,7 +52,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class ChromaUnavailableError(ConnectionError):
+class ChromaUnavailableError(InBedderError, ConnectionError):
     """The Chroma server stopped answering and did not come back within the retry budget."""
 
 
@@ -69,10 +70,9 @@ class RetryPolicy:
     max_delay: float = 8.0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.attempts, int) or self.attempts < 1:
-            raise ValueError(f"attempts must be a positive int, got {self.attempts!r}")
+        positive_int("attempts", self.attempts)
         if self.first_delay < 0 or self.max_delay < self.first_delay:
-            raise ValueError("need 0 <= first_delay <= max_delay")
+            raise InvalidArgumentError("need 0 <= first_delay <= max_delay")
 
     def call(self, what: str, operation: Callable[[], T]) -> T:
         delay, waited = self.first_delay, 0.0
@@ -109,7 +109,8 @@ class CorpusDocument:
 
     @cached_property
     def text_hash(self) -> str:
-        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+        """:func:`~inbedder_integrations.cache.text_sha256` of the text (the cache's key too)."""
+        return text_sha256(self.text)
 
 
 @dataclass(frozen=True)
@@ -131,13 +132,13 @@ def connect(path: str | Path | None = None, *, host: str | None = None, port: in
 def collection_name(corpus: str, instruction: str) -> str:
     """A stable, Chroma-safe name: ``<corpus>--<instruction-slug>-<hash8>``."""
     if not isinstance(corpus, str) or not _BASE_NAME.match(corpus):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"corpus name must be 3-202 characters of letters, digits, '.', '_' or '-', "
             f"starting and ending with a letter or digit; got {corpus!r}"
         )
     instruction = validate_instruction(instruction)
     slug = re.sub(r"[^a-z0-9]+", "-", instruction.lower()).strip("-")[:40].strip("-") or "q"
-    digest = hashlib.sha256(instruction.encode("utf-8")).hexdigest()[:8]
+    digest = text_sha256(instruction)[:8]
     return f"{corpus}--{slug}-{digest}"
 
 
@@ -150,22 +151,24 @@ def to_documents(items: Iterable[str | Mapping[str, Any]]) -> list[CorpusDocumen
         elif isinstance(item, Mapping):
             text, given_id, metadata = item.get("text"), item.get("id"), item.get("metadata") or {}
         else:
-            raise TypeError(
+            raise InvalidTypeError(
                 f"documents[{index}] must be a str or a mapping with 'text', got {type(item).__name__}"
             )
         if not isinstance(text, str):
-            raise TypeError(f"documents[{index}]['text'] must be a str, got {type(text).__name__}")
+            raise InvalidTypeError(f"documents[{index}]['text'] must be a str, got {type(text).__name__}")
         row = f"documents[{index}]"
         validate_unicode(text, row if isinstance(item, str) else f"{row}['text']")
         if given_id is not None and (not isinstance(given_id, str) or not given_id):
-            raise TypeError(f"documents[{index}]['id'] must be a non-empty str, got {given_id!r}")
+            raise InvalidTypeError(f"documents[{index}]['id'] must be a non-empty str, got {given_id!r}")
         if given_id is not None:
             validate_unicode(given_id, f"{row}['id']")
         if not isinstance(metadata, Mapping) or not all(
             isinstance(key, str) and isinstance(value, (str, int, float, bool))
             for key, value in metadata.items()
         ):
-            raise TypeError(f"documents[{index}]['metadata'] must map str to str/int/float/bool values")
+            raise InvalidTypeError(
+                f"documents[{index}]['metadata'] must map str to str/int/float/bool values"
+            )
         for key, value in metadata.items():
             validate_unicode(key, f"{row}['metadata'] key")
             if isinstance(value, str):
@@ -173,14 +176,14 @@ def to_documents(items: Iterable[str | Mapping[str, Any]]) -> list[CorpusDocumen
         document = CorpusDocument(text, given_id or _content_id(text), dict(metadata))
         if document.id in documents:
             if given_id is not None and documents[document.id].text != text:
-                raise ValueError(f"documents[{index}] reuses id {given_id!r} for a different text")
+                raise InvalidArgumentError(f"documents[{index}] reuses id {given_id!r} for a different text")
             continue  # the same text twice: index it once
         documents[document.id] = document
     return list(documents.values())
 
 
 def _content_id(text: str) -> str:
-    return "sha256-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+    return "sha256-" + text_sha256(text)[:32]
 
 
 def load_documents(source: str | Path) -> list[CorpusDocument]:
@@ -192,7 +195,7 @@ def load_documents(source: str | Path) -> list[CorpusDocument]:
     if str(source) == "-":
         lines = sys.stdin.read().splitlines()
         if lines and lines[0].lstrip().startswith("{"):
-            return to_documents(_parse_jsonl(lines, "stdin"))
+            return to_documents(read_jsonl(lines, "stdin", objects=False))
         return to_documents(line for line in lines if line.strip())
     path = Path(source)
     if path.is_dir():
@@ -206,20 +209,10 @@ def load_documents(source: str | Path) -> list[CorpusDocument]:
             for p in files
         )
     if path.suffix == ".jsonl":
-        return to_documents(_parse_jsonl(path.read_text(encoding="utf-8").splitlines(), str(path)))
-    raise ValueError(f"{path}: expected a folder of .txt/.md files, a .jsonl file, or '-' for stdin")
-
-
-def _parse_jsonl(lines: Sequence[str], origin: str) -> list[Any]:
-    rows = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{origin}:{number}: not valid JSON ({exc.msg})") from None
-    return rows
+        return to_documents(read_jsonl(path, objects=False))
+    raise InvalidArgumentError(
+        f"{path}: expected a folder of .txt/.md files, a .jsonl file, or '-' for stdin"
+    )
 
 
 class InstructedCorpus:
@@ -264,7 +257,9 @@ class InstructedCorpus:
         """
         instructions = validate_instructions(instructions)
         if isinstance(documents, str):
-            raise TypeError("documents must be a list of texts or mappings; wrap a single text: [text]")
+            raise InvalidTypeError(
+                "documents must be a list of texts or mappings; wrap a single text: [text]"
+            )
         corpus = to_documents(
             {"text": item.text, "id": item.id, "metadata": item.metadata}
             if isinstance(item, CorpusDocument)
@@ -339,7 +334,7 @@ class InstructedCorpus:
         try:
             return self._open(instruction, create=False)
         except LookupError:
-            raise LookupError(
+            raise MissingError(
                 f"corpus {self.name!r} has not been indexed under {instruction!r}; "
                 f"it has: {self.instructions() or 'no instructions yet'}"
             ) from None
@@ -377,7 +372,7 @@ class InstructedCorpus:
         by_id = dict(zip(stored["ids"], stored["embeddings"], strict=True))
         missing = [id_ for id_ in ids if id_ not in by_id]
         if missing:
-            raise LookupError(f"{len(missing)} ids not indexed under {instruction!r}, e.g. {missing[0]!r}")
+            raise MissingError(f"{len(missing)} ids not indexed under {instruction!r}, e.g. {missing[0]!r}")
         return np.asarray([by_id[id_] for id_ in ids], dtype=np.float32)
 
     def langchain(self, instruction: str) -> Any:

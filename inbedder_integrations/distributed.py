@@ -27,6 +27,7 @@ import numpy as np
 
 from .corpus import ChromaUnavailableError, InstructedCorpus, RetryPolicy, collection_name, connect
 from .engine.prompting import validate_instructions
+from .errors import InvalidArgumentError, positive_int
 from .instructed import missing_extra
 
 try:
@@ -78,13 +79,15 @@ def read_corpus(source: str | Path) -> ray.data.Dataset:
     if path.is_dir():
         files = sorted(str(p) for p in path.rglob("*") if p.suffix in TEXT_SUFFIXES and p.is_file())
         if not files:
-            raise ValueError(f"{path}: no .txt/.md files in this folder")
+            raise InvalidArgumentError(f"{path}: no .txt/.md files in this folder")
         dataset = ray.data.read_binary_files(files, include_paths=True, **_LIGHT_TASK)
         root = str(path.resolve())
         return dataset.map_batches(
             _rows_from_files, fn_kwargs={"root": root}, batch_format="pandas", **_LIGHT_TASK
         )
-    raise ValueError(f"{path}: expected a .jsonl file, a .parquet file or folder, or a folder of .txt/.md")
+    raise InvalidArgumentError(
+        f"{path}: expected a .jsonl file, a .parquet file or folder, or a folder of .txt/.md"
+    )
 
 
 def _jsonl(uri: str) -> ray.data.Dataset:
@@ -96,7 +99,7 @@ def _parquet(uri: str) -> ray.data.Dataset:
     dataset = ray.data.read_parquet(uri, **_LIGHT_TASK)
     columns = dataset.schema().names  # parquet metadata only: no rows are read here
     if "text" not in columns:
-        raise ValueError(f"{uri}: parquet rows need a 'text' column; found {columns}")
+        raise InvalidArgumentError(f"{uri}: parquet rows need a 'text' column; found {columns}")
     return dataset.map_batches(_rows_from_table, batch_format="pandas", **_LIGHT_TASK)
 
 
@@ -246,7 +249,7 @@ def _parse_document(document: str) -> Any:
     try:
         return json.loads(document)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON ({exc.msg}): {document[:80]!r}") from None
+        raise InvalidArgumentError(f"not valid JSON ({exc.msg}): {document[:80]!r}") from None
 
 
 def index_with_ray(
@@ -285,12 +288,10 @@ def index_with_ray(
     after a failure skips what is stored.
     """
     instructions = validate_instructions(instructions)
-    if not isinstance(actors, int) or actors < 1:
-        raise ValueError(f"actors must be a positive int, got {actors!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    positive_int("actors", actors)
+    positive_int("batch_size", batch_size)
     if cpus_per_actor <= 0 or gpus_per_actor < 0:
-        raise ValueError("need cpus_per_actor > 0 and gpus_per_actor >= 0")
+        raise InvalidArgumentError("need cpus_per_actor > 0 and gpus_per_actor >= 0")
     collection_name(name, instructions[0])  # a bad corpus name fails here, not in a worker
     model_kwargs = dict(model_kwargs or {})
     if not ray.is_initialized():

@@ -18,6 +18,7 @@ import numpy as np
 
 from .engine import InBedder
 from .engine.prompting import validate_instruction, validate_unicode
+from .errors import InvalidTypeError, MissingExtraError
 
 _ENGINES: dict[str, InBedder] = {}
 _ENGINES_LOCK = threading.Lock()
@@ -33,9 +34,9 @@ def shared_engine(model: str, model_kwargs: dict[str, Any] | None = None) -> InB
         return _ENGINES[key]
 
 
-def missing_extra(extra: str, package: str) -> ImportError:
-    """The error raised when an optional dependency (an extra) is not installed."""
-    return ImportError(
+def missing_extra(extra: str, package: str) -> MissingExtraError:
+    """The error raised when an optional dependency (an extra) is not installed (an ImportError)."""
+    return MissingExtraError(
         f"This feature needs '{package}', which is not installed. Install it with:\n"
         f"    pip install 'inbedder-integrations[{extra}]'"
     )
@@ -97,7 +98,7 @@ class InstructedEmbedder:
 
     def embed_query(self, text: str) -> list[float]:
         if not isinstance(text, str):
-            raise TypeError(f"query must be a str, got {type(text).__name__}")
+            raise InvalidTypeError(f"query must be a str, got {type(text).__name__}")
         validate_unicode(text, "query")
         return self.embed_queries_array([text])[0].tolist()
 

@@ -12,6 +12,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from ..errors import InvalidArgumentError
+from ..jsonl import read_jsonl
 from ..wheel_data import package_file
 
 INTENT_EMOTION = "BrandonZYW/IntentEmotion"
@@ -27,12 +29,11 @@ def read_rows(source: str, subset: str | None = None, split: str = "test") -> li
     """Rows of a local .csv/.jsonl/.json file, or of a hub dataset (``subset`` = config name)."""
     path = Path(source)
     if path.is_file():
-        text = path.read_text(encoding="utf-8")
         if path.suffix == ".csv":
-            return list(csv.DictReader(io.StringIO(text)))
+            return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
         if path.suffix == ".json":
-            return list(json.loads(text))
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
+            return list(json.loads(path.read_text(encoding="utf-8")))
+        return list(read_jsonl(path))
     from datasets import load_dataset
 
     return [dict(row) for row in load_dataset(source, subset, split=split)]
@@ -42,7 +43,9 @@ def _require(rows: list[dict[str, Any]], source: str, *columns: str) -> list[dic
     for index, row in enumerate(rows):
         missing = [column for column in columns if column not in row]
         if missing:
-            raise ValueError(f"{source} row {index} lacks column(s) {missing}; expected {list(columns)}")
+            raise InvalidArgumentError(
+                f"{source} row {index} lacks column(s) {missing}; expected {list(columns)}"
+            )
     return rows
 
 

@@ -71,10 +71,6 @@ def leaking_rows(inputs: Iterable[str], index: LeakageIndex) -> dict[int, set[st
 
 def check_file(path: Path, index: LeakageIndex) -> dict[int, set[str]]:
     """Leaks in a committed JSONL(.gz) QA set: an empty dict means clean."""
-    import gzip
-    import json
+    from ..jsonl import read_jsonl
 
-    raw = path.read_bytes()
-    text = (gzip.decompress(raw) if path.suffix == ".gz" else raw).decode("utf-8")
-    inputs = [json.loads(line)["input"] for line in text.splitlines() if line.strip()]
-    return leaking_rows(inputs, index)
+    return leaking_rows((row["input"] for row in read_jsonl(path, text_fields=["input"])), index)

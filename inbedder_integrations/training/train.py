@@ -25,6 +25,8 @@ import torch
 
 from ..engine.loading import infer_kind, resolve_device, resolve_dtype, resolve_source
 from ..engine.prompting import DEFAULT_TEMPLATE, PromptTokenizer
+from ..errors import InvalidArgumentError
+from ..jsonl import read_jsonl
 
 IGNORE_INDEX = -100
 MAX_MASKED_ANSWER_TOKENS = 8
@@ -78,12 +80,11 @@ def load_rows(data: str, max_rows: int | None = None) -> list[dict[str, str]]:
     """Rows with instruction/input/output from a local JSON(L) file or a hub dataset."""
     path = Path(data)
     if path.is_file():
-        raw = path.read_bytes()
-        text = (gzip.decompress(raw) if path.suffix == ".gz" else raw).decode("utf-8")
         if path.name.endswith((".json", ".json.gz")):
-            rows = json.loads(text)
+            raw = path.read_bytes()
+            rows = json.loads(gzip.decompress(raw) if path.suffix == ".gz" else raw)
         else:
-            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+            rows = list(read_jsonl(path))
     else:
         from datasets import load_dataset
 
@@ -92,7 +93,7 @@ def load_rows(data: str, max_rows: int | None = None) -> list[dict[str, str]]:
     for index, row in enumerate(rows[:max_rows] if max_rows else rows):
         for key in ("instruction", "output"):
             if not isinstance(row.get(key), str) or not row[key].strip():
-                raise ValueError(f"{data} row {index}: '{key}' must be a non-empty string")
+                raise InvalidArgumentError(f"{data} row {index}: '{key}' must be a non-empty string")
         cleaned.append(
             {"instruction": row["instruction"], "input": row.get("input") or "", "output": row["output"]}
         )
