@@ -29,6 +29,7 @@ demo: install
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/pyright
 
 test: lint
 	$(PY) -m pytest -ra

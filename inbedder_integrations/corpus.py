@@ -369,7 +369,8 @@ class InstructedCorpus:
     def embeddings(self, instruction: str, ids: Sequence[str]) -> np.ndarray:
         """The stored vectors of ``ids`` under ``instruction``, in that order (no re-embedding)."""
         stored = self.collection(instruction).get(ids=list(ids), include=["embeddings"])
-        by_id = dict(zip(stored["ids"], stored["embeddings"], strict=True))
+        vectors: Iterable[Any] = [] if stored["embeddings"] is None else stored["embeddings"]
+        by_id: dict[str, Any] = dict(zip(stored["ids"], vectors, strict=True))
         missing = [id_ for id_ in ids if id_ not in by_id]
         if missing:
             raise MissingError(f"{len(missing)} ids not indexed under {instruction!r}, e.g. {missing[0]!r}")

@@ -83,7 +83,10 @@ def read_corpus(source: str | Path) -> ray.data.Dataset:
         dataset = ray.data.read_binary_files(files, include_paths=True, **_LIGHT_TASK)
         root = str(path.resolve())
         return dataset.map_batches(
-            _rows_from_files, fn_kwargs={"root": root}, batch_format="pandas", **_LIGHT_TASK
+            _rows_from_files,  # pyright: ignore[reportArgumentType]  # Ray's type omits fn_kwargs parameters
+            fn_kwargs={"root": root},
+            batch_format="pandas",
+            **_LIGHT_TASK,
         )
     raise InvalidArgumentError(
         f"{path}: expected a .jsonl file, a .parquet file or folder, or a folder of .txt/.md"
@@ -97,7 +100,8 @@ def _jsonl(uri: str) -> ray.data.Dataset:
 
 def _parquet(uri: str) -> ray.data.Dataset:
     dataset = ray.data.read_parquet(uri, **_LIGHT_TASK)
-    columns = dataset.schema().names  # parquet metadata only: no rows are read here
+    schema = dataset.schema()  # parquet metadata only: no rows are read here
+    columns = schema.names if schema is not None else []
     if "text" not in columns:
         raise InvalidArgumentError(f"{uri}: parquet rows need a 'text' column; found {columns}")
     return dataset.map_batches(_rows_from_table, batch_format="pandas", **_LIGHT_TASK)
@@ -297,12 +301,15 @@ def index_with_ray(
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
     settings = _CorpusSettings(name, host, port, model, model_kwargs, cache, retry or RetryPolicy())
-    resources = {"num_cpus": cpus_per_actor, "num_gpus": gpus_per_actor}
     started = time.perf_counter()
     # Create (or check) the collections once, before any actor starts, in a worker shaped
     # like the actors: their fingerprint (dtype "auto" resolves per device) is what gets
     # recorded, a mismatch fails here, and the driver never loads the model.
-    error = ray.get(_ensure_collections.options(**resources).remote(settings, instructions))
+    error = ray.get(
+        _ensure_collections.options(num_cpus=cpus_per_actor, num_gpus=gpus_per_actor).remote(
+            settings, instructions
+        )
+    )
     if error:
         raise _rebuilt(error)
     results = (
@@ -314,7 +321,8 @@ def index_with_ray(
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=actors),
             runtime_env={"env_vars": {"OMP_NUM_THREADS": str(max(1, int(cpus_per_actor)))}},
-            **resources,
+            num_cpus=cpus_per_actor,
+            num_gpus=gpus_per_actor,
         )
         .take_all()
     )

@@ -127,7 +127,8 @@ def _fit(vectors: np.ndarray, k: int, method: str, seed: int) -> np.ndarray:
     if method == "kmeans":
         from sklearn.cluster import KMeans
 
-        return KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(vectors)
+        model = KMeans(n_clusters=k, n_init=10, random_state=seed)  # pyright: ignore[reportArgumentType]  # sklearn is unannotated: pyright infers str from "auto"
+        return model.fit_predict(vectors)
     from sklearn.cluster import AgglomerativeClustering
 
     return AgglomerativeClustering(n_clusters=k, metric="cosine", linkage="average").fit_predict(vectors)

@@ -93,8 +93,13 @@ def _word_counts(texts_by_class: Sequence[Sequence[str]]) -> tuple[list[str], sp
 
 def _idf(counts: sparse.csr_matrix) -> np.ndarray:
     """``log(1 + A / f)`` per word: see :func:`class_tfidf`."""
-    average = counts.sum() / max(counts.shape[0], 1)
+    average = counts.sum() / max(_rows(counts), 1)
     return np.log1p(average / np.maximum(np.asarray(counts.sum(axis=0)).ravel(), 1.0))
+
+
+def _rows(matrix: sparse.csr_matrix) -> int:
+    # scipy's stubs type ``shape`` as optional; a csr_matrix always has one.
+    return int(matrix.get_shape()[0])
 
 
 def class_tfidf(texts_by_class: Sequence[Sequence[str]]) -> tuple[list[str], sparse.csr_matrix]:
@@ -140,11 +145,13 @@ def distinctive_words(
     names on every run and platform.
     """
     vocabulary, counts = _word_counts(texts_by_class)
-    idf, totals = _idf(counts), np.asarray(counts.sum(axis=0)).ravel()
+    idf: np.ndarray = _idf(counts)
+    totals: np.ndarray = np.asarray(counts.sum(axis=0)).ravel()
     ranked = []
-    for row in range(counts.shape[0]):
-        start, end = counts.indptr[row], counts.indptr[row + 1]
-        columns, found = counts.indices[start:end], counts.data[start:end]
+    indptr, indices, data = (np.asarray(part) for part in (counts.indptr, counts.indices, counts.data))
+    for row in range(_rows(counts)):
+        start, end = indptr[row], indptr[row + 1]
+        columns, found = indices[start:end].astype(np.intp), data[start:end].astype(np.float64)
         scores = found / max(found.sum(), 1.0) * idf[columns]
         keep = _over_represented(found, totals[columns], found.sum(), min_lift)
         # Rounding makes scores that differ only by float noise tie, so the word decides.
@@ -227,7 +234,7 @@ def name_clusters(
     asked = [index for indices in nearest.values() for index in indices]
     answer_of = _ask(engine, texts, asked, instruction, max_new_tokens) if engine is not None else {}
     members = {cluster_id: np.flatnonzero(assignments == cluster_id) for cluster_id in nearest}
-    words = distinctive_words([[texts[i] for i in members[cluster_id]] for cluster_id in nearest])
+    words = distinctive_words([[texts[int(i)] for i in members[cluster_id]] for cluster_id in nearest])
     clusters = []
     for (cluster_id, indices), cluster_words in zip(nearest.items(), words, strict=True):
         answers = _answer_counts(answer_of[i] for i in indices if i in answer_of)

@@ -224,7 +224,7 @@ def _convert_gguf(gguf_file: Path, target: Path) -> None:
     config = quantised.config
     # save_pretrained refuses GGUF-quantised models; the dequantised weights are plain fp32.
     if hasattr(config, "quantization_config"):
-        del config.quantization_config
+        delattr(config, "quantization_config")
     plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     plain.load_state_dict(quantised.state_dict())
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -354,7 +354,7 @@ def load_model_and_tokenizer(
     kind = infer_kind(kind_hint, config)
     model_class = AutoModelForMaskedLM if kind == "masked" else AutoModelForCausalLM
     try:
-        model = model_class.from_pretrained(
+        model: Any = model_class.from_pretrained(
             source.load_path, dtype=dtype, use_safetensors=None if allow_pickle else True, **common
         )
     except OSError as exc:

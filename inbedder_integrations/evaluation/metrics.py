@@ -22,11 +22,11 @@ def triplet_success_rate(anchor: np.ndarray, positive: np.ndarray, negative: np.
     return float(np.mean(cosine_similarity_rows(anchor, positive) > cosine_similarity_rows(anchor, negative)))
 
 
-def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+def spearman(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
     """Spearman rank correlation (average ranks for ties)."""
-    from scipy.stats import spearmanr
+    from scipy.stats import rankdata
 
-    return float(spearmanr(x, y).statistic)
+    return float(np.corrcoef(rankdata(x), rankdata(y))[0, 1])
 
 
 def sts_spearman(first: np.ndarray, second: np.ndarray, scores: Sequence[float]) -> float:
@@ -40,7 +40,12 @@ def clustering_v_measure(vectors: np.ndarray, labels: Sequence[object], seed: in
     from sklearn.metrics import v_measure_score
 
     k = len(set(labels))
-    model = MiniBatchKMeans(n_clusters=k, batch_size=max(32, len(labels)), n_init=3, random_state=seed)
+    model = MiniBatchKMeans(
+        n_clusters=k,
+        batch_size=max(32, len(labels)),
+        n_init=3,  # pyright: ignore[reportArgumentType]  # sklearn is unannotated: pyright infers str from "auto"
+        random_state=seed,
+    )
     predicted = model.fit_predict(_unit(vectors))
     return float(v_measure_score(labels, predicted))
 

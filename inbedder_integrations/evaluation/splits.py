@@ -157,7 +157,7 @@ def held_out_review_texts() -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``--write`` regenerates the file; ``--check`` fails if the file differs from a regeneration."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--write", action="store_true", help=f"write {SPLITS_PATH.name}")
     parser.add_argument("--check", action="store_true", help="compare the file with a regeneration")
     args = parser.parse_args(argv)

@@ -236,13 +236,16 @@ def train(config: TrainConfig) -> TrainResult:
         dataloader_num_workers=0,
     )
     trainer = Trainer(
-        model=model, args=arguments, train_dataset=examples, data_collator=PaddingCollator(pad_id)
+        model=model,
+        args=arguments,
+        train_dataset=examples,  # pyright: ignore[reportArgumentType]  # a list is a map-style dataset
+        data_collator=PaddingCollator(pad_id),
     )
     checkpoints = sorted((output_dir / "checkpoints").glob("checkpoint-*"))
     trainer.train(resume_from_checkpoint=bool(checkpoints))
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
 
-    model.to(getattr(torch, config.save_dtype)).save_pretrained(output_dir)
+    model.to(getattr(torch, config.save_dtype)).save_pretrained(str(output_dir))
     if not config.lora:
         tokenizer.save_pretrained(output_dir)
     result = TrainResult(str(output_dir), trainer.state.global_step, losses, time.time() - started)
