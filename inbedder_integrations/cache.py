@@ -30,6 +30,7 @@ import numpy as np
 
 from .engine.loading import cache_root
 from .errors import InvalidArgumentError, positive_int
+from .shared import SharedRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -230,8 +231,8 @@ class EmbeddingCache:
         return f"EmbeddingCache({str(self.path)!r})"
 
 
-_SHARED: dict[Path, EmbeddingCache] = {}
-_SHARED_LOCK = threading.Lock()
+#: Open caches by file: released (not closed: engines may still use them) by ``shared.clear``.
+_SHARED: SharedRegistry[Path, EmbeddingCache] = SharedRegistry("embedding caches")
 
 
 def shared_cache(cache: EmbeddingCache | str | Path | None = None) -> EmbeddingCache:
@@ -239,7 +240,4 @@ def shared_cache(cache: EmbeddingCache | str | Path | None = None) -> EmbeddingC
     if isinstance(cache, EmbeddingCache):
         return cache
     path = (Path(cache).expanduser() if cache is not None else default_cache_path()).resolve()
-    with _SHARED_LOCK:
-        if path not in _SHARED:
-            _SHARED[path] = EmbeddingCache(path)
-        return _SHARED[path]
+    return _SHARED.get_or_create(path, lambda: EmbeddingCache(path))

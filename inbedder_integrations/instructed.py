@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,19 +18,24 @@ import numpy as np
 from .engine import InBedder
 from .engine.prompting import validate_instruction, validate_unicode
 from .errors import InvalidTypeError, MissingExtraError
+from .shared import SharedRegistry
 
-_ENGINES: dict[str, InBedder] = {}
-_ENGINES_LOCK = threading.Lock()
+#: Engines by (model, options): released by :func:`inbedder_integrations.shared.clear`.
+_ENGINES: SharedRegistry[str, InBedder] = SharedRegistry("engines")
 
 
 def shared_engine(model: str, model_kwargs: dict[str, Any] | None = None) -> InBedder:
-    """One engine per (model, options) per process: frameworks rebuild adapters often."""
+    """One engine per (model, options) per process: frameworks rebuild adapters often.
+
+    An engine closed with :meth:`InBedder.close` is replaced by a fresh one.
+    """
     options = dict(model_kwargs or {})
     key = json.dumps([model, options], sort_keys=True, default=str)
-    with _ENGINES_LOCK:
-        if key not in _ENGINES:
-            _ENGINES[key] = InBedder.from_pretrained(model, **options)
-        return _ENGINES[key]
+    with _ENGINES.lock:
+        engine = _ENGINES.get(key)
+        if engine is None or engine.closed:
+            engine = _ENGINES.put(key, InBedder.from_pretrained(model, **options))
+        return engine
 
 
 def missing_extra(extra: str, package: str) -> MissingExtraError:

@@ -12,11 +12,12 @@ import dataclasses
 import numpy as np
 import pytest
 
-from inbedder_integrations import DEFAULT_TEMPLATE, InBedder
-from inbedder_integrations.engine import EmbeddingSettings, EngineClosedError, registry
+from inbedder_integrations import DEFAULT_TEMPLATE, InBedder, shared
+from inbedder_integrations.cache import shared_cache
+from inbedder_integrations.engine import EmbeddingSettings, EngineClosedError
 from inbedder_integrations.engine import engine as engine_module
 from inbedder_integrations.errors import InBedderError
-from inbedder_integrations.shared import clear
+from inbedder_integrations.instructed import shared_engine
 
 INSTRUCTION = "What is the topic?"
 
@@ -87,20 +88,30 @@ def test_close_releases_the_model_and_other_engines_keep_working(tiny_masked_mod
     assert again.fingerprint == InBedder.from_pretrained(model).fingerprint
 
 
-def test_clear_forgets_every_shared_model(tiny_masked_model_dir, engine: InBedder) -> None:
+def test_clear_forgets_every_shared_model_engine_and_cache(tiny_masked_model_dir, tmp_path) -> None:
     model = str(tiny_masked_model_dir)
     loaded = InBedder.from_pretrained(model)._loaded
-    # Keep the session's default model to hand back afterwards: later tests must not load it again.
-    saved = {name: dict(table._items) for name, table in _TABLES.items()}
+    adapter_engine, cache = shared_engine(model), shared_cache(tmp_path / "cache.sqlite")
+    # Keep what the session holds (the real default model above all) to hand back afterwards.
+    saved = [(table, dict(table._items)) for table in shared._REGISTRIES]
     try:
-        assert clear() >= 2
-        assert all(len(table) == 0 for table in _TABLES.values())
+        assert shared.clear() >= 3
+        assert all(len(table) == 0 for table in shared._REGISTRIES)
         assert InBedder.from_pretrained(model)._loaded is not loaded
+        assert shared_engine(model) is not adapter_engine
+        assert shared_cache(tmp_path / "cache.sqlite") is not cache
     finally:
-        for name, table in _TABLES.items():
-            for key, value in saved[name].items():
+        for table, items in saved:
+            for key, value in items.items():
                 table.put(key, value)
-    assert engine.embed(["still works"], INSTRUCTION).shape == (1, engine.dim)
+    assert adapter_engine.embed(["still works"], INSTRUCTION).shape == (1, adapter_engine.dim)
 
 
-_TABLES = {"loaded": registry._LOADED, "by_arguments": registry._BY_ARGUMENTS}
+def test_a_closed_shared_engine_is_replaced(tiny_masked_model_dir) -> None:
+    model = str(tiny_masked_model_dir)
+    first = shared_engine(model, {"max_length": 96})
+    assert shared_engine(model, {"max_length": 96}) is first
+    first.close()
+    second = shared_engine(model, {"max_length": 96})
+    assert second is not first and not second.closed
+    assert second.embed(["a text"], INSTRUCTION).shape == (1, second.dim)
