@@ -32,6 +32,15 @@ from .engine.loading import cache_root
 from .errors import InvalidArgumentError, positive_int
 from .shared import SharedRegistry
 
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "EmbeddingCache",
+    "default_cache_path",
+    "shared_cache",
+    "text_sha256",
+]
+
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 2 * 1024**3

@@ -22,6 +22,15 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     raise missing_extra("chroma", "chromadb") from exc
 
+__all__ = [
+    "EMBEDDING_FUNCTION_NAME",
+    "InBedderEmbeddingFunction",
+    "InstructionMismatchError",
+    "open_collection",
+    "persisted_config",
+]
+
+
 EMBEDDING_FUNCTION_NAME = "inbedder"
 _CONFIG_KEYS = {"model", "instruction", "query_instruction", "model_kwargs", "fingerprint", "dim"}
 #: What must match between a persisted config and a requested one: anything else would mix vectors.

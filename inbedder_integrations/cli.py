@@ -29,6 +29,12 @@ if TYPE_CHECKING:
 
     from .corpus import InstructedCorpus, RetryPolicy
 
+__all__ = [
+    "build_parser",
+    "main",
+]
+
+
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 _CACHE_DEFAULT = "$INBEDDER_EMBEDDING_CACHE or ~/.cache/inbedder/embeddings.sqlite"

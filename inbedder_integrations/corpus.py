@@ -41,6 +41,23 @@ except ImportError as exc:  # pragma: no cover
 
     raise missing_extra("chroma", "chromadb") from exc
 
+__all__ = [
+    "CORPUS_KEY",
+    "INSTRUCTION_KEY",
+    "TEXT_HASH_KEY",
+    "ChromaUnavailableError",
+    "CorpusDocument",
+    "InstructedCorpus",
+    "RetryPolicy",
+    "SearchHit",
+    "collection_name",
+    "connect",
+    "list_inbedder_collections",
+    "load_documents",
+    "to_documents",
+]
+
+
 CORPUS_KEY = "inbedder_corpus"
 INSTRUCTION_KEY = "inbedder_instruction"
 TEXT_HASH_KEY = "inbedder_text_sha256"

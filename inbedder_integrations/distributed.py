@@ -36,6 +36,14 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise missing_extra("distributed", "ray[data]") from exc
 
+__all__ = [
+    "TEXT_SUFFIXES",
+    "RayIndexResult",
+    "index_with_ray",
+    "read_corpus",
+]
+
+
 TEXT_SUFFIXES = (".txt", ".md")
 #: Reading and parsing rows is light next to embedding them: those tasks reserve no CPU,
 #: so they never wait behind an actor pool that holds every core (as on a 2-core machine).

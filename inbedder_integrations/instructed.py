@@ -20,6 +20,13 @@ from .engine.prompting import validate_instruction, validate_unicode
 from .errors import InvalidTypeError, MissingExtraError
 from .shared import SharedRegistry
 
+__all__ = [
+    "InstructedEmbedder",
+    "missing_extra",
+    "shared_engine",
+]
+
+
 #: Engines by (model, options): released by :func:`inbedder_integrations.shared.clear`.
 _ENGINES: SharedRegistry[str, InBedder] = SharedRegistry("engines")
 

@@ -12,6 +12,10 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     raise missing_extra("langchain", "langchain-core") from exc
 
+__all__ = [
+    "InBedderEmbeddings",
+]
+
 
 class InBedderEmbeddings(BaseModel, Embeddings):
     """InBedder embeddings for LangChain.

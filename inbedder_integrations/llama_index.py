@@ -13,6 +13,10 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     raise missing_extra("llama-index", "llama-index-core") from exc
 
+__all__ = [
+    "InBedderEmbedding",
+]
+
 
 class InBedderEmbedding(BaseEmbedding):
     """InBedder embeddings for LlamaIndex.

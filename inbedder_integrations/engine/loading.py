@@ -24,6 +24,27 @@ import torch
 from ..errors import InvalidArgumentError
 from .weights import ALLOW_PICKLE_HINT, WeightsError, check_weights_folder
 
+__all__ = [
+    "DEFAULT_MODEL_NAME",
+    "DEFAULT_MODEL_PACKAGE",
+    "KNOWN_CHECKPOINTS",
+    "CheckpointSpec",
+    "ModelKind",
+    "ModelSource",
+    "adapter_digest",
+    "cache_root",
+    "cpu_has_native_bf16",
+    "default_gguf_path",
+    "infer_kind",
+    "load_model_and_tokenizer",
+    "merge_adapter",
+    "resolve_adapter",
+    "resolve_device",
+    "resolve_dtype",
+    "resolve_source",
+]
+
+
 logger = logging.getLogger(__name__)
 
 ModelKind = Literal["causal", "masked"]

@@ -18,6 +18,18 @@ from typing import Any
 
 from ..errors import InvalidArgumentError, InvalidTypeError
 
+__all__ = [
+    "DEFAULT_TEMPLATE",
+    "NUM_MASK_TOKENS",
+    "PromptTokenizer",
+    "validate_instruction",
+    "validate_instructions",
+    "validate_template",
+    "validate_texts",
+    "validate_unicode",
+]
+
+
 #: The InBedder prompt, exactly as in the paper: input first, no trailing space.
 DEFAULT_TEMPLATE = "### Input:\n{input}\n\n### Instruction:\n{instruction}\n\n### Response:"
 

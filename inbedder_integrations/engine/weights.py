@@ -13,6 +13,15 @@ from pathlib import Path
 
 from ..errors import InBedderError
 
+__all__ = [
+    "ALLOW_PICKLE_HINT",
+    "PICKLE_SUFFIXES",
+    "WeightsError",
+    "check_safetensors_file",
+    "check_weights_folder",
+]
+
+
 PICKLE_SUFFIXES = frozenset({".bin", ".pt", ".pth", ".ckpt", ".pkl"})
 ALLOW_PICKLE_HINT = (
     "Pickle files can run arbitrary code when loaded. Convert them to safetensors, or, if you "

@@ -12,6 +12,17 @@ from collections.abc import Callable, Mapping, Sequence
 
 from .places import country_of_answer
 
+__all__ = [
+    "NEGATIONS",
+    "NEGATIVE",
+    "POSITIVE",
+    "TOPICS",
+    "agreement",
+    "canonical_place",
+    "canonical_sentiment",
+    "canonical_topic",
+]
+
 
 def _set(words: str) -> frozenset[str]:
     """A word set written as one string, to keep the lists readable."""

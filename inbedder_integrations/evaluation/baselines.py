@@ -12,6 +12,13 @@ import torch
 
 from ..engine import InBedder
 
+__all__ = [
+    "Embedder",
+    "InBedderEmbedder",
+    "MiniLMEmbedder",
+    "minilm_folder",
+]
+
 
 class Embedder(Protocol):
     """What a suite needs: a name, texts (+ an instruction it may ignore) -> vectors, and answers.

@@ -33,6 +33,34 @@ from .places import place_label
 from .splits import split_ids
 from .triplets import crossed_triplets
 
+__all__ = [
+    "BBC_FEELING_QUESTIONS",
+    "BBC_PLACE_QUESTION",
+    "BBC_TOPIC_QUESTION",
+    "LEE_QUESTION",
+    "POLARITY_LABELS",
+    "POLARITY_QUESTION",
+    "RT_LABELS",
+    "RT_MOVIE_QUESTION",
+    "RT_SENTIMENT_QUESTION",
+    "EvalData",
+    "EvalSizes",
+    "TwoLabels",
+    "answers_suite",
+    "bbc_clustering_suite",
+    "bbc_split",
+    "bbc_topic_place",
+    "lee_split",
+    "lee_suite",
+    "load_eval_data",
+    "offline_report",
+    "polarity_split",
+    "polarity_suite",
+    "rt_sentiment_movie",
+    "two_label_suite",
+]
+
+
 log = logging.getLogger(__name__)
 
 BBC_TOPIC_QUESTION = "What is the topic of the news?"

@@ -16,6 +16,26 @@ from ..errors import InvalidArgumentError
 from ..jsonl import read_jsonl
 from ..wheel_data import package_file
 
+__all__ = [
+    "INSTRUCT_STSB",
+    "INTENT_EMOTION",
+    "NYT_CLUSTERING",
+    "RT_DISTRIBUTION",
+    "RT_FILE",
+    "bbc_root",
+    "load_bbc",
+    "load_bbc_ids",
+    "load_clustering",
+    "load_lee",
+    "load_polarity",
+    "load_polarity_lines",
+    "load_rotten_tomatoes",
+    "load_sts",
+    "load_triplets",
+    "read_rows",
+]
+
+
 INTENT_EMOTION = "BrandonZYW/IntentEmotion"
 INSTRUCT_STSB = "BrandonZYW/InstructSTSB"
 NYT_CLUSTERING = "BrandonZYW/NYTClustering"

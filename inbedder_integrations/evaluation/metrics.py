@@ -6,6 +6,17 @@ from collections.abc import Sequence
 
 import numpy as np
 
+__all__ = [
+    "clustering_v_measure",
+    "cosine_similarity_rows",
+    "harmonic_mean",
+    "nearest_neighbour_accuracy",
+    "robustness",
+    "spearman",
+    "sts_spearman",
+    "triplet_success_rate",
+]
+
 
 def _unit(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float64)

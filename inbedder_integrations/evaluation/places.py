@@ -18,6 +18,18 @@ from typing import Any
 
 from .loaders import package_file
 
+__all__ = [
+    "ALIASES",
+    "AMBIGUOUS",
+    "CITY_MIN_POPULATION",
+    "country_mentions",
+    "country_names",
+    "country_of_answer",
+    "gazetteer",
+    "place_label",
+]
+
+
 CITY_MIN_POPULATION = 400_000
 """Cities this large count as a mention of their country; smaller ones are too often other things."""
 

@@ -23,6 +23,30 @@ from typing import Any
 
 from .loaders import bbc_root, load_lee, load_polarity_lines, load_rotten_tomatoes
 
+__all__ = [
+    "BBC_PER_TOPIC",
+    "MADE_BY",
+    "RT_MIN_PER_LABEL",
+    "RT_SHARE",
+    "SEED",
+    "SPLITS",
+    "SPLITS_PATH",
+    "bbc_splits",
+    "eligible_movies",
+    "held_out_movies",
+    "held_out_review_texts",
+    "lee_splits",
+    "load_splits",
+    "main",
+    "make_splits",
+    "polarity_splits",
+    "rotten_tomatoes_splits",
+    "split_ids",
+    "splits_sha256",
+    "write_splits",
+]
+
+
 log = logging.getLogger(__name__)
 
 SPLITS_PATH = Path(__file__).resolve().parent.parent / "assets" / "eval-splits.json"

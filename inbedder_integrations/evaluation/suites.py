@@ -21,6 +21,18 @@ from .metrics import (
     triplet_success_rate,
 )
 
+__all__ = [
+    "TABLES",
+    "clustering_suite",
+    "markdown_table",
+    "markdown_tables",
+    "robustness_suite",
+    "sts_suite",
+    "triplet_suite",
+    "write_report",
+]
+
+
 # --------------------------------------------------------------------------- the paper's suites
 
 

@@ -12,6 +12,12 @@ import random
 from collections import defaultdict
 from collections.abc import Sequence
 
+__all__ = [
+    "Triplet",
+    "crossed_triplets",
+]
+
+
 Triplet = tuple[int, int, int]
 
 

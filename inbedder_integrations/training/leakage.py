@@ -11,6 +11,17 @@ import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+__all__ = [
+    "BOILERPLATE",
+    "NGRAM",
+    "LeakageIndex",
+    "check_file",
+    "evaluation_texts",
+    "leaking_rows",
+    "shingles",
+]
+
+
 NGRAM = 8
 #: 8-word phrases allowed in both: boilerplate that says nothing about a test label.
 BOILERPLATE = frozenset(

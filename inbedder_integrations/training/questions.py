@@ -12,6 +12,18 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+__all__ = [
+    "MENTIONS",
+    "POLARITY_WORDS",
+    "QUESTIONS",
+    "YES_NO",
+    "Phrasing",
+    "Question",
+    "about_question",
+    "questions_for",
+]
+
+
 Phrasing = tuple[str, Mapping[str, str] | None]
 
 POLARITY_WORDS = {

@@ -21,6 +21,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
 
+__all__ = [
+    "DEBATES_FILE",
+    "GUARDIAN_FILE",
+    "NEWSGROUP_FILE",
+    "NEWSGROUP_TOPICS",
+    "RT_FILE",
+    "SPEECHES_FILE",
+    "WIKI_FILE",
+    "SourceText",
+    "debate_texts",
+    "guardian_texts",
+    "newsgroup_posts",
+    "newsgroup_texts",
+    "rotten_tomatoes_texts",
+    "speech_texts",
+    "wikipedia_texts",
+]
+
+
 WIKI_FILE = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 NEWSGROUP_FILE = "mini_newsgroup"
 RT_FILE = "rotten_tomatoes_corpus_full.csv.bz2"

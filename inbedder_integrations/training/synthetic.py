@@ -13,6 +13,30 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+__all__ = [
+    "AUDIENCES",
+    "CAUSES",
+    "CAUSE_FITS",
+    "EMOTIONS",
+    "EMOTION_FITS",
+    "EMOTION_WORDS",
+    "INTENTS",
+    "LIFE_EVENTS",
+    "NAMES",
+    "NEGATIVE_EMOTIONS",
+    "PLACES",
+    "POSITIVE_EMOTIONS",
+    "PRODUCTS",
+    "REGISTERS",
+    "TIMES",
+    "SyntheticText",
+    "compose_message",
+    "compose_messages",
+    "compose_post",
+    "compose_posts",
+]
+
+
 #: intent -> (canonical answer, request phrasings; ``{product}`` is filled in)
 INTENTS: dict[str, tuple[str, ...]] = {
     "refund": (

@@ -28,6 +28,24 @@ from ..engine.prompting import DEFAULT_TEMPLATE, PromptTokenizer
 from ..errors import InvalidArgumentError
 from ..jsonl import read_jsonl
 
+__all__ = [
+    "IGNORE_INDEX",
+    "MAX_MASKED_ANSWER_TOKENS",
+    "ExampleEncoder",
+    "PaddingCollator",
+    "TrainConfig",
+    "TrainResult",
+    "add_evaluation_to_card",
+    "answer_end_id",
+    "card_markdown",
+    "length_grouping",
+    "load_rows",
+    "train",
+    "warmup_steps",
+    "write_model_card",
+]
+
+
 IGNORE_INDEX = -100
 MAX_MASKED_ANSWER_TOKENS = 8
 
