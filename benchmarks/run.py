@@ -1,11 +1,14 @@
 """The performance suite: every comparison side by side in one run, on the same texts and model.
 
-    python benchmarks/run.py              # the full run (under ~10 minutes on a 2-core CPU)
-    python benchmarks/run.py --quick      # seconds: checks that every benchmark runs, not speed
+    python benchmarks/run.py              # the full run: docs/performance.json says how long it took
+                                          # and on what; far longer on a CPU without native bf16
+    python benchmarks/run.py --quick      # minutes: checks that every benchmark runs, not speed
 
-Each comparison is reported as a ratio of medians over repeats, with absolute
-texts/s for the record, and written to docs/performance.md (markdown) and
-docs/performance.json (the numbers).  Speed targets live here, not in the unit tests.
+Each comparison is reported as a ratio of medians over repeats (section 7: one run per size),
+with absolute texts/s for the record, in docs/performance.json: the numbers, the machine and
+dtype they come from, and each section's title, target and timing.  benchmarks/render_docs.py
+then renders every performance figure in the docs from that file (docs/performance.md's tables,
+docs/engine.md, docs/scaling.md).  Speed targets live here, not in the unit tests.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -26,10 +28,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import render_docs
 import torch
 
 from inbedder_integrations import InBedder
 from inbedder_integrations.cache import EmbeddingCache
+from inbedder_integrations.engine.loading import cpu_has_native_bf16
 from inbedder_integrations.evaluation.loaders import load_bbc, load_polarity
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,24 +69,32 @@ QUICK = Sizes(
 
 @dataclass
 class Report:
-    sections: list[str] = field(default_factory=list)
+    """What run.py writes to performance.json: per section its title, target, timing and rows."""
+
+    repeats: int
+    sections: dict[str, dict[str, Any]] = field(default_factory=dict)
     results: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def medians(self) -> str:
+        return f"median of {self.repeats} timed runs after a warm-up run"
+
     def add(
-        self, key: str, title: str, target: str, header: Sequence[str], rows: list[Sequence[Any]]
+        self,
+        key: str,
+        number: int,
+        title: str,
+        target: str,
+        header: Sequence[str],
+        rows: list[Sequence[Any]],
+        *,
+        timing: str | None = None,
+        params: dict[str, Any] | None = None,
     ) -> None:
-        lines = [f"### {title}", "", f"Target: {target}", "", "| " + " | ".join(header) + " |"]
-        lines.append("|" + "---|" * len(header))
-        lines += ["| " + " | ".join(_cell(value) for value in row) + " |" for row in rows]
-        self.sections.append("\n".join(lines))
+        section = {"number": number, "title": title, "target": target, "timing": timing or self.medians}
+        self.sections[key] = {**section, **({"params": params} if params else {})}
         self.results[key] = [dict(zip(header, row, strict=True)) for row in rows]
-        print("\n" + self.sections[-1], flush=True)
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) < 1 else f"{value:.2f}"
-    return str(value)
+        print("\n" + render_docs.section_markdown(number, section, self.results[key]), flush=True)
 
 
 def median_seconds(run: Callable[[], object], repeats: int) -> float:
@@ -209,7 +221,8 @@ def bench_original(report: Report, engine: InBedder, sizes: Sizes) -> None:
                          min_cosine(vectors, reference), generated])  # fmt: skip
     report.add(
         "original",
-        "1. The engine against the paper's code path (generate with sampling and hidden states)",
+        1,
+        "The engine against the paper's code path (generate with sampling and hidden states)",
         ">= 3x faster than max_new_tokens=3, >= 10x faster than 20 (the paper's encoder as written: "
         "every layer aggregated; the last-layer-only rows show how much of the gap is generation alone; "
         "generation stops at EOS, so the trained model's short answers end it early)",
@@ -244,7 +257,8 @@ def bench_sentence_transformers(report: Report, engine: InBedder, sizes: Sizes) 
     agreement = min_cosine(st.encode(prompts, batch_size=32), base.embed(texts, instruction))
     report.add(
         "sentence_transformers",
-        "2. The engine against sentence-transformers (same base model, last-token pooling, same prompt)",
+        2,
+        "The engine against sentence-transformers (same base model, last-token pooling, same prompt)",
         "not slower, ideally faster",
         ["path", "texts/s", "engine speed-up", "min cosine to engine"],
         [
@@ -288,7 +302,8 @@ def bench_dtypes(report: Report, sizes: Sizes) -> None:
     fp32_seconds, bf16_seconds = results["float32"][1], results["bfloat16"][1]
     report.add(
         "dtype",
-        "3. bf16 against fp32",
+        3,
+        "bf16 against fp32",
         "bf16 faster where the CPU has native bf16; vectors agree (cosine)",
         ["dtype", "texts/s", "speed-up over fp32", "min cosine to fp32"],
         [
@@ -305,10 +320,13 @@ def bench_dtypes(report: Report, sizes: Sizes) -> None:
         rows.append([dtype, achieved / 1e9, peak / 1e9, achieved / peak])
     report.add(
         "flops",
-        "6. Achieved FLOP/s of the forward pass against the matmul peak measured in the same run",
+        6,
+        "Achieved FLOP/s of the forward pass against the matmul peak measured in the same run",
         ">= 50% of the bf16 peak",
         ["dtype", "forward GFLOP/s", f"matmul {sizes.matmul}^3 GFLOP/s", "fraction of peak"],
         rows,
+        timing=f"forward pass: section 3's {report.medians}; matmul: median of "
+        f"{max(sizes.repeats, 3)} timed runs after a warm-up run",
     )
 
 
@@ -328,10 +346,12 @@ def bench_embed_many(report: Report, engine: InBedder, sizes: Sizes) -> None:
     tokens = np.mean([len(engine.tokenizer(d)["input_ids"]) for d in docs])
     report.add(
         "embed_many",
-        f"4. embed_many against K separate embed calls ({len(docs)} BBC documents of ~{tokens:.0f} tokens)",
+        4,
+        f"embed_many against K separate embed calls ({len(docs)} BBC documents of ~{tokens:.0f} tokens)",
         ">= 2.5x at K=4, >= 4x at K=8",
         ["K", "separate vectors/s", "embed_many vectors/s", "speed-up", "min cosine"],
         rows,
+        params={"documents": len(docs), "tokens per document": float(tokens)},
     )
 
 
@@ -357,41 +377,64 @@ def bench_cache(report: Report, sizes: Sizes) -> None:
     cold_s, warm_s = statistics.median(cold_times), statistics.median(warm_times)
     report.add(
         "cache",
-        f"5. Embedding cache warm against cold ({len(texts)} texts)",
+        5,
+        f"Embedding cache warm against cold ({len(texts)} texts)",
         ">= 50x",
         ["run", "texts/s", "speed-up"],
         [
             ["cold (model)", len(texts) / cold_s, 1.0],
             ["warm (SQLite lookup)", len(texts) / warm_s, cold_s / warm_s],
         ],
+        timing=CACHE_TIMING.format(repeats=sizes.repeats),
+        params={"texts": len(texts)},
     )
 
 
 # --------------------------------------------------------------------------- 7. memory at scale
 
+#: Sections 5 and 7 are not timed like the others: said so in the JSON, under their titles.
+CACHE_TIMING = (
+    "median of {repeats} repeats, each on a new cache file: one cold pass (the model) then one warm "
+    "pass (the same texts from the cache)"
+)
+STREAM_TIMING = "one run per size, each in a new process, timed after loading and a one-text warm-up"
+SCALE_TARGET = (
+    "RSS growth over the loaded model under 100 MB at every size, at its peak while streaming and "
+    "at the end; time linear (time per text ratio ~1)"
+)
+
 
 def stream_child(n: int) -> None:
-    """Run in a subprocess: stream ``n`` short texts, print seconds and peak RSS as JSON."""
+    """Run in a subprocess: stream ``n`` short texts, print seconds and resident memory as JSON.
+
+    The process's peak RSS is set by loading the model, so the peak is reset after loading
+    (``/proc/self/clear_refs``) and what streaming adds is measured over the loaded model: at its
+    peak (VmHWM) and at the end (VmRSS).
+    """
     engine = InBedder.from_pretrained("default")
     engine.embed(["warm-up"], INSTRUCTIONS[0])
-    loaded_rss = _current_rss_mb()
+    loaded_rss = _memory_mb("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS
     started = time.perf_counter()
     count = 0
     texts = (text for text in short_texts(n, words=6))
     for _, vectors in engine.embed_stream(texts, INSTRUCTIONS[0], chunk_size=1024):
         count += len(vectors[INSTRUCTIONS[0]])
     seconds = time.perf_counter() - started
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    result = {"n": count, "seconds": seconds, "peak_rss_mb": peak_kib / 1024}
-    print(json.dumps({**result, "rss_growth_mb": _current_rss_mb() - loaded_rss}))
+    result = {"n": count, "seconds": seconds, "loaded_rss_mb": loaded_rss}
+    growth = {
+        "peak_growth_mb": _memory_mb("VmHWM") - loaded_rss,
+        "growth_mb": _memory_mb("VmRSS") - loaded_rss,
+    }
+    print(json.dumps({**result, **growth}))
 
 
-def _current_rss_mb() -> float:
-    """Resident memory now (peak RSS is set by model loading; this shows what streaming adds)."""
+def _memory_mb(field: str) -> float:
+    """``VmRSS`` (resident now) or ``VmHWM`` (peak resident) of this process, in MB."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    return float("nan")
+    raise RuntimeError(f"no {field} in /proc/self/status (section 7 needs Linux)")
 
 
 def bench_scale(report: Report, sizes: Sizes) -> None:
@@ -401,25 +444,27 @@ def bench_scale(report: Report, sizes: Sizes) -> None:
             [sys.executable, __file__, "--stream-child", str(n)], capture_output=True, text=True, check=True
         ).stdout
         result = json.loads(output.strip().splitlines()[-1])
-        rows.append([n, result["seconds"], n / result["seconds"], result["peak_rss_mb"]])
-        rows[-1] += [result["rss_growth_mb"]]
+        rows.append([n, result["seconds"], n / result["seconds"], result["loaded_rss_mb"]])
+        rows[-1] += [result["peak_growth_mb"], result["growth_mb"]]
     first = rows[0]
     for row in rows:
-        row += [row[3] / first[3], row[1] / first[1] / (row[0] / first[0])]
+        row.append(row[1] / first[1] / (row[0] / first[0]))
     report.add(
         "scale",
-        "7. Streaming 6-word texts: peak RSS and time by corpus size (one process each)",
-        f"peak RSS at {rows[-1][0]} within 15% of {first[0]}; time linear (time per text ratio ~1)",
+        7,
+        "Streaming 6-word texts: resident memory and time by corpus size (one process each)",
+        SCALE_TARGET,
         [
             "texts",
             "seconds",
             "texts/s",
-            "peak RSS MB",
+            "RSS after loading MB",
+            "peak RSS growth while streaming MB",
             "RSS growth while streaming MB",
-            "RSS vs smallest",
             "time per text vs smallest",
         ],
         rows,
+        timing=STREAM_TIMING,
     )
 
 
@@ -431,7 +476,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks it runs, not speed")
-    parser.add_argument("--output", default=None, help="markdown report (default: docs/performance.md)")
+    parser.add_argument(
+        "--output",
+        default=None,
+        help="markdown report, its JSON beside it (default: docs/performance.md, and every docs "
+        "page's figures are re-rendered from the new docs/performance.json; with --quick, a "
+        "temporary folder: quick figures never reach the docs)",
+    )
     parser.add_argument("--stream-child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.stream_child is not None:
@@ -440,28 +491,44 @@ def main(argv: Sequence[str] | None = None) -> None:
     sizes = QUICK if args.quick else Sizes()
     started = time.perf_counter()
     engine = InBedder.from_pretrained("default")
-    report = Report()
+    report = Report(repeats=sizes.repeats)
     bench_original(report, engine, sizes)
     bench_sentence_transformers(report, engine, sizes)
     bench_dtypes(report, sizes)
     bench_embed_many(report, engine, sizes)
     bench_cache(report, sizes)
     bench_scale(report, sizes)
-    seconds = time.perf_counter() - started
-    machine = f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
-    header = (
-        "# Performance\n\nMeasured by `python benchmarks/run.py"
-        + (" --quick" if args.quick else "")
-        + f"` in {seconds:.0f} s on {machine}; default model ({engine.model_name} + the shipped adapter), "
-        f"dtype {engine.dtype} unless a row says otherwise. Ratios are of medians over "
-        f"{sizes.repeats} repeats after a warm-up, measured side by side in this one run.\n"
-    )
+    results = {
+        "command": "python benchmarks/run.py" + (" --quick" if args.quick else ""),
+        "seconds": time.perf_counter() - started,
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, "
+        f"torch {torch.__version__}",
+        "cpu": _cpu_name(),
+        "native_bf16": cpu_has_native_bf16(),
+        "dtype": engine.dtype,
+        "model": f"{engine.model_name} + the shipped adapter",
+        "repeats": sizes.repeats,
+        "quick": args.quick,
+        "sections": report.sections,
+        "results": report.results,
+    }
+    if args.output is None and args.quick:
+        args.output = str(Path(tempfile.mkdtemp(prefix="inbedder-benchmark-")) / "performance.md")
     output = Path(args.output) if args.output else ROOT / "docs" / "performance.md"
-    sections = sorted(report.sections, key=lambda section: int(section.split(".")[0].removeprefix("### ")))
-    output.write_text(header + "\n" + "\n\n".join(sections) + "\n", encoding="utf-8")
-    results = {"seconds": seconds, "machine": machine, "quick": args.quick, "results": report.results}
     output.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(f"\nwrote {output} and {output.with_suffix('.json')} in {seconds:.0f} s")
+    if args.output is None:
+        render_docs.write(ROOT, results)
+    else:
+        page = output.read_text(encoding="utf-8") if output.exists() else render_docs.PERFORMANCE_SKELETON
+        output.write_text(render_docs.render_text(page, results), encoding="utf-8")
+    print(f"\nwrote {output} and {output.with_suffix('.json')} in {results['seconds']:.0f} s")
+
+
+def _cpu_name() -> str | None:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return None
 
 
 if __name__ == "__main__":
