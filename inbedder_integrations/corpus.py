@@ -29,6 +29,9 @@ from .errors import InBedderError, InvalidArgumentError, InvalidTypeError, Missi
 from .jsonl import read_jsonl
 
 if TYPE_CHECKING:
+    from langchain_chroma import Chroma
+    from llama_index.core import VectorStoreIndex
+
     from .cache import EmbeddingCache
 
 try:
@@ -393,7 +396,7 @@ class InstructedCorpus:
             raise MissingError(f"{len(missing)} ids not indexed under {instruction!r}, e.g. {missing[0]!r}")
         return np.asarray([by_id[id_] for id_ in ids], dtype=np.float32)
 
-    def langchain(self, instruction: str) -> Any:
+    def langchain(self, instruction: str) -> Chroma:
         """A ``langchain_chroma.Chroma`` vector store over this instruction's collection."""
         from langchain_chroma import Chroma
 
@@ -406,7 +409,7 @@ class InstructedCorpus:
             embedding_function=embeddings,
         )
 
-    def llama_index(self, instruction: str) -> Any:
+    def llama_index(self, instruction: str) -> VectorStoreIndex:
         """A LlamaIndex ``VectorStoreIndex`` over this instruction's collection."""
         from llama_index.core import VectorStoreIndex
         from llama_index.vector_stores.chroma import ChromaVectorStore

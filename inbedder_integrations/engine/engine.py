@@ -29,6 +29,8 @@ from .registry import LoadedModel, get_loaded_model, release
 from .settings import EmbeddingSettings, fingerprint
 
 if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
     from ..cache import EmbeddingCache
 
 DEFAULT_BATCH_SIZE = 32
@@ -241,11 +243,11 @@ class InBedder:
         return str(self._loaded.device)
 
     @property
-    def tokenizer(self) -> Any:
+    def tokenizer(self) -> PreTrainedTokenizerBase:
         return self._loaded.tokenizer
 
     @property
-    def model(self) -> Any:
+    def model(self) -> PreTrainedModel:
         """The loaded ``transformers`` LM, head included; shared by engines with the same load settings."""
         return self._loaded.model
 

@@ -168,7 +168,9 @@ class ModelRunner:
         another EOS (transformers 5.17 converted SmolLM2's GGUF tokenizer with
         ``<|im_start|>`` as EOS) end their answers with that token instead.
         """
-        sequences = self.loaded.model.generate(
+        # transformers types generate() against a protocol PreTrainedModel does not declare.
+        model: Any = self.loaded.model
+        sequences = model.generate(
             input_ids=batch.input_ids,
             attention_mask=batch.attention_mask,
             max_new_tokens=max_new_tokens,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -31,8 +31,9 @@ class LoadedModel:
     """Weights and tokenizer shared by every engine with the same load settings."""
 
     source: ModelSource
-    model: Any
-    tokenizer: Any
+    model: PreTrainedModel
+    """The LM with its head (``answer`` generates with it); the engine embeds with ``model.base_model``."""
+    tokenizer: PreTrainedTokenizerBase
     kind: ModelKind
     dtype: torch.dtype
     device: torch.device
@@ -41,6 +42,9 @@ class LoadedModel:
     lock: threading.Lock = field(default_factory=threading.Lock)
     """Held while tokenising and running the model: fast tokenizers are not re-entrant."""
 
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 __all__ = ["LoadedModel", "get_loaded_model", "release"]
 
