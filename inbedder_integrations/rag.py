@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from .engine import InBedder
 from .engine.loading import resolve_source
 from .engine.prompting import validate_instruction
+from .errors import InvalidTypeError
 
 __all__ = [
     "ANSWER_PROMPT",
@@ -59,7 +60,7 @@ def route_question(
     about; a plain list of instructions describes each by its own text.
     """
     if isinstance(routes, str) or not routes:
-        raise TypeError("routes must be a non-empty mapping of instruction to description, or a list")
+        raise InvalidTypeError("routes must be a non-empty mapping of instruction to description, or a list")
     if not isinstance(routes, Mapping):
         routes = {instruction: instruction for instruction in routes}
     for instruction, description in routes.items():

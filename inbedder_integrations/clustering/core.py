@@ -23,6 +23,8 @@ from .names import Cluster, name_clusters
 if TYPE_CHECKING:
     from ..engine import InBedder
 
+from ..errors import InvalidArgumentError, InvalidTypeError
+
 __all__ = [
     "CLUSTER_METHODS",
     "ClusteringReport",
@@ -109,18 +111,20 @@ def cluster_vectors(
         if best is None or score > best[0]:
             best = (score, assignments, candidate)
     if best is None:
-        raise ValueError("every candidate k put all texts in one cluster (are the texts identical?)")
+        raise InvalidArgumentError(
+            "every candidate k put all texts in one cluster (are the texts identical?)"
+        )
     return best[1], best[2]
 
 
 def _check_settings(n: int, k: int | None, method: str) -> None:
     """Fail before any embedding is computed, naming the setting that is wrong."""
     if method not in CLUSTER_METHODS:
-        raise ValueError(f"method must be one of {CLUSTER_METHODS}, got {method!r}")
+        raise InvalidArgumentError(f"method must be one of {CLUSTER_METHODS}, got {method!r}")
     if n < 3:
-        raise ValueError(f"clustering needs at least 3 texts, got {n}")
+        raise InvalidArgumentError(f"clustering needs at least 3 texts, got {n}")
     if k is not None and (not isinstance(k, int) or not 2 <= k < n):
-        raise ValueError(f"k must be an int from 2 to {n - 1} (the number of texts - 1), got {k!r}")
+        raise InvalidArgumentError(f"k must be an int from 2 to {n - 1} (the number of texts - 1), got {k!r}")
 
 
 def _fit(vectors: np.ndarray, k: int, method: str, seed: int) -> np.ndarray:
@@ -191,10 +195,10 @@ def _checked_input(
     if not isinstance(corpus, LabelledCorpus):
         corpus = LabelledCorpus("texts", validate_texts(corpus))
     if isinstance(instructions, str) or not instructions:
-        raise TypeError("instructions must be a non-empty list of strings")
+        raise InvalidTypeError("instructions must be a non-empty list of strings")
     checked = [validate_instruction(x, f"instructions[{i}]") for i, x in enumerate(instructions)]
     if corpus.labels is not None and len(corpus.labels) != len(corpus.texts):
-        raise ValueError(f"{len(corpus.labels)} labels for {len(corpus.texts)} texts")
+        raise InvalidArgumentError(f"{len(corpus.labels)} labels for {len(corpus.texts)} texts")
     return corpus, checked
 
 
@@ -210,7 +214,7 @@ def _vectors(
     if vectors is None:
         return engine.embed(corpus.texts, instruction, show_progress=show_progress)
     if vectors.shape != (len(corpus.texts), engine.dim):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"embeddings[{instruction!r}] has shape {vectors.shape}, "
             f"expected {(len(corpus.texts), engine.dim)}"
         )

@@ -6,12 +6,14 @@ wheels, clustering about vectors; the RAG recipes load corpora too.
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ..errors import InvalidArgumentError
+from ..jsonl import read_jsonl
 
 __all__ = ["BBC_INSTRUCTIONS", "BUILTIN_CORPORA", "LabelledCorpus", "instructions_for", "load_corpus"]
 
@@ -78,7 +80,7 @@ def _load_own(source: str | Path) -> LabelledCorpus:
         folders = [Path(d.id).parts[0] if len(Path(d.id).parts) > 1 else None for d in documents]
         labels = None if None in folders else [str(f) for f in folders]
     else:
-        raw = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        raw = list(read_jsonl(path))
         found = [row.get("label", (row.get("metadata") or {}).get("label")) for row in raw]
         labels = None if None in found or len(found) != len(documents) else [str(x) for x in found]
     return LabelledCorpus(path.stem, [d.text for d in documents], labels)
@@ -90,7 +92,9 @@ def instructions_for(corpus: str | Path, given: Sequence[str] | None) -> list[st
         return list(given)
     if corpus == "bbc":
         return list(BBC_INSTRUCTIONS)
-    raise ValueError(f"give at least one instruction for {str(corpus)!r} (only bbc has default instructions)")
+    raise InvalidArgumentError(
+        f"give at least one instruction for {str(corpus)!r} (only bbc has default instructions)"
+    )
 
 
 def _sample(corpus: LabelledCorpus, limit: int | None, seed: int) -> LabelledCorpus:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 
+from ..errors import InvalidArgumentError
 from .places import country_of_answer
 
 __all__ = [
@@ -99,7 +100,7 @@ def canonical_place(answer: str) -> str | None:
 def agreement(answers: Sequence[str], labels: Sequence[str], canonical: Callable[[str], str | None]) -> float:
     """Share of answers whose canonical value equals the label (unmappable answers are wrong)."""
     if len(answers) != len(labels):
-        raise ValueError(f"{len(answers)} answers for {len(labels)} labels")
+        raise InvalidArgumentError(f"{len(answers)} answers for {len(labels)} labels")
     if not labels:
         return float("nan")
     return sum(canonical(answer) == label for answer, label in zip(answers, labels, strict=True)) / len(

@@ -21,6 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from ..errors import InvalidArgumentError
 from .loaders import bbc_root, load_lee, load_polarity_lines, load_rotten_tomatoes
 
 __all__ = [
@@ -163,7 +164,7 @@ def splits_sha256(path: Path = SPLITS_PATH) -> str:
 def split_ids(corpus: str, split: str) -> list[Any]:
     """The ids of one corpus's ``split`` ('dev' or 'test')."""
     if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        raise InvalidArgumentError(f"split must be one of {SPLITS}, got {split!r}")
     return list(load_splits()[corpus][split])
 
 
