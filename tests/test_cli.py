@@ -93,7 +93,7 @@ def test_library_settings_are_restored_after_a_command(monkeypatch):
         seen["verbosity"] = transformers_logging.get_verbosity()
 
     before = (transformers_logging.is_progress_bar_enabled(), transformers_logging.get_verbosity())
-    monkeypatch.setattr(cli, "cmd_cache", run)
+    monkeypatch.setattr(cli.embedding, "cmd_cache", run)
     main(["cache", "info"])
     assert seen == {"bars": False, "verbosity": transformers_logging.ERROR}
     assert (transformers_logging.is_progress_bar_enabled(), transformers_logging.get_verbosity()) == before

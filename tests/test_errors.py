@@ -123,7 +123,7 @@ def test_main_reports_user_errors_as_one_line(monkeypatch, error):
     def run(args):
         raise error
 
-    monkeypatch.setattr(cli, "cmd_info", run)
+    monkeypatch.setattr(cli.embedding, "cmd_info", run)
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["info"])
     message = str(exit_info.value.code)
@@ -147,7 +147,7 @@ def test_main_lets_bugs_raise_with_their_traceback(monkeypatch, error):
     def run(args):
         raise error
 
-    monkeypatch.setattr(cli, "cmd_info", run)
+    monkeypatch.setattr(cli.embedding, "cmd_info", run)
     with pytest.raises(type(error)) as raised:
         cli.main(["info"])
     assert raised.value is error

@@ -1,0 +1,140 @@
+"""What several commands share: the option groups (model, Chroma store), declared once so
+every command spells and documents them alike, and the objects built from them.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from .. import POOLING_MODES, InBedder
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+
+    from ..corpus import InstructedCorpus, RetryPolicy
+
+__all__ = [
+    "CACHE_DEFAULT",
+    "VERBOSE_HELP",
+    "Commands",
+    "add_command",
+    "add_model_options",
+    "add_store_options",
+    "cache_setting",
+    "chroma_client",
+    "engine_from_args",
+    "instructed_corpus",
+    "model_kwargs",
+    "retry_policy",
+]
+
+
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+CACHE_DEFAULT = "$INBEDDER_EMBEDDING_CACHE or ~/.cache/inbedder/embeddings.sqlite"
+VERBOSE_HELP = (
+    "also show the libraries' logging, warnings and progress bars (e.g. transformers'"
+    " 'Loading weights'); by default only the command's own output and progress"
+)
+
+
+def add_command(
+    commands: Commands, name: str, run: Callable[[argparse.Namespace], None], **kwargs: Any
+) -> argparse.ArgumentParser:
+    """A subcommand that runs ``run``; it also takes ``--verbose`` after its name."""
+    parser = commands.add_parser(name, **kwargs)
+    parser.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
+    parser.set_defaults(run=run)
+    return parser
+
+
+# --------------------------------------------------------------------------- the model
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument(
+        "--model", default="default", help="'default', a hub id, a model folder or a .gguf file"
+    )
+    group.add_argument(
+        "--adapter",
+        default="auto",
+        type=lambda value: None if value == "none" else value,
+        help="a PEFT/LoRA adapter folder or hub id merged into the weights; 'auto' (default): the"
+        " shipped InBedder adapter for --model default; 'none': the untuned base model",
+    )
+    group.add_argument("--pooling", choices=POOLING_MODES, default=None, help="default: the model's own")
+    group.add_argument("--dtype", default="auto", help="auto (bf16 where native), float32, bfloat16, float16")
+    group.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    group.add_argument("--max-length", type=int, default=512, help="tokens per prompt; only the text is cut")
+    group.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="accept pickle weights (*.bin); they can run code when loaded: only for files you trust",
+    )
+    group.add_argument(
+        "--no-cache", action="store_true", help="neither read nor write the on-disk embedding cache"
+    )
+    group.add_argument("--cache-path", default=None, help=f"embedding cache file; default: {CACHE_DEFAULT}")
+
+
+def model_kwargs(args: argparse.Namespace) -> dict[str, object]:
+    """Only what differs from the defaults: these are persisted with Chroma collections."""
+    options = {"pooling": args.pooling, "dtype": args.dtype, "device": args.device}
+    options = {key: value for key, value in options.items() if value not in (None, "auto")}
+    if args.adapter != "auto":
+        options["adapter"] = args.adapter  # None: the untuned base model
+    if args.max_length != 512:
+        options["max_length"] = args.max_length
+    if args.allow_pickle:
+        options["allow_pickle"] = True
+    return options
+
+
+def cache_setting(args: argparse.Namespace) -> str | bool:
+    """The CLI caches vectors unless told not to."""
+    return False if args.no_cache else (args.cache_path or True)
+
+
+def engine_from_args(args: argparse.Namespace, **overrides: Any) -> InBedder:
+    """The engine every model option asks for (and the cache), with ``overrides`` on top."""
+    options = {**model_kwargs(args), **overrides}
+    return InBedder.from_pretrained(args.model, **options, cache=cache_setting(args))
+
+
+# --------------------------------------------------------------------------- the Chroma store
+
+
+def add_store_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("chroma")
+    group.add_argument("--path", default="chroma", help="embedded Chroma folder (default: ./chroma)")
+    group.add_argument("--host", default=None, help="a `chroma run` server instead of --path")
+    group.add_argument("--port", type=int, default=8000)
+
+
+def chroma_client(args: argparse.Namespace) -> ClientAPI:
+    from ..corpus import connect
+
+    return connect(args.path, host=args.host, port=args.port)
+
+
+def retry_policy(args: argparse.Namespace) -> RetryPolicy:
+    """``--retries`` where the command has it (index), the default policy elsewhere."""
+    from ..corpus import RetryPolicy
+
+    return RetryPolicy(attempts=getattr(args, "retries", RetryPolicy.attempts))
+
+
+def instructed_corpus(args: argparse.Namespace) -> InstructedCorpus:
+    from ..corpus import InstructedCorpus
+
+    return InstructedCorpus(
+        chroma_client(args),
+        args.name,
+        model=args.model,
+        model_kwargs=model_kwargs(args),
+        cache=cache_setting(args),
+        retry=retry_policy(args),
+    )

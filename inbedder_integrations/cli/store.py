@@ -1,0 +1,143 @@
+"""``inbedder index``, ``search`` and ``collections``: a corpus in Chroma, one collection per
+instruction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..errors import InvalidArgumentError
+from .options import (
+    Commands,
+    add_command,
+    add_model_options,
+    add_store_options,
+    cache_setting,
+    chroma_client,
+    instructed_corpus,
+    model_kwargs,
+    retry_policy,
+)
+
+__all__ = [
+    "add_collections_command",
+    "add_index_command",
+    "add_search_command",
+    "cmd_collections",
+    "cmd_index",
+    "cmd_search",
+]
+
+
+def add_index_command(commands: Commands) -> None:
+    index = add_command(
+        commands, "index", cmd_index, help="index documents into Chroma, one collection per instruction"
+    )
+    index.add_argument(
+        "docs", help="a folder of .txt/.md files, a .jsonl file ('text', 'id', 'metadata'), or -"
+    )
+    index.add_argument("--name", required=True, help="the corpus name (collection names derive from it)")
+    index.add_argument(
+        "--instruction", action="append", required=True, help="repeat for several instructions"
+    )
+    index.add_argument("--batch-size", type=int, default=64, help="documents per upsert")
+    index.add_argument(
+        "--retries",
+        type=int,
+        default=8,
+        help="attempts per call when a Chroma server stops answering (backoff 0.5 s doubling to 8 s)",
+    )
+    _add_ray_options(index)
+    add_store_options(index)
+    add_model_options(index)
+
+
+def _add_ray_options(index: argparse.ArgumentParser) -> None:
+    ray = index.add_argument_group("ray (bulk indexing into a Chroma server; the 'distributed' extra)")
+    ray.add_argument("--ray", action="store_true", help="embed on a Ray actor pool (docs: also .parquet)")
+    ray.add_argument("--address", default=None, help="Ray cluster address; default: start a local one")
+    ray.add_argument("--actors", type=int, default=1, help="actors, each loading the model once")
+    ray.add_argument("--cpus-per-actor", type=float, default=1, help="CPUs (torch threads) per actor")
+    ray.add_argument("--gpus-per-actor", type=float, default=0, help="GPUs per actor (0: CPU only)")
+
+
+def cmd_index(args: argparse.Namespace) -> None:
+    if args.ray:
+        _index_with_ray(args)
+        return
+    from ..corpus import load_documents
+
+    documents = load_documents(args.docs)
+    corpus = instructed_corpus(args)
+    written = corpus.index(documents, args.instruction, batch_size=args.batch_size, show_progress=True)
+    for instruction, count in written.items():
+        name = corpus.collection_name(instruction)
+        print(f"{name}: {count} written, {len(documents) - count} already there ({instruction})")
+
+
+def _index_with_ray(args: argparse.Namespace) -> None:
+    from ..distributed import index_with_ray
+
+    if args.host is None:
+        raise InvalidArgumentError("--ray writes into a Chroma server: give its --host (and --port)")
+    if str(args.docs) == "-":
+        raise InvalidArgumentError("--ray reads a file or folder every worker can reach, not stdin")
+    result = index_with_ray(
+        args.docs,
+        args.name,
+        args.instruction,
+        host=args.host,
+        port=args.port,
+        model=args.model,
+        model_kwargs=model_kwargs(args),
+        address=args.address,
+        actors=args.actors,
+        cpus_per_actor=args.cpus_per_actor,
+        gpus_per_actor=args.gpus_per_actor,
+        batch_size=args.batch_size,
+        cache=cache_setting(args),
+        retry=retry_policy(args),
+    )
+    rate = result.documents / result.seconds if result.seconds else 0.0
+    print(f"{result.documents} documents in {result.seconds:.1f} s on {result.actors} actors ({rate:.1f}/s)")
+    for instruction, count in result.written.items():
+        print(f"{count} written under {instruction!r}")
+
+
+def add_search_command(commands: Commands) -> None:
+    search = add_command(commands, "search", cmd_search, help="search a corpus under one instruction")
+    search.add_argument("name", help="the corpus name")
+    search.add_argument("query")
+    search.add_argument("--instruction", required=True)
+    search.add_argument("-k", type=int, default=5)
+    add_store_options(search)
+    add_model_options(search)
+
+
+def cmd_search(args: argparse.Namespace) -> None:
+    hits = instructed_corpus(args).search(args.query, args.instruction, k=args.k)
+    for rank, hit in enumerate(hits, start=1):
+        snippet = " ".join(hit.text.split())[:100]
+        print(f"{rank:>2}. {hit.score:.4f}  {hit.id}  {snippet}")
+
+
+def add_collections_command(commands: Commands) -> None:
+    collections = add_command(
+        commands, "collections", cmd_collections, help="list the inbedder collections of a Chroma store"
+    )
+    collections.add_argument("--json", action="store_true")
+    add_store_options(collections)
+
+
+def cmd_collections(args: argparse.Namespace) -> None:
+    from ..corpus import list_inbedder_collections
+
+    rows = list_inbedder_collections(chroma_client(args))
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        print(
+            f"{row['name']}  corpus={row['corpus']}  count={row['count']}  instruction={row['instruction']!r}"
+        )

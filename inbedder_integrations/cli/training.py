@@ -1,0 +1,100 @@
+"""``inbedder data build`` and ``train``: the offline training set, and fine-tuning a model on it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .options import Commands, add_command
+
+__all__ = ["add_data_command", "add_train_command", "cmd_data_build", "cmd_train"]
+
+
+def _command_line() -> str:
+    """The command as typed, recorded with what it writes (provenance, the model card)."""
+    return " ".join(["inbedder", *sys.argv[1:]])
+
+
+def add_data_command(commands: Commands) -> None:
+    data = commands.add_parser("data", help="training data").add_subparsers(
+        dest="data_command", required=True
+    )
+    build = add_command(data, "build", cmd_data_build, help="build the offline short-answer QA set")
+    build.add_argument("--output", default="data/inbedder-qa.jsonl.gz", help=".jsonl or .jsonl.gz")
+    build.add_argument("--per-family", type=int, default=6000, help="rows kept per question family at most")
+    build.add_argument("--synthetic-messages", type=int, default=12000, help="composed customer messages")
+    build.add_argument("--synthetic-posts", type=int, default=3000, help="composed personal posts")
+    build.add_argument("--seed", type=int, default=0)
+
+
+def cmd_data_build(args: argparse.Namespace) -> None:
+    from ..training.data import build_dataset
+
+    provenance = build_dataset(
+        Path(args.output),
+        per_family=args.per_family,
+        synthetic_messages=args.synthetic_messages,
+        synthetic_posts=args.synthetic_posts,
+        seed=args.seed,
+        command=_command_line(),
+    )
+    print(f"wrote {provenance['rows']} rows to {args.output} (provenance: {args.output}.provenance.json)")
+
+
+def add_train_command(commands: Commands) -> None:
+    training = add_command(
+        commands, "train", cmd_train, help="fine-tune a model into an InBedder (LoRA by default)"
+    )
+    training.add_argument("--data", required=True, help="alpaca-style JSON/JSONL(.gz) or a hub dataset id")
+    training.add_argument("--output", required=True, help="folder for the adapter (or model) and its card")
+    training.add_argument("--model", default="default")
+    training.add_argument("--full", action="store_true", help="full fine-tuning instead of LoRA")
+    training.add_argument("--lora-r", type=int, default=16)
+    training.add_argument("--lora-alpha", type=int, default=32)
+    training.add_argument(
+        "--lora-target-modules", nargs="+", default=["all-linear"], help="module names, or all-linear"
+    )
+    training.add_argument(
+        "--save-dtype", default="float32", choices=["float32", "bfloat16"], help="dtype of the saved weights"
+    )
+    training.add_argument("--epochs", type=float, default=1.0)
+    training.add_argument("--max-steps", type=int, default=-1)
+    training.add_argument("--lr", type=float, default=2e-4)
+    training.add_argument("--batch-size", type=int, default=8)
+    training.add_argument("--max-length", type=int, default=256)
+    training.add_argument("--max-rows", type=int, default=None)
+    training.add_argument("--gradient-checkpointing", action="store_true")
+    training.add_argument("--seed", type=int, default=0)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from ..training.train import TrainConfig, train
+
+    config = TrainConfig(
+        data=args.data,
+        output_dir=args.output,
+        base_model=args.model,
+        lora=not args.full,
+        lora_r=args.lora_r,
+        lora_alpha=args.lora_alpha,
+        lora_target_modules=(
+            "all-linear" if args.lora_target_modules == ["all-linear"] else args.lora_target_modules
+        ),
+        save_dtype=args.save_dtype,
+        epochs=args.epochs,
+        max_steps=args.max_steps,
+        learning_rate=args.lr,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        max_rows=args.max_rows,
+        gradient_checkpointing=args.gradient_checkpointing,
+        seed=args.seed,
+        command=_command_line(),
+    )
+    result = train(config)
+    print(
+        f"trained {result.steps} steps in {result.seconds:.0f} s;"
+        f" loss {result.losses[:1]} -> {result.losses[-1:]}"
+    )
+    print(f"saved to {result.output_dir}")
