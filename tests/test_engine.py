@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import random
 import threading
 from typing import Any
@@ -49,24 +50,96 @@ def tuned_reference(reference: tuple[Any, Any]) -> tuple[Any, Any]:
     return PeftModel.from_pretrained(base, str(DEFAULT_ADAPTER_DIR)).eval(), reference[1]
 
 
-def straightforward(reference: tuple[Any, Any], text: str, instruction: str, layer: int = -1) -> np.ndarray:
+@pytest.fixture(scope="module")
+def tuned_reference_bf16(tuned_reference: tuple[Any, Any]) -> tuple[Any, Any]:
+    """A plain transformers model in bf16: the LoRA merged into a copy of the fp32 reference, then cast.
+
+    The engine instead loads the converted weights in bf16 and merges there: different roundings.
+    """
+    model = copy.deepcopy(tuned_reference[0]).merge_and_unload().to(torch.bfloat16)
+    return model.eval(), tuned_reference[1]
+
+
+def reference_prompt(text: str, instruction: str) -> str:
+    """The paper's template filled by concatenation: braces in a text or instruction are plain text."""
+    return "### Input:\n" + text + "\n\n### Instruction:\n" + instruction + "\n\n### Response:"
+
+
+def truncated_text(tokenizer: Any, text: str, instruction: str, max_length: int) -> str:
+    """docs/engine.md: only the input text is shortened, its beginning kept and its end cut, using
+    the room there is: the longest prefix of the text, ending where one of its tokens ends, whose
+    whole prompt fits in ``max_length`` tokens."""
+    offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    for end in sorted({end for _, end in offsets}, reverse=True):
+        if len(tokenizer(reference_prompt(text[:end], instruction))["input_ids"]) <= max_length:
+            return text[:end]
+    return ""
+
+
+def straightforward(
+    reference: tuple[Any, Any], text: str, instruction: str, layer: int = -1, max_length: int | None = None
+) -> np.ndarray:
     """The paper's definition, one text at a time: last prompt token, full forward."""
     model, tokenizer = reference
-    prompt = DEFAULT_TEMPLATE.format(input=text, instruction=instruction)
-    encoded = tokenizer(prompt, return_tensors="pt")
+    if max_length is not None:
+        text = truncated_text(tokenizer, text, instruction, max_length)
+    encoded = tokenizer(reference_prompt(text, instruction), return_tensors="pt")
     with torch.no_grad():
         states = model(**encoded, output_hidden_states=True).hidden_states
-    vector = states[layer][0, -1].numpy()
+    vector = states[layer][0, -1].float().numpy()
     return vector / np.linalg.norm(vector)
+
+
+# Texts that type the template's own fields, or format() braces, must be embedded as typed.
+BRACES = ["{input}", "I typed {instruction} and {} here.", "Set {0} to {name}; {input}{instruction}"]
+BRACED_INSTRUCTION = "What is {input} about? {}"
 
 
 @pytest.mark.slow
 def test_golden_embedding_matches_straightforward_forward_pass(engine, tuned_reference):
     """The default is the base model with the shipped adapter merged in at load time."""
     assert engine.info()["adapter"] == str(DEFAULT_ADAPTER_DIR)
-    vectors = engine.embed(TEXTS, TOPIC, batch_size=len(TEXTS))
-    expected = np.stack([straightforward(tuned_reference, text, TOPIC) for text in TEXTS])
+    texts = TEXTS + BRACES
+    vectors = engine.embed(texts, TOPIC, batch_size=len(texts))
+    expected = np.stack([straightforward(tuned_reference, text, TOPIC) for text in texts])
     np.testing.assert_allclose(vectors, expected, atol=1e-5)
+    braced = engine.embed(BRACES[1:], BRACED_INSTRUCTION)
+    expected = np.stack([straightforward(tuned_reference, text, BRACED_INSTRUCTION) for text in BRACES[1:]])
+    np.testing.assert_allclose(braced, expected, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_golden_embedding_of_texts_longer_than_max_length(tuned_reference):
+    max_length = 44  # cuts the long text mid-sentence; TEXTS[1] fits whole
+    short = InBedder.from_pretrained("default", dtype="float32", max_length=max_length)
+    texts = [TEXTS[2], TEXTS[1], TEXTS[2].replace("wedding", "{input} wedding {}")]
+    tokenizer = tuned_reference[1]
+    cut = [truncated_text(tokenizer, text, TOPIC, max_length) for text in texts]
+    assert len(cut[0]) < len(texts[0]) // 5 and cut[1] == texts[1], "one long text, one that fits"
+    assert "{input} wedding {}" in cut[2]
+    vectors = short.embed(texts, TOPIC, batch_size=len(texts))
+    expected = np.stack(
+        [straightforward(tuned_reference, text, TOPIC, max_length=max_length) for text in texts]
+    )
+    np.testing.assert_allclose(vectors, expected, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_golden_embedding_in_bf16(engine, engine_bf16, tuned_reference_bf16):
+    """bf16 against a plain transformers bf16 forward pass, to cosine >= 0.999.
+
+    Measured on this CPU: 0.9996-0.9998 (bf16 keeps 8 significant bits; the engine merges the LoRA
+    in bf16, the reference in fp32 before the cast).  Pooling the token before the last gives
+    0.07-0.2, another instruction 0.24-0.43: the threshold separates right from wrong by far.
+    bf16 is emulated on AVX2 (seconds a text here): two short texts, one batch with left padding.
+    """
+    texts = ["Goal!", BRACES[1]]
+    assert next(engine_bf16.model.parameters()).dtype == torch.bfloat16
+    vectors = engine_bf16.embed(texts, TOPIC, batch_size=len(texts))
+    expected = np.stack([straightforward(tuned_reference_bf16, text, TOPIC) for text in texts])
+    assert (vectors * expected).sum(axis=1).min() >= 0.999
+    # It really ran in bf16: fp32 differs by more than fp32's own noise (measured 0.9998).
+    assert (vectors * engine.embed(texts, TOPIC)).sum(axis=1).max() < 0.99999
 
 
 @pytest.mark.slow

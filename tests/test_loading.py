@@ -83,12 +83,54 @@ def test_kind_inferred_from_config_for_unknown_models():
 
 
 def test_auto_dtype_follows_the_hardware():
+    """The expectation comes from torch's own CPUID probes, not from the function under test."""
     cpu = torch.device("cpu")
-    expected = torch.bfloat16 if loading.cpu_has_native_bf16() else torch.float32
+    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    expected = torch.bfloat16 if native else torch.float32
+    assert loading.cpu_has_native_bf16() is native
     assert loading.resolve_dtype("auto", cpu) == expected
     assert loading.resolve_dtype("float32", cpu) == torch.float32
     assert loading.resolve_dtype(torch.float16, cpu) == torch.float16
     assert loading.resolve_device("cpu") == cpu
+
+
+@pytest.mark.parametrize(
+    ("cpuinfo", "native"),
+    [
+        ("flags\t\t: fpu sse2 avx avx2 fma\n", False),  # this project's AVX2 machine: bf16 is emulated
+        ("flags\t\t: avx2 avx512f avx512bw avx512_vnni\n", False),  # AVX-512 without its BF16 extension
+        ("flags\t\t: avx2 avx512f avx512_bf16\n", True),
+        ("flags\t\t: avx2 amx_tile amx_bf16 amx_int8\n", True),
+        (OSError("no /proc here"), False),  # macOS, Windows
+    ],
+)
+def test_auto_dtype_on_explicit_cpus(monkeypatch, cpuinfo, native):
+    read_text = Path.read_text
+
+    def fake_read_text(self, *args, **kwargs):
+        if str(self) != "/proc/cpuinfo":
+            return read_text(self, *args, **kwargs)
+        if isinstance(cpuinfo, OSError):
+            raise cpuinfo
+        return cpuinfo
+
+    monkeypatch.setattr(Path, "read_text", fake_read_text)
+    cpu = torch.device("cpu")
+    assert loading.cpu_has_native_bf16() is native
+    assert loading.resolve_dtype("auto", cpu) == (torch.bfloat16 if native else torch.float32)
+    assert loading.resolve_dtype("float32", cpu) == torch.float32, "an explicit dtype always wins"
+    assert loading.resolve_dtype("bf16", cpu) == torch.bfloat16
+
+
+@pytest.mark.parametrize("bf16_supported", [True, False])
+def test_auto_dtype_on_cuda_and_mps(monkeypatch, bf16_supported):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: bf16_supported)
+    cuda = torch.device("cuda")
+    assert loading.resolve_dtype("auto", cuda) == (torch.bfloat16 if bf16_supported else torch.float32)
+    # MPS is never given bf16 by "auto", whatever the host CPU says.
+    monkeypatch.setattr(loading, "cpu_has_native_bf16", lambda: True)
+    assert loading.resolve_dtype("auto", torch.device("mps")) == torch.float32
+    assert loading.resolve_dtype("auto", torch.device("cpu")) == torch.bfloat16
 
 
 def test_cache_root_honours_environment(monkeypatch, tmp_path):

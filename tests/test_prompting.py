@@ -22,9 +22,20 @@ def test_prompt_ids_equal_plain_tokenization(engine):
         assert prompts.encode(text, INSTRUCTION) == list(expected)
 
 
-def test_braces_in_text_stay_literal(engine):
+@pytest.mark.parametrize(
+    ("text", "instruction"),
+    [
+        ("a {instruction} b", INSTRUCTION),
+        ("{input}", INSTRUCTION),
+        ("{} {0} {name} {{", INSTRUCTION),
+        ("a {instruction} b", "What is {input} about? {}"),
+    ],
+)
+def test_braces_in_text_stay_literal(engine, text, instruction):
     prompts = PromptTokenizer(engine.tokenizer, DEFAULT_TEMPLATE, 512)
-    assert "{instruction}" in prompts.format("a {instruction} b", INSTRUCTION)
+    expected = "### Input:\n" + text + "\n\n### Instruction:\n" + instruction + "\n\n### Response:"
+    assert prompts.format(text, instruction) == expected
+    assert prompts.encode(text, instruction) == list(engine.tokenizer(expected)["input_ids"])
 
 
 @pytest.mark.parametrize("max_length", [40, 64, 128])
