@@ -239,7 +239,7 @@ def test_adapter_merge_round_trip_gives_identical_vectors(trained_adapter, engin
     unmerged = PeftModel.from_pretrained(base, trained_adapter.output_dir).eval()
     expected = []
     for text in texts:
-        ids = torch.tensor([tuned._prompts.encode(text, "What is the topic?")])
+        ids = tuned.tokenizer(tuned.format_prompt(text, "What is the topic?"), return_tensors="pt").input_ids
         with torch.no_grad():
             state = unmerged(input_ids=ids, output_hidden_states=True).hidden_states[-1][0, -1]
         expected.append((state / state.norm()).numpy())
