@@ -70,12 +70,16 @@ def test_bad_arguments_fail_before_the_model_loads(monkeypatch, arguments, messa
         InBedder.from_pretrained("default", **arguments)
 
 
-def test_close_releases_the_model_and_other_engines_keep_working(tiny_masked_model_dir) -> None:
-    model = str(tiny_masked_model_dir)
-    first, second = InBedder.from_pretrained(model), InBedder.from_pretrained(model, max_length=64)
+def test_close_releases_the_model_once_no_engine_uses_it(tiny_masked_model_dir) -> None:
+    # bf16: load settings no other test uses, so no engine outside this test shares the model.
+    model, options = str(tiny_masked_model_dir), {"dtype": "bfloat16"}
+    first, second = (
+        InBedder.from_pretrained(model, **options),
+        InBedder.from_pretrained(model, max_length=64, **options),
+    )
     assert first._loaded is second._loaded  # one copy of the weights
     before = second.embed(["a short text"], INSTRUCTION)
-    shared = first._loaded
+    shared_model = first._loaded
     with first:
         pass
     assert first.closed and not second.closed
@@ -83,9 +87,13 @@ def test_close_releases_the_model_and_other_engines_keep_working(tiny_masked_mod
         first.embed(["a short text"], INSTRUCTION)
     first.close()  # closing twice is harmless
     np.testing.assert_array_equal(second.embed(["a short text"], INSTRUCTION), before)
-    again = InBedder.from_pretrained(model)
-    assert again._loaded is not shared, "a released model must not be handed out again"
-    assert again.fingerprint == InBedder.from_pretrained(model).fingerprint
+    assert InBedder.from_pretrained(model, **options)._loaded is shared_model, "second still uses it"
+    second.close()
+    again = InBedder.from_pretrained(model, **options)
+    assert again._loaded is not shared_model, "a released model must not be handed out again"
+    reloaded = InBedder.from_pretrained(model, max_length=64, **options)
+    assert reloaded.fingerprint == second.fingerprint
+    np.testing.assert_array_equal(reloaded.embed(["a short text"], INSTRUCTION), before)
 
 
 def test_clear_forgets_every_shared_model_engine_and_cache(tiny_masked_model_dir, tmp_path) -> None:

@@ -70,6 +70,7 @@ class InBedder:
         self.cache = cache
         """Where vectors are looked up before and stored after computing (None: no cache)."""
         self._model_state: LoadedModel | None = loaded
+        loaded.users.add(self)
         self._kind = loaded.kind
         num_layers = int(loaded.model.config.num_hidden_layers)
         self._settings = (settings or EmbeddingSettings()).resolved(loaded.kind, num_layers)
@@ -146,16 +147,16 @@ class InBedder:
         )
 
     def close(self) -> None:
-        """Release this engine's model now: it leaves the process registry and this engine.
+        """Let go of this engine's model; the process forgets it once no other live engine uses it.
 
-        Other engines built on the same weights keep working (they hold their own
-        reference); the memory returns when the last of them is gone.  Embedding
-        with a closed engine raises :class:`EngineClosedError`.  Also usable as a
+        Engines built on the same weights keep working and keep sharing them; when
+        the last one closes, the model leaves the registry and its memory returns.
+        Embedding with a closed engine raises :class:`EngineClosedError`.  Also a
         context manager: ``with InBedder.from_pretrained(...) as engine: ...``.
         """
         if self._model_state is None:
             return
-        release(self._model_state)
+        release(self._model_state, self)
         self._model_state = None
         self._runner = None
         gc.collect()

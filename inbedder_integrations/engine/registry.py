@@ -8,6 +8,7 @@ live in :mod:`inbedder_integrations.shared`, whose ``clear()`` releases them.
 from __future__ import annotations
 
 import threading
+import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,8 @@ class LoadedModel:
     adapter_digest: str | None
     lock: threading.Lock = field(default_factory=threading.Lock)
     """Held while tokenising and running the model: fast tokenizers are not re-entrant."""
+    users: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)
+    """The live engines built on this model: closing one releases the model only when it was the last."""
 
 
 if TYPE_CHECKING:
@@ -96,8 +99,15 @@ def get_loaded_model(
         return _BY_ARGUMENTS.put(arguments, _LOADED.get_or_create(key, load))
 
 
-def release(loaded: LoadedModel) -> None:
-    """Forget ``loaded`` in this process: the next request for its settings loads it again."""
+def release(loaded: LoadedModel, user: object) -> bool:
+    """``user`` no longer needs ``loaded``; forget the model if no other live engine uses it.
+
+    Returns whether it was forgotten (the next request for its settings then loads it again).
+    """
     with _LOADED.lock:
+        loaded.users.discard(user)
+        if loaded.users:
+            return False
         _LOADED.discard(loaded)
         _BY_ARGUMENTS.discard(loaded)
+        return True
