@@ -69,12 +69,12 @@ class InBedder:
         """Padded tokens per forward pass at most."""
         self.cache = cache
         """Where vectors are looked up before and stored after computing (None: no cache)."""
-        self._model_state: LoadedModel | None = loaded
         loaded.users.add(self)
         self._kind = loaded.kind
         num_layers = int(loaded.model.config.num_hidden_layers)
         self._settings = (settings or EmbeddingSettings()).resolved(loaded.kind, num_layers)
         self._runner: ModelRunner | None = ModelRunner(loaded, self._settings)
+        """The model and its runner; None once closed (the only state ``close`` changes)."""
         model_facts = {
             "weights": loaded.source.weights_digest,
             "adapter": loaded.adapter_digest,
@@ -154,17 +154,16 @@ class InBedder:
         Embedding with a closed engine raises :class:`EngineClosedError`.  Also a
         context manager: ``with InBedder.from_pretrained(...) as engine: ...``.
         """
-        if self._model_state is None:
+        if self._runner is None:
             return
-        release(self._model_state, self)
-        self._model_state = None
+        release(self._runner.loaded, self)
         self._runner = None
         gc.collect()
         empty_accelerator_cache()
 
     @property
     def closed(self) -> bool:
-        return self._model_state is None
+        return self._runner is None
 
     def __enter__(self) -> InBedder:
         return self
@@ -176,9 +175,7 @@ class InBedder:
 
     @property
     def _loaded(self) -> LoadedModel:
-        if self._model_state is None:
-            raise EngineClosedError(f"this engine ({self._fingerprint}) was closed; build a new one")
-        return self._model_state
+        return self._live_runner.loaded
 
     @property
     def _live_runner(self) -> ModelRunner:
@@ -467,7 +464,9 @@ def _settings_from_arguments(
         if not isinstance(settings, EmbeddingSettings):
             raise InvalidTypeError(f"settings must be an EmbeddingSettings, got {type(settings).__name__}")
         given = [name for name, value in separate.items() if value is not None]
-        given += ["max_length"] * (max_length != 512) + ["answer_tokens"] * (answer_tokens != 3)
+        defaults = EmbeddingSettings()
+        given += ["max_length"] * (max_length != defaults.max_length)
+        given += ["answer_tokens"] * (answer_tokens != defaults.answer_tokens)
         if given:
             raise InvalidTypeError(f"pass settings= or {', '.join(given)}, not both")
         return settings
