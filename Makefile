@@ -32,7 +32,7 @@ lint: install
 	$(VENV)/bin/pyright
 
 test: lint
-	$(PY) -m pytest -ra
+	$(PY) -m pytest -ra -n 2 --dist loadfile
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

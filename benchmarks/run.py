@@ -57,13 +57,21 @@ class Sizes:
     short_texts: int = 64
     generate_texts: int = 50
     documents: int = 16
+    document_tokens: int = 200
     cache_texts: int = 200
     rss_sizes: tuple[int, ...] = (1000, 5000, 20000)
     matmul: int = 2048
 
 
 QUICK = Sizes(
-    repeats=1, short_texts=4, generate_texts=2, documents=2, cache_texts=4, rss_sizes=(50, 100), matmul=256
+    repeats=1,
+    short_texts=4,
+    generate_texts=2,
+    documents=2,
+    document_tokens=40,
+    cache_texts=4,
+    rss_sizes=(50,),
+    matmul=256,
 )
 
 
@@ -334,7 +342,7 @@ def bench_dtypes(report: Report, sizes: Sizes) -> None:
 
 
 def bench_embed_many(report: Report, engine: InBedder, sizes: Sizes) -> None:
-    docs = documents(sizes.documents, engine)
+    docs = documents(sizes.documents, engine, sizes.document_tokens)
     rows = []
     for k in (1, 2, 4, 8):
         instructions = INSTRUCTIONS[:k]

@@ -9,6 +9,13 @@ import os
 # batch can take 10x longer.  Passive waiting costs nothing measurable alone.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+import torch
+
+# `make test` runs two pytest-xdist workers on this 2-core machine: one torch thread each,
+# or two workers x two threads oversubscribe the cores.  Subprocesses keep torch's default.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
+
 import importlib.metadata
 import importlib.util
 import shutil
@@ -96,6 +103,29 @@ def tiny_masked_model_dir(tmp_path_factory: pytest.TempPathFactory, bert_tokeniz
     RobertaForMaskedLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def record_numbers(section: str, name: str, numbers: dict[str, object]) -> None:
+    """Print ``numbers`` and merge them into ``$INBEDDER_RELIABILITY_COUNTS`` under ``section``:
+    the file docs/reliability.md quotes its recorded figures from."""
+    import fcntl
+    import json
+
+    print(f"[{section}] {name}: {json.dumps(numbers, sort_keys=True)}")
+    target = os.environ.get("INBEDDER_RELIABILITY_COUNTS")
+    if not target:
+        return
+    path = Path(target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+", encoding="utf-8") as handle:  # read-modify-write under an exclusive lock
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.seek(0)
+        content = handle.read()
+        data = json.loads(content) if content.strip() else {}
+        data.setdefault(section, {})[name] = numbers
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 # --------------------------------------------------------------------------- Chroma

@@ -43,10 +43,8 @@ def reference() -> tuple[Any, Any]:
 def tuned_reference(reference: tuple[Any, Any]) -> tuple[Any, Any]:
     """The GGUF model with the shipped adapter applied by peft, *unmerged* (LoRA branches run apart)."""
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM
 
-    gguf = default_gguf_path()
-    base = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    base = copy.deepcopy(reference[0])  # peft injects its LoRA layers in place: keep the base untouched
     return PeftModel.from_pretrained(base, str(DEFAULT_ADAPTER_DIR)).eval(), reference[1]
 
 

@@ -18,10 +18,8 @@ import contextlib
 import ctypes
 import ctypes.util
 import faulthandler
-import fcntl
 import gc
 import json
-import os
 import sqlite3
 import sys
 import threading
@@ -41,7 +39,7 @@ from inbedder_integrations.cache import text_sha256
 from inbedder_integrations.langchain import InBedderEmbeddings
 from inbedder_integrations.llama_index import InBedderEmbedding
 
-from .conftest import FLOAT32
+from .conftest import FLOAT32, record_numbers
 
 T = TypeVar("T")
 
@@ -207,22 +205,7 @@ def settled_memory() -> Memory:
 
 
 def record(name: str, numbers: dict[str, Any]) -> None:
-    """Print the numbers and merge them into ``$INBEDDER_RELIABILITY_COUNTS`` under ``load``."""
-    print(f"[load] {name}: {json.dumps(numbers, sort_keys=True)}")
-    target = os.environ.get("INBEDDER_RELIABILITY_COUNTS")
-    if not target:
-        return
-    path = Path(target)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+", encoding="utf-8") as handle:  # read-modify-write under an exclusive lock
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        handle.seek(0)
-        content = handle.read()
-        data = json.loads(content) if content.strip() else {}
-        data.setdefault("load", {})[name] = numbers
-        handle.seek(0)
-        handle.truncate()
-        handle.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    record_numbers("load", name, numbers)
 
 
 # --------------------------------------------------------------------------- threads on one engine
