@@ -122,12 +122,21 @@ class InstructedEmbedder:
 
     @property
     def cache_namespace(self) -> str:
-        """A key for text-keyed embedding caches: model fingerprint + both instructions.
+        """A key for text-keyed caches of *document* vectors: everything that shapes them.
 
         LangChain's ``CacheBackedEmbeddings`` and LlamaIndex's embedding cache key on
         the text alone; without this namespace they would serve a vector computed
-        under another instruction or by another model.
+        under another instruction, by another model, or normalised differently.
         """
         instructions = json.dumps([self.instruction, self.query_instruction])
         digest = hashlib.sha256(instructions.encode()).hexdigest()[:16]
-        return f"inbedder:{self.engine.fingerprint}:{digest}"
+        # Normalised vectors keep the namespace they always had, so existing caches stay valid.
+        return f"inbedder:{self.engine.fingerprint}:{digest}" + ("" if self.normalize else ":raw")
+
+    @property
+    def query_cache_namespace(self) -> str:
+        """The namespace for cached *query* vectors: the documents' one when both are asked
+        the same question (the vectors are the same), a separate one when they are not."""
+        if self.query_instruction == self.instruction:
+            return self.cache_namespace
+        return self.cache_namespace + ":query"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .instructed import InstructedEmbedder, missing_extra
 
@@ -11,6 +11,10 @@ try:
     from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     raise missing_extra("langchain", "langchain-core") from exc
+
+if TYPE_CHECKING:
+    from langchain_classic.embeddings import CacheBackedEmbeddings
+    from langchain_core.stores import ByteStore
 
 __all__ = [
     "InBedderEmbeddings",
@@ -81,7 +85,43 @@ class InBedderEmbeddings(BaseModel, Embeddings):
         """Pass as ``namespace`` to ``CacheBackedEmbeddings.from_bytes_store``.
 
         That cache keys on the text alone; this namespace holds the model
-        fingerprint and both instructions, so no vector from another
-        instruction or model is ever served.
+        fingerprint, both instructions and ``normalize``, so no vector from another
+        instruction, model or normalisation is ever served.  To cache queries too,
+        use :meth:`cache_backed`: with ``query_embedding_cache=True``, that class keeps
+        queries and documents under one key, which is wrong when their instructions differ.
         """
         return self._embedder.cache_namespace
+
+    @property
+    def query_cache_namespace(self) -> str:
+        """The namespace of cached query vectors (``cache_namespace`` when both instructions agree)."""
+        return self._embedder.query_cache_namespace
+
+    def cache_backed(
+        self, store: ByteStore, *, query_cache: bool = False, batch_size: int | None = None
+    ) -> CacheBackedEmbeddings:
+        """These embeddings behind LangChain's ``CacheBackedEmbeddings``, keyed safely.
+
+        Documents are cached in ``store`` under :attr:`cache_namespace`; with
+        ``query_cache=True`` queries too, under :attr:`query_cache_namespace`, so a
+        query vector is never served for a document of the same text (or the reverse).
+        """
+        try:
+            from langchain_classic.embeddings import CacheBackedEmbeddings
+        except ImportError as exc:
+            raise missing_extra("langchain", "langchain-classic") from exc
+
+        documents = CacheBackedEmbeddings.from_bytes_store(
+            self, store, namespace=self.cache_namespace, batch_size=batch_size, key_encoder="sha256"
+        )
+        if not query_cache:
+            return documents
+        queries = CacheBackedEmbeddings.from_bytes_store(
+            self, store, namespace=self.query_cache_namespace, key_encoder="sha256"
+        )
+        return CacheBackedEmbeddings(
+            self,
+            documents.document_embedding_store,
+            batch_size=batch_size,
+            query_embedding_store=queries.document_embedding_store,
+        )

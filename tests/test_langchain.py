@@ -123,6 +123,38 @@ def test_cache_backed_embeddings_need_the_namespace():
     assert not np.allclose(served, feeling.embed_documents(texts), atol=1e-3)
 
 
+def test_cache_namespace_tells_normalised_from_raw_vectors():
+    from langchain_core.stores import InMemoryByteStore
+
+    raw = InBedderEmbeddings(instruction=TOPIC, normalize=False, model_kwargs=FLOAT32)
+    unit = InBedderEmbeddings(instruction=TOPIC, model_kwargs=FLOAT32)
+    assert raw.cache_namespace != unit.cache_namespace
+    store, texts = InMemoryByteStore(), ["The bank collapsed and I lost everything."]
+    assert np.linalg.norm(raw.cache_backed(store).embed_documents(texts)[0]) > 2, "raw: not unit length"
+    served = unit.cache_backed(store).embed_documents(texts)
+    assert np.linalg.norm(served[0]) == pytest.approx(1.0, abs=1e-5), "the raw vector was served"
+
+
+def test_cache_backed_keys_queries_apart_from_documents():
+    from langchain_core.stores import InMemoryByteStore
+
+    asked = InBedderEmbeddings(instruction=TOPIC, query_instruction=FEELING, model_kwargs=FLOAT32)
+    assert asked.query_cache_namespace != asked.cache_namespace
+    same = InBedderEmbeddings(instruction=TOPIC, model_kwargs=FLOAT32)
+    assert same.query_cache_namespace == same.cache_namespace, "same question, same vectors: one namespace"
+    text, store = "The bank collapsed and I lost everything.", InMemoryByteStore()
+    cached = asked.cache_backed(store, query_cache=True)
+    query = cached.embed_query(text)
+    document = cached.embed_documents([text])[0]
+    np.testing.assert_allclose(query, asked.embed_query(text), atol=1e-6)
+    np.testing.assert_allclose(document, asked.embed_documents([text])[0], atol=1e-6)
+    assert float(np.dot(query, document)) < 0.99, "the premise: the two questions give other vectors"
+    # Served from the cache the second time, each from its own namespace.
+    again = asked.cache_backed(store, query_cache=True)
+    assert again.embed_documents([text])[0] == document and again.embed_query(text) == query
+    assert len(list(store.yield_keys())) == 2
+
+
 def test_langchain_chroma_in_cosine_space(chroma_client):
     from langchain_chroma import Chroma
 
