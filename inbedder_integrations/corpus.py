@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import logging
 import re
-import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -23,10 +21,11 @@ from tqdm.auto import tqdm
 
 from .cache import text_sha256
 from .chroma import open_collection, persisted_config
+from .documents import TEXT_HASH_KEY, CorpusDocument, load_documents, to_documents
 from .engine import InBedder
-from .engine.prompting import validate_instruction, validate_instructions, validate_unicode
+from .engine.prompting import validate_instruction, validate_instructions
 from .errors import InBedderError, InvalidArgumentError, InvalidTypeError, MissingError, positive_int
-from .jsonl import read_jsonl
+from .sync import BatchPlan, SyncResult, check_cleanup, plan_batch, row_metadata, stale_ids
 
 if TYPE_CHECKING:
     from langchain_chroma import Chroma
@@ -53,6 +52,7 @@ __all__ = [
     "InstructedCorpus",
     "RetryPolicy",
     "SearchHit",
+    "SyncResult",
     "collection_name",
     "connect",
     "list_inbedder_collections",
@@ -63,7 +63,6 @@ __all__ = [
 
 CORPUS_KEY = "inbedder_corpus"
 INSTRUCTION_KEY = "inbedder_instruction"
-TEXT_HASH_KEY = "inbedder_text_sha256"
 _BASE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,200}[A-Za-z0-9]$")
 #: Errors that mean "the server did not answer", not "the server said no": worth retrying.
 _TRANSIENT_ERRORS = (httpx.TransportError, ConnectionError)
@@ -120,20 +119,6 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True)
-class CorpusDocument:
-    """A text with a stable id and scalar metadata."""
-
-    text: str
-    id: str
-    metadata: dict[str, str | int | float | bool] = field(default_factory=dict)
-
-    @cached_property
-    def text_hash(self) -> str:
-        """:func:`~inbedder_integrations.cache.text_sha256` of the text (the cache's key too)."""
-        return text_sha256(self.text)
-
-
-@dataclass(frozen=True)
 class SearchHit:
     id: str
     text: str
@@ -151,88 +136,15 @@ def connect(path: str | Path | None = None, *, host: str | None = None, port: in
 
 def collection_name(corpus: str, instruction: str) -> str:
     """A stable, Chroma-safe name: ``<corpus>--<instruction-slug>-<hash8>``."""
-    if not isinstance(corpus, str) or not _BASE_NAME.match(corpus):
+    if not isinstance(corpus, str) or not _BASE_NAME.match(corpus) or ".." in corpus:
         raise InvalidArgumentError(
             f"corpus name must be 3-202 characters of letters, digits, '.', '_' or '-', "
-            f"starting and ending with a letter or digit; got {corpus!r}"
+            f"starting and ending with a letter or digit, with no '..' (Chroma's rules); got {corpus!r}"
         )
     instruction = validate_instruction(instruction)
     slug = re.sub(r"[^a-z0-9]+", "-", instruction.lower()).strip("-")[:40].strip("-") or "q"
     digest = text_sha256(instruction)[:8]
     return f"{corpus}--{slug}-{digest}"
-
-
-def to_documents(items: Iterable[str | Mapping[str, Any]]) -> list[CorpusDocument]:
-    """Validate a whole corpus before anything is written: a bad row names its index."""
-    documents: dict[str, CorpusDocument] = {}
-    for index, item in enumerate(items):
-        if isinstance(item, str):
-            text, given_id, metadata = item, None, {}
-        elif isinstance(item, Mapping):
-            text, given_id, metadata = item.get("text"), item.get("id"), item.get("metadata") or {}
-        else:
-            raise InvalidTypeError(
-                f"documents[{index}] must be a str or a mapping with 'text', got {type(item).__name__}"
-            )
-        if not isinstance(text, str):
-            raise InvalidTypeError(f"documents[{index}]['text'] must be a str, got {type(text).__name__}")
-        row = f"documents[{index}]"
-        validate_unicode(text, row if isinstance(item, str) else f"{row}['text']")
-        if given_id is not None and (not isinstance(given_id, str) or not given_id):
-            raise InvalidTypeError(f"documents[{index}]['id'] must be a non-empty str, got {given_id!r}")
-        if given_id is not None:
-            validate_unicode(given_id, f"{row}['id']")
-        if not isinstance(metadata, Mapping) or not all(
-            isinstance(key, str) and isinstance(value, (str, int, float, bool))
-            for key, value in metadata.items()
-        ):
-            raise InvalidTypeError(
-                f"documents[{index}]['metadata'] must map str to str/int/float/bool values"
-            )
-        for key, value in metadata.items():
-            validate_unicode(key, f"{row}['metadata'] key")
-            if isinstance(value, str):
-                validate_unicode(value, f"{row}['metadata'][{key!r}]")
-        document = CorpusDocument(text, given_id or _content_id(text), dict(metadata))
-        if document.id in documents:
-            if given_id is not None and documents[document.id].text != text:
-                raise InvalidArgumentError(f"documents[{index}] reuses id {given_id!r} for a different text")
-            continue  # the same text twice: index it once
-        documents[document.id] = document
-    return list(documents.values())
-
-
-def _content_id(text: str) -> str:
-    return "sha256-" + text_sha256(text)[:32]
-
-
-def load_documents(source: str | Path) -> list[CorpusDocument]:
-    """A folder of .txt/.md files (id = relative path), a JSONL file, or ``-`` (stdin).
-
-    JSONL rows carry ``text`` and optionally ``id`` and ``metadata``; stdin is
-    JSONL when its first line is a JSON object, else one text per line.
-    """
-    if str(source) == "-":
-        lines = sys.stdin.read().splitlines()
-        if lines and lines[0].lstrip().startswith("{"):
-            return to_documents(read_jsonl(lines, "stdin", objects=False))
-        return to_documents(line for line in lines if line.strip())
-    path = Path(source)
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.suffix in {".txt", ".md"} and p.is_file())
-        return to_documents(
-            {
-                "text": p.read_text(encoding="utf-8"),
-                "id": str(p.relative_to(path)),
-                "metadata": {"source": p.name},
-            }
-            for p in files
-        )
-    if path.suffix == ".jsonl":
-        return to_documents(read_jsonl(path, objects=False))
-    raise InvalidArgumentError(
-        f"{path}: expected a folder of .txt/.md files, a .jsonl file, or '-' for stdin"
-    )
 
 
 class InstructedCorpus:
@@ -268,71 +180,160 @@ class InstructedCorpus:
         *,
         batch_size: int = 64,
         show_progress: bool = False,
+        cleanup: str | None = None,
+        source_key: str = "source",
     ) -> dict[str, int]:
-        """Index ``documents`` under each instruction; returns how many rows each one wrote.
+        """Index ``documents`` under each instruction; returns how many rows each one embedded.
 
         Safe to rerun after an interruption (a crash, ``kill -9``, a server that
         stayed down past the retry budget): rows already stored with the same text
         are skipped, so nothing is duplicated and only what is missing is embedded.
+        Changed metadata is applied without embedding.  ``cleanup``: ``None`` (keep
+        every stored row), ``"incremental"`` or ``"full"``, see :meth:`sync`.
+        """
+        return self.sync(
+            documents,
+            instructions,
+            batch_size=batch_size,
+            show_progress=show_progress,
+            cleanup=cleanup,
+            source_key=source_key,
+        ).written
+
+    def sync(
+        self,
+        documents: Iterable[str | Mapping[str, Any] | CorpusDocument],
+        instructions: Sequence[str],
+        *,
+        batch_size: int = 64,
+        show_progress: bool = False,
+        cleanup: str | None = None,
+        source_key: str = "source",
+    ) -> SyncResult:
+        """Make the corpus hold ``documents`` under each instruction: :meth:`index` with every count.
+
+        ``cleanup="full"`` then deletes, under *all* of the corpus's instructions, every
+        stored document absent from ``documents``; ``"incremental"`` only those whose
+        ``source_key`` metadata is shared with a document of ``documents`` (LangChain's
+        indexing modes).  Everything is validated before the first write.
         """
         instructions = validate_instructions(instructions)
-        if isinstance(documents, str):
-            raise InvalidTypeError(
-                "documents must be a list of texts or mappings; wrap a single text: [text]"
-            )
-        corpus = to_documents(
-            {"text": item.text, "id": item.id, "metadata": item.metadata}
-            if isinstance(item, CorpusDocument)
-            else item
-            for item in documents
-        )
+        positive_int("batch_size", batch_size)
+        check_cleanup(cleanup)
+        corpus = self._validated(documents)
         engine = InBedder.from_pretrained(self.model, **{"cache": self.cache, **self.model_kwargs})
         collections = {q: self.ensure_collection(q) for q in instructions}
-        written = dict.fromkeys(instructions, 0)
+        result = SyncResult(dict.fromkeys(instructions, 0), dict.fromkeys(instructions, 0), {})
         with tqdm(total=len(corpus), disable=not show_progress, unit="doc", desc=self.name[:40]) as bar:
             for start in range(0, len(corpus), batch_size):
                 batch = corpus[start : start + batch_size]
                 try:
-                    self._index_batch(engine, collections, batch, written)
+                    self._index_batch(engine, collections, batch, result)
                 except ChromaUnavailableError as exc:
-                    progress = ", ".join(f"{count} new under {q!r}" for q, count in written.items())
+                    progress = ", ".join(f"{count} new under {q!r}" for q, count in result.written.items())
                     raise ChromaUnavailableError(
                         f"{exc}. Stopped at document {start} of {len(corpus)} ({progress}); "
                         "nothing written is lost: rerun the same call to resume (stored rows are skipped)."
                     ) from exc
                 bar.update(len(batch))
-        return written
+        if cleanup is not None:
+            sources = {d.metadata[source_key] for d in corpus if source_key in d.metadata}
+            result.deleted = self._clean(
+                {d.id for d in corpus}, sources if cleanup == "incremental" else None, source_key
+            )
+        return result
+
+    def delete(self, ids: Sequence[str]) -> dict[str, int]:
+        """Delete ``ids`` under every instruction of the corpus; returns how many each one held."""
+        if isinstance(ids, str) or not all(isinstance(id_, str) and id_ for id_ in ids):
+            raise InvalidTypeError("ids must be a list of non-empty strings; wrap a single id: [id]")
+        deleted = {}
+        for instruction in self.instructions():
+            collection = self.collection(instruction)
+            present = self.retry.call(
+                f"read {collection.name}", lambda c=collection: c.get(ids=list(ids), include=[])["ids"]
+            )
+            if present:
+                self.retry.call(
+                    f"delete from {collection.name}", lambda c=collection, p=present: c.delete(ids=p)
+                )
+            deleted[instruction] = len(present)
+        return deleted
+
+    def _validated(
+        self, documents: Iterable[str | Mapping[str, Any] | CorpusDocument]
+    ) -> list[CorpusDocument]:
+        if isinstance(documents, str):
+            raise InvalidTypeError(
+                "documents must be a list of texts or mappings; wrap a single text: [text]"
+            )
+        return to_documents(
+            {"text": item.text, "id": item.id, "metadata": item.metadata}
+            if isinstance(item, CorpusDocument)
+            else item
+            for item in documents
+        )
+
+    def _clean(self, keep: set[str], sources: set[Any] | None, source_key: str) -> dict[str, int]:
+        """Delete, under every instruction of the corpus, what the source no longer holds."""
+        deleted = {}
+        for instruction in self.instructions():
+            collection = self.collection(instruction)
+            stale = self.retry.call(
+                f"read {collection.name}",
+                lambda c=collection: stale_ids(c, keep, sources=sources, source_key=source_key),
+            )
+            for start in range(0, len(stale), 1000):
+                chunk = stale[start : start + 1000]
+                self.retry.call(
+                    f"delete from {collection.name}", lambda c=collection, x=chunk: c.delete(ids=x)
+                )
+            deleted[instruction] = len(stale)
+        return deleted
 
     def _index_batch(
         self,
         engine: InBedder,
         collections: dict[str, Collection],
         batch: list[CorpusDocument],
-        written: dict[str, int],
+        result: SyncResult,
     ) -> None:
-        todo = {
-            q: self.retry.call(f"read {collection.name}", lambda c=collection: _missing_rows(c, batch))
+        plans = {
+            q: self.retry.call(f"read {collection.name}", lambda c=collection: plan_batch(c, batch))
             for q, collection in collections.items()
         }
-        pending = [q for q in collections if todo[q]]
+        for instruction, plan in plans.items():
+            if plan.retag:
+                self._retag(collections[instruction], plan)
+                result.updated[instruction] += len(plan.retag)
+        pending = [q for q in collections if plans[q].embed]
         if not pending:
             return
-        needed = list({d.id: d for q in pending for d in todo[q]}.values())
+        needed = list({d.id: d for q in pending for d in plans[q].embed}.values())
         vectors = engine.embed_many([d.text for d in needed], pending)
         row_of = {d.id: row for row, d in enumerate(needed)}
         for instruction in pending:
-            rows = todo[instruction]
-            collection = collections[instruction]
+            plan, collection = plans[instruction], collections[instruction]
+            rows = plan.embed
             self.retry.call(
                 f"upsert into {collection.name}",
-                lambda c=collection, rows=rows, q=instruction: c.upsert(
+                lambda c=collection, rows=rows, q=instruction, plan=plan: c.upsert(
                     ids=[d.id for d in rows],
                     documents=[d.text for d in rows],
-                    metadatas=[{**d.metadata, TEXT_HASH_KEY: d.text_hash} for d in rows],
+                    metadatas=[row_metadata(d, plan.stored.get(d.id)) for d in rows],
                     embeddings=vectors[q][[row_of[d.id] for d in rows]],
                 ),
             )
-            written[instruction] += len(rows)
+            result.written[instruction] += len(rows)
+
+    def _retag(self, collection: Collection, plan: BatchPlan) -> None:
+        self.retry.call(
+            f"update {collection.name}",
+            lambda: collection.update(
+                ids=[d.id for d in plan.retag],
+                metadatas=[row_metadata(d, plan.stored.get(d.id)) for d in plan.retag],
+            ),
+        )
 
     def ensure_collection(self, instruction: str) -> Collection:
         """The collection for ``instruction``, created if missing; an existing one must match
@@ -429,16 +430,6 @@ class InstructedCorpus:
             "query_instruction": config["query_instruction"],
             "model_kwargs": self.model_kwargs,
         }
-
-
-def _missing_rows(collection: Collection, batch: list[CorpusDocument]) -> list[CorpusDocument]:
-    """The documents of ``batch`` that are absent from ``collection`` or whose text changed."""
-    stored = collection.get(ids=[d.id for d in batch], include=["metadatas"])
-    stored_hash = {
-        id_: (metadata or {}).get(TEXT_HASH_KEY)
-        for id_, metadata in zip(stored["ids"], stored["metadatas"] or [], strict=True)
-    }
-    return [d for d in batch if stored_hash.get(d.id) != d.text_hash]
 
 
 def list_inbedder_collections(client: ClientAPI) -> list[dict[str, Any]]:

@@ -26,9 +26,11 @@ from typing import Any
 import numpy as np
 
 from .corpus import ChromaUnavailableError, InstructedCorpus, RetryPolicy, collection_name, connect
+from .documents import TEXT_SUFFIXES, text_files
 from .engine.prompting import validate_instructions
 from .errors import InvalidArgumentError, positive_int
 from .instructed import missing_extra
+from .jsonl import split_lines
 
 try:
     import ray
@@ -44,7 +46,6 @@ __all__ = [
 ]
 
 
-TEXT_SUFFIXES = (".txt", ".md")
 #: Reading and parsing rows is light next to embedding them: those tasks reserve no CPU,
 #: so they never wait behind an actor pool that holds every core (as on a 2-core machine).
 _LIGHT_TASK: dict[str, Any] = {"num_cpus": 0}
@@ -60,7 +61,7 @@ class RayIndexResult:
     actors: int
 
 
-def read_corpus(source: str | Path) -> ray.data.Dataset:
+def read_corpus(source: str | Path, *, follow_symlinks: bool = False) -> ray.data.Dataset:
     """A Ray dataset with one column, ``document``: each row's text, id and metadata as JSON.
 
     JSON, not typed columns: rows pass through Arrow untouched (a missing id
@@ -85,11 +86,11 @@ def read_corpus(source: str | Path) -> ray.data.Dataset:
     if path.suffix == ".parquet" or (path.is_dir() and any(path.glob("*.parquet"))):
         return _parquet(str(path))
     if path.is_dir():
-        files = sorted(str(p) for p in path.rglob("*") if p.suffix in TEXT_SUFFIXES and p.is_file())
+        files = [str(p) for p in text_files(path, follow_symlinks=follow_symlinks)]
         if not files:
             raise InvalidArgumentError(f"{path}: no .txt/.md files in this folder")
         dataset = ray.data.read_binary_files(files, include_paths=True, **_LIGHT_TASK)
-        root = str(path.resolve())
+        root = str(path.absolute())  # text_files gives paths under the folder as named, links unresolved
         return dataset.map_batches(
             _rows_from_files,  # pyright: ignore[reportArgumentType]  # Ray's type omits fn_kwargs parameters
             fn_kwargs={"root": root},
@@ -102,7 +103,8 @@ def read_corpus(source: str | Path) -> ray.data.Dataset:
 
 
 def _jsonl(uri: str) -> ray.data.Dataset:
-    dataset = ray.data.read_text(uri, **_LIGHT_TASK)
+    # Not ray.data.read_text: it splits with str.splitlines(), which also cuts a row at U+2028.
+    dataset = ray.data.read_binary_files(uri, **_LIGHT_TASK)
     return dataset.map_batches(_rows_from_jsonl, batch_format="pandas", **_LIGHT_TASK)
 
 
@@ -116,10 +118,12 @@ def _parquet(uri: str) -> ray.data.Dataset:
 
 
 def _rows_from_jsonl(batch: Any) -> Any:
-    """Each non-blank line is already a document in JSON: the actors parse and check it."""
+    """Each non-blank line (split at "\n" alone) is already a document in JSON: the actors
+    parse and check it."""
     import pandas as pd
 
-    return pd.DataFrame({"document": [line for line in batch["text"] if line.strip()]})
+    lines = [line for data in batch["bytes"] for line in split_lines(data.decode("utf-8"))]
+    return pd.DataFrame({"document": [line for line in lines if line.strip()]})
 
 
 def _rows_from_table(batch: Any) -> Any:
@@ -139,7 +143,13 @@ def _rows_from_files(batch: Any, root: str) -> Any:
     rows = []
     for data, file in zip(batch["bytes"], batch["path"], strict=True):
         relative = os.path.relpath(file, root)
-        rows.append(_row(bytes(data).decode("utf-8"), relative, {"source": Path(file).name}))
+        try:
+            text = bytes(data).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidArgumentError(
+                f"{file}: not UTF-8 (byte at offset {exc.start}); convert it first"
+            ) from None
+        rows.append(_row(text, relative, {"source": Path(file).name}))
     return pd.DataFrame({"document": rows})
 
 
@@ -280,6 +290,7 @@ def index_with_ray(
     batch_size: int = 64,
     cache: str | Path | bool = True,
     retry: RetryPolicy | None = None,
+    follow_symlinks: bool = False,
 ) -> RayIndexResult:
     """Index ``source`` under every instruction into the Chroma server at ``host:port``.
 
@@ -297,7 +308,8 @@ def index_with_ray(
     (True: the default file on its node; a path; False: none).  ``retry``: how
     long each call waits for a Chroma server that stops answering (default:
     :class:`~inbedder_integrations.corpus.RetryPolicy`'s).  Rerunning
-    after a failure skips what is stored.
+    after a failure skips what is stored.  ``follow_symlinks``: read links in a
+    folder corpus that lead outside it (skipped by default, with a warning).
     """
     instructions = validate_instructions(instructions)
     positive_int("actors", actors)
@@ -321,7 +333,7 @@ def index_with_ray(
     if error:
         raise _rebuilt(error)
     results = (
-        read_corpus(source)
+        read_corpus(source, follow_symlinks=follow_symlinks)
         .map_batches(
             _CorpusIndexer,
             fn_constructor_args=(settings, instructions),

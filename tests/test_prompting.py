@@ -92,3 +92,49 @@ def test_typed_response_marker_changes_only_the_text_part(engine):
         ["The game was great.", "The game was great.\n\n### Response: sport"], INSTRUCTION
     )
     assert 0.5 < float(plain @ marked) < 0.9999
+
+
+def whole_then_cut(prompts: PromptTokenizer, text: str, instruction: str) -> list[int]:
+    """The reference: tokenise the whole prompt, and cut only if it does not fit."""
+    body = prompts._encode(prompts.format(text, instruction))
+    if len(body) > prompts._budget:
+        body = prompts._truncate(text, instruction)
+    return prompts._framed(body)
+
+
+@pytest.mark.parametrize(
+    "unit",
+    ["The referee blew the whistle. ", "=", " ", "a", "👍🏽 שלום ", "\n\n", "x" * 70 + " "],
+    ids=["prose", "equals", "spaces", "one-word", "multi-token chars", "newlines", "long words"],
+)
+def test_bounded_tokenising_gives_the_whole_texts_ids(engine, unit):
+    """Around the prefix window (64 x budget characters) and far past it: the same ids as
+    tokenising the whole text, for ordinary text and for units that make long or many tokens."""
+    prompts = PromptTokenizer(engine.tokenizer, DEFAULT_TEMPLATE, 40)
+    window = prompts._budget * 64
+    for size in (window // 2, window - 1, window, window + 1, 2 * window, 9 * window):
+        text = (unit * (size // len(unit) + 1))[:size]
+        assert prompts.encode(text, INSTRUCTION) == whole_then_cut(prompts, text, INSTRUCTION), size
+
+
+class CountingTokenizer:
+    """The real tokenizer, recording the longest text it was asked to tokenise."""
+
+    def __init__(self, tokenizer) -> None:
+        self.tokenizer, self.longest = tokenizer, 0
+
+    def __call__(self, text, **kwargs):
+        self.longest = max(self.longest, len(text))
+        return self.tokenizer(text, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.tokenizer, name)
+
+
+def test_a_huge_text_is_never_tokenised_whole(engine):
+    counting = CountingTokenizer(engine.tokenizer)
+    prompts = PromptTokenizer(counting, DEFAULT_TEMPLATE, 512)
+    document = "Shares fell sharply as investors worried about inflation. " * 700_000  # 40 MB
+    ids = prompts.encode(document, INSTRUCTION)
+    assert len(ids) <= 512
+    assert counting.longest <= 64 * 512 + 200, f"tokenised {counting.longest:,} characters at once"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,8 +15,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import InvalidArgumentError
-from ..jsonl import read_jsonl
-from .options import CACHE_DEFAULT, Commands, add_command, add_model_options, engine_from_args
+from ..jsonl import read_jsonl, read_lines
+from .options import CACHE_DEFAULT, Commands, add_command, add_model_options, engine_from_args, positive
 
 __all__ = [
     "add_cache_command",
@@ -38,14 +40,7 @@ def iter_texts(source: str) -> Iterator[str]:
         raise FileNotFoundError(f"--input {source!r}: no such file")
     if path.suffix == ".jsonl":
         return (row["text"] for row in read_jsonl(path, text_fields=["text"]))
-    return _lines(source)
-
-
-def _lines(source: str) -> Iterator[str]:
-    with contextlib.ExitStack() as stack:
-        lines = sys.stdin if source == "-" else stack.enter_context(open(source, encoding="utf-8"))
-        for line in lines:
-            yield line.rstrip("\r\n")
+    return read_lines(source)
 
 
 def add_embed_command(commands: Commands) -> None:
@@ -53,32 +48,78 @@ def add_embed_command(commands: Commands) -> None:
     embed.add_argument("--instruction", required=True, help="the question asked of every text")
     embed.add_argument("--input", default="-", help=".txt (one text per line), .jsonl ('text' field) or -")
     embed.add_argument("--output", default=None, help="out.npy or out.jsonl; default: JSONL on stdout")
-    embed.add_argument("--batch-size", type=int, default=None)
+    embed.add_argument("--batch-size", type=positive, default=None)
     embed.add_argument("--no-normalize", action="store_true", help="keep raw (unnormalised) vectors")
     embed.add_argument("--progress", action="store_true", help="show a progress bar")
     add_model_options(embed)
 
 
 def cmd_embed(args: argparse.Namespace) -> None:
-    """Streams: texts are read, embedded and written a chunk at a time (flat memory)."""
-    output = args.output
-    if output not in (None, "-") and not output.endswith((".npy", ".jsonl")):
-        raise InvalidArgumentError(f"--output must end in .npy or .jsonl, got {output!r}")
+    """Streams: texts are read, embedded and written a chunk at a time (flat memory).
+
+    A file output is written beside its target and renamed over it at the end: a
+    failed run leaves the previous file (or none), never a truncated one.
+    """
+    output = None if args.output in (None, "-") else Path(args.output)
+    if output is not None:
+        _check_output(output, args.input)
     texts = iter_texts(args.input)
     engine = engine_from_args(args)
     chunks = engine.embed_stream(
         texts, args.instruction, normalize=not args.no_normalize, batch_size=args.batch_size
     )
+    with contextlib.ExitStack() as stack:
+        partial = stack.enter_context(_replaced_at_end(output)) if output is not None else None
+        count = _write_vectors(chunks, args.instruction, partial, engine.dim, progress=args.progress)
+    if output is not None:
+        print(f"wrote {count} x {engine.dim} embeddings to {output}", file=sys.stderr)
+
+
+def _check_output(output: Path, source: str) -> None:
+    """Everything about ``--output`` that can fail, checked before the model loads."""
+    if output.suffix not in (".npy", ".jsonl"):
+        raise InvalidArgumentError(f"--output must end in .npy or .jsonl, got {str(output)!r}")
+    folder = output.parent
+    if not folder.is_dir():
+        raise FileNotFoundError(f"--output {str(output)!r}: folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(f"--output {str(output)!r}: folder {str(folder)!r} is not writable")
+    if source != "-" and output.exists() and output.samefile(source):
+        raise InvalidArgumentError(f"--output {str(output)!r} is the --input file: it would be overwritten")
+
+
+@contextlib.contextmanager
+def _replaced_at_end(output: Path) -> Iterator[Path]:
+    """A temporary path beside ``output``, renamed over it when the block ends without error."""
+    descriptor, name = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=output.suffix)
+    os.close(descriptor)
+    partial = Path(name)
+    try:
+        yield partial
+        os.replace(partial, output)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _write_vectors(
+    chunks: Iterator[tuple[list[str], dict[str, np.ndarray]]],
+    instruction: str,
+    path: Path | None,
+    dim: int,
+    *,
+    progress: bool,
+) -> int:
+    """JSONL rows to ``path`` (stdout when None), or one .npy matrix; returns the row count."""
     arrays: list[np.ndarray] = []
     count = 0
-    with contextlib.ExitStack() as stack, tqdm(disable=not args.progress, unit="text") as bar:
+    with contextlib.ExitStack() as stack, tqdm(disable=not progress, unit="text") as bar:
         handle = None
-        if output in (None, "-"):
+        if path is None:
             handle = sys.stdout
-        elif output.endswith(".jsonl"):
-            handle = stack.enter_context(open(output, "w", encoding="utf-8"))
+        elif path.suffix == ".jsonl":
+            handle = stack.enter_context(open(path, "w", encoding="utf-8"))
         for batch, vectors in chunks:
-            matrix = vectors[args.instruction]
+            matrix = vectors[instruction]
             if handle is None:
                 arrays.append(matrix)  # .npy needs every row before it is written
             else:
@@ -87,10 +128,9 @@ def cmd_embed(args: argparse.Namespace) -> None:
                     handle.write(json.dumps(row) + "\n")
             count += len(batch)
             bar.update(len(batch))
-    if output is not None and output.endswith(".npy"):
-        np.save(output, np.concatenate(arrays) if arrays else np.zeros((0, engine.dim), np.float32))
-    if output not in (None, "-"):
-        print(f"wrote {count} x {engine.dim} embeddings to {output}", file=sys.stderr)
+    if path is not None and path.suffix == ".npy":
+        np.save(path, np.concatenate(arrays) if arrays else np.zeros((0, dim), np.float32))
+    return count
 
 
 def add_info_command(commands: Commands) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..clustering import CLUSTER_METHODS
-from .options import Commands, add_command, add_model_options, engine_from_args
+from .options import Commands, add_command, add_model_options, engine_from_args, non_negative, positive
 
 if TYPE_CHECKING:
     from ..evaluation.heldout import EvalSizes
@@ -30,16 +30,26 @@ def add_eval_command(commands: Commands) -> None:
         "--baselines", action="store_true", help="add all-MiniLM-L6-v2 and the untuned base"
     )
     evaluate.add_argument(
-        "--bbc-per-topic", type=int, default=30, help="BBC articles per topic taken from the split (max 60)"
+        "--bbc-per-topic",
+        type=positive,
+        default=30,
+        help="BBC articles per topic taken from the split (max 60)",
     )
     evaluate.add_argument(
-        "--bbc-words", type=int, default=150, help="cut articles to their first N words; 0: whole articles"
+        "--bbc-words",
+        type=non_negative,
+        default=150,
+        help="cut articles to their first N words; 0: whole articles",
     )
-    evaluate.add_argument("--rt-per-label", type=int, default=2, help="fresh and rotten reviews per movie")
     evaluate.add_argument(
-        "--triplets", type=int, default=200, help="triplets per question of a two-label suite"
+        "--rt-per-label", type=positive, default=2, help="fresh and rotten reviews per movie"
     )
-    evaluate.add_argument("--answers", type=int, default=100, help="texts answered per answer check at most")
+    evaluate.add_argument(
+        "--triplets", type=positive, default=200, help="triplets per question of a two-label suite"
+    )
+    evaluate.add_argument(
+        "--answers", type=positive, default=100, help="texts answered per answer check at most"
+    )
     evaluate.add_argument("--card", default=None, help="a trained folder whose model card gets the results")
     evaluate.add_argument("--seed", type=int, default=0, help="subsets and triplets within the split")
     add_model_options(evaluate)
@@ -127,7 +137,9 @@ def add_cluster_command(commands: Commands) -> None:
     cluster.add_argument(
         "--instruction", action="append", default=None, help="repeat for several (bbc has defaults)"
     )
-    cluster.add_argument("--limit", type=int, default=None, help="a fixed random sample of this many texts")
+    cluster.add_argument(
+        "--limit", type=positive, default=None, help="a fixed random sample of this many texts"
+    )
     cluster.add_argument(
         "-k", type=int, default=None, help="clusters per instruction; default: by silhouette"
     )

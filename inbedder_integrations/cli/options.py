@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from .. import POOLING_MODES, InBedder
@@ -27,6 +28,9 @@ __all__ = [
     "engine_from_args",
     "instructed_corpus",
     "model_kwargs",
+    "non_negative",
+    "port_number",
+    "positive",
     "retry_policy",
 ]
 
@@ -50,6 +54,32 @@ def add_command(
     return parser
 
 
+# --------------------------------------------------------------------------- argument types
+
+
+def positive(value: str) -> int:
+    """argparse type: an int >= 1, so ``--batch-size 0`` is refused before any work starts."""
+    return _bounded_int(value, 1, None, "a positive int")
+
+
+def non_negative(value: str) -> int:
+    return _bounded_int(value, 0, None, "an int >= 0")
+
+
+def port_number(value: str) -> int:
+    return _bounded_int(value, 1, 65535, "a port number from 1 to 65535")
+
+
+def _bounded_int(value: str, low: int, high: int | None, what: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {what}, got {value!r}") from None
+    if number < low or (high is not None and number > high):
+        raise argparse.ArgumentTypeError(f"must be {what}, got {value}")
+    return number
+
+
 # --------------------------------------------------------------------------- the model
 
 
@@ -68,7 +98,9 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--pooling", choices=POOLING_MODES, default=None, help="default: the model's own")
     group.add_argument("--dtype", default="auto", help="auto (bf16 where native), float32, bfloat16, float16")
     group.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
-    group.add_argument("--max-length", type=int, default=512, help="tokens per prompt; only the text is cut")
+    group.add_argument(
+        "--max-length", type=positive, default=512, help="tokens per prompt; only the text is cut"
+    )
     group.add_argument(
         "--allow-pickle",
         action="store_true",
@@ -94,7 +126,10 @@ def model_kwargs(args: argparse.Namespace) -> dict[str, object]:
 
 
 def cache_setting(args: argparse.Namespace) -> str | bool:
-    """The CLI caches vectors unless told not to."""
+    """The CLI caches vectors unless told not to (a bad ``--cache-path`` fails here, before work)."""
+    from ..cache import check_cache_path
+
+    check_cache_path(args.cache_path)
     return False if args.no_cache else (args.cache_path or True)
 
 
@@ -111,12 +146,16 @@ def add_store_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("chroma")
     group.add_argument("--path", default="chroma", help="embedded Chroma folder (default: ./chroma)")
     group.add_argument("--host", default=None, help="a `chroma run` server instead of --path")
-    group.add_argument("--port", type=int, default=8000)
+    group.add_argument("--port", type=port_number, default=8000)
 
 
-def chroma_client(args: argparse.Namespace) -> ClientAPI:
+def chroma_client(args: argparse.Namespace, *, existing: bool = False) -> ClientAPI:
+    """``existing``: commands that only read (search, collections) refuse a ``--path`` that
+    holds no Chroma store, instead of creating an empty one there (a typo finds nothing)."""
     from ..corpus import connect
 
+    if existing and args.host is None and not (Path(args.path) / "chroma.sqlite3").is_file():
+        raise FileNotFoundError(f"--path {args.path!r}: no Chroma store there (no chroma.sqlite3)")
     return connect(args.path, host=args.host, port=args.port)
 
 
@@ -127,11 +166,12 @@ def retry_policy(args: argparse.Namespace) -> RetryPolicy:
     return RetryPolicy(attempts=getattr(args, "retries", RetryPolicy.attempts))
 
 
-def instructed_corpus(args: argparse.Namespace) -> InstructedCorpus:
-    from ..corpus import InstructedCorpus
+def instructed_corpus(args: argparse.Namespace, *, existing: bool = False) -> InstructedCorpus:
+    from ..corpus import InstructedCorpus, collection_name
 
+    collection_name(args.name, "validate")  # a bad corpus name fails before a store is made
     return InstructedCorpus(
-        chroma_client(args),
+        chroma_client(args, existing=existing),
         args.name,
         model=args.model,
         model_kwargs=model_kwargs(args),

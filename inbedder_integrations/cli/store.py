@@ -17,6 +17,7 @@ from .options import (
     chroma_client,
     instructed_corpus,
     model_kwargs,
+    positive,
     retry_policy,
 )
 
@@ -41,12 +42,24 @@ def add_index_command(commands: Commands) -> None:
     index.add_argument(
         "--instruction", action="append", required=True, help="repeat for several instructions"
     )
-    index.add_argument("--batch-size", type=int, default=64, help="documents per upsert")
+    index.add_argument("--batch-size", type=positive, default=64, help="documents per upsert")
     index.add_argument(
         "--retries",
-        type=int,
+        type=positive,
         default=8,
         help="attempts per call when a Chroma server stops answering (backoff 0.5 s doubling to 8 s)",
+    )
+    index.add_argument(
+        "--cleanup",
+        choices=["incremental", "full"],
+        default=None,
+        help="after indexing, delete stored documents gone from the source, under every instruction of"
+        " the corpus: 'full' any of them, 'incremental' those sharing a 'source' with this input",
+    )
+    index.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        help="in a folder, also read links that lead outside it (skipped by default, with a warning)",
     )
     _add_ray_options(index)
     add_store_options(index)
@@ -57,7 +70,7 @@ def _add_ray_options(index: argparse.ArgumentParser) -> None:
     ray = index.add_argument_group("ray (bulk indexing into a Chroma server; the 'distributed' extra)")
     ray.add_argument("--ray", action="store_true", help="embed on a Ray actor pool (docs: also .parquet)")
     ray.add_argument("--address", default=None, help="Ray cluster address; default: start a local one")
-    ray.add_argument("--actors", type=int, default=1, help="actors, each loading the model once")
+    ray.add_argument("--actors", type=positive, default=1, help="actors, each loading the model once")
     ray.add_argument("--cpus-per-actor", type=float, default=1, help="CPUs (torch threads) per actor")
     ray.add_argument("--gpus-per-actor", type=float, default=0, help="GPUs per actor (0: CPU only)")
 
@@ -68,12 +81,20 @@ def cmd_index(args: argparse.Namespace) -> None:
         return
     from ..corpus import load_documents
 
-    documents = load_documents(args.docs)
-    corpus = instructed_corpus(args)
-    written = corpus.index(documents, args.instruction, batch_size=args.batch_size, show_progress=True)
-    for instruction, count in written.items():
+    corpus = instructed_corpus(args)  # a bad corpus name or store fails before the documents are read
+    documents = load_documents(args.docs, follow_symlinks=args.follow_symlinks)
+    result = corpus.sync(
+        documents, args.instruction, batch_size=args.batch_size, show_progress=True, cleanup=args.cleanup
+    )
+    for instruction, count in result.written.items():
         name = corpus.collection_name(instruction)
-        print(f"{name}: {count} written, {len(documents) - count} already there ({instruction})")
+        updated = result.updated[instruction]
+        print(
+            f"{name}: {count} written, {updated} metadata updated, "
+            f"{len(documents) - count - updated} already there ({instruction})"
+        )
+    for instruction, count in result.deleted.items():
+        print(f"{corpus.collection_name(instruction)}: {count} deleted, gone from the source ({instruction})")
 
 
 def _index_with_ray(args: argparse.Namespace) -> None:
@@ -83,6 +104,8 @@ def _index_with_ray(args: argparse.Namespace) -> None:
         raise InvalidArgumentError("--ray writes into a Chroma server: give its --host (and --port)")
     if str(args.docs) == "-":
         raise InvalidArgumentError("--ray reads a file or folder every worker can reach, not stdin")
+    if args.cleanup is not None:
+        raise InvalidArgumentError("--cleanup runs in one process: index with --ray, then rerun without it")
     result = index_with_ray(
         args.docs,
         args.name,
@@ -98,6 +121,7 @@ def _index_with_ray(args: argparse.Namespace) -> None:
         batch_size=args.batch_size,
         cache=cache_setting(args),
         retry=retry_policy(args),
+        follow_symlinks=args.follow_symlinks,
     )
     rate = result.documents / result.seconds if result.seconds else 0.0
     print(f"{result.documents} documents in {result.seconds:.1f} s on {result.actors} actors ({rate:.1f}/s)")
@@ -110,13 +134,13 @@ def add_search_command(commands: Commands) -> None:
     search.add_argument("name", help="the corpus name")
     search.add_argument("query")
     search.add_argument("--instruction", required=True)
-    search.add_argument("-k", type=int, default=5)
+    search.add_argument("-k", type=positive, default=5)
     add_store_options(search)
     add_model_options(search)
 
 
 def cmd_search(args: argparse.Namespace) -> None:
-    hits = instructed_corpus(args).search(args.query, args.instruction, k=args.k)
+    hits = instructed_corpus(args, existing=True).search(args.query, args.instruction, k=args.k)
     for rank, hit in enumerate(hits, start=1):
         snippet = " ".join(hit.text.split())[:100]
         print(f"{rank:>2}. {hit.score:.4f}  {hit.id}  {snippet}")
@@ -133,7 +157,7 @@ def add_collections_command(commands: Commands) -> None:
 def cmd_collections(args: argparse.Namespace) -> None:
     from ..corpus import list_inbedder_collections
 
-    rows = list_inbedder_collections(chroma_client(args))
+    rows = list_inbedder_collections(chroma_client(args, existing=True))
     if args.json:
         print(json.dumps(rows, indent=2))
         return

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .options import Commands, add_command
+from .options import Commands, add_command, positive
 
 __all__ = ["add_data_command", "add_train_command", "cmd_data_build", "cmd_train"]
 
@@ -22,9 +22,13 @@ def add_data_command(commands: Commands) -> None:
     )
     build = add_command(data, "build", cmd_data_build, help="build the offline short-answer QA set")
     build.add_argument("--output", default="data/inbedder-qa.jsonl.gz", help=".jsonl or .jsonl.gz")
-    build.add_argument("--per-family", type=int, default=6000, help="rows kept per question family at most")
-    build.add_argument("--synthetic-messages", type=int, default=12000, help="composed customer messages")
-    build.add_argument("--synthetic-posts", type=int, default=3000, help="composed personal posts")
+    build.add_argument(
+        "--per-family", type=positive, default=6000, help="rows kept per question family at most"
+    )
+    build.add_argument(
+        "--synthetic-messages", type=positive, default=12000, help="composed customer messages"
+    )
+    build.add_argument("--synthetic-posts", type=positive, default=3000, help="composed personal posts")
     build.add_argument("--seed", type=int, default=0)
 
 
@@ -50,8 +54,8 @@ def add_train_command(commands: Commands) -> None:
     training.add_argument("--output", required=True, help="folder for the adapter (or model) and its card")
     training.add_argument("--model", default="default")
     training.add_argument("--full", action="store_true", help="full fine-tuning instead of LoRA")
-    training.add_argument("--lora-r", type=int, default=16)
-    training.add_argument("--lora-alpha", type=int, default=32)
+    training.add_argument("--lora-r", type=positive, default=16)
+    training.add_argument("--lora-alpha", type=positive, default=32)
     training.add_argument(
         "--lora-target-modules", nargs="+", default=["all-linear"], help="module names, or all-linear"
     )
@@ -61,9 +65,9 @@ def add_train_command(commands: Commands) -> None:
     training.add_argument("--epochs", type=float, default=1.0)
     training.add_argument("--max-steps", type=int, default=-1)
     training.add_argument("--lr", type=float, default=2e-4)
-    training.add_argument("--batch-size", type=int, default=8)
-    training.add_argument("--max-length", type=int, default=256)
-    training.add_argument("--max-rows", type=int, default=None)
+    training.add_argument("--batch-size", type=positive, default=8)
+    training.add_argument("--max-length", type=positive, default=256)
+    training.add_argument("--max-rows", type=positive, default=None)
     training.add_argument("--gradient-checkpointing", action="store_true")
     training.add_argument("--seed", type=int, default=0)
 

@@ -111,6 +111,12 @@ def validate_instructions(instructions: Any, argument: str = "instructions") -> 
     return checked
 
 
+#: Characters per token assumed at most when reading only a prefix of a long text.
+_CHARS_PER_TOKEN_BOUND = 64
+#: Tokens a cut can merge away at a prefix's end (a word cut in two tokenises differently).
+_CUT_SLACK = 16
+
+
 @dataclass
 class PromptTokenizer:
     """Builds the token ids of InBedder prompts for one tokenizer and template."""
@@ -163,11 +169,36 @@ class PromptTokenizer:
         return len(self._suffix_ids)
 
     def encode(self, text: str, instruction: str) -> list[int]:
-        """Ids of one prompt, the input text shortened if the whole exceeds ``max_length``."""
+        """Ids of one prompt, the input text shortened if the whole exceeds ``max_length``.
+
+        A huge text is never tokenised whole: once a bounded prefix of it is
+        already too long, it is cut from that prefix (the same ids as cutting it
+        after tokenising everything, at a cost that does not grow with its length).
+        """
+        if self._surely_too_long(text):
+            return self._framed(self._truncate(text, instruction))
         body = self._encode(self.format(text, instruction))
         if len(body) > self._budget:
             body = self._truncate(text, instruction)
+        return self._framed(body)
+
+    def _framed(self, body: list[int]) -> list[int]:
         return self._prefix_ids + body + self._answer_ids + self._suffix_ids
+
+    def _surely_too_long(self, text: str) -> bool:
+        """Whether ``text`` alone takes more tokens than a prompt holds, from prefixes only.
+
+        Prefixes of ``64 x budget`` characters (the window :meth:`_truncate` reads),
+        growing 4x while they still fit: text made of unusually long tokens is read
+        further, ordinary text is decided by the first one.  A prefix may tokenise
+        differently from the whole at its cut, which the slack covers.
+        """
+        window = self._budget * _CHARS_PER_TOKEN_BOUND
+        while window < len(text):
+            if len(self._encode(text[:window])) > self._budget + _CUT_SLACK:
+                return True
+            window *= 4
+        return False
 
     def _truncate(self, text: str, instruction: str) -> list[int]:
         fixed = len(self._encode(self.format("", instruction)))
@@ -177,8 +208,8 @@ class PromptTokenizer:
                 f"the instruction and template alone take {fixed} tokens, more than "
                 f"max_length={self.max_length} allows; shorten the instruction or raise max_length"
             )
-        # Tokenise only a generous prefix of huge texts: a token covers at least one character.
-        window = text[: room * 64]
+        # Tokenise only a generous prefix of huge texts: a token covers at most 64 characters.
+        window = text[: room * _CHARS_PER_TOKEN_BOUND]
         offsets = self.tokenizer(
             window, add_special_tokens=False, split_special_tokens=True, return_offsets_mapping=True
         )["offset_mapping"]

@@ -1,0 +1,125 @@
+"""A corpus kept equal to its source: metadata updates, deletes and cleanup, on a real Chroma.
+
+Each test runs against embedded Chroma and a real ``chroma run`` server.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from inbedder_integrations.corpus import TEXT_HASH_KEY, InstructedCorpus
+from inbedder_integrations.errors import InvalidArgumentError
+
+from .conftest import FLOAT32
+
+TOPIC, FEELING = "What is the topic?", "How does the writer feel?"
+DOCS = [
+    {"text": "The striker scored twice in the final.", "id": "a1", "metadata": {"source": "a", "v": 1}},
+    {"text": "The bank raised interest rates again.", "id": "a2", "metadata": {"source": "a", "v": 1}},
+    {"text": "I lost my keys and I am furious.", "id": "b1", "metadata": {"source": "b", "v": 1}},
+]
+
+
+def stored(corpus: InstructedCorpus, instruction: str) -> dict[str, dict[str, object]]:
+    got = corpus.collection(instruction).get(include=["metadatas"])
+    return {
+        id_: {k: v for k, v in (meta or {}).items() if k != TEXT_HASH_KEY}
+        for id_, meta in zip(got["ids"], got["metadatas"] or [], strict=True)
+    }
+
+
+@pytest.fixture
+def corpus(chroma_client) -> InstructedCorpus:
+    corpus = InstructedCorpus(chroma_client, "sync", model_kwargs=FLOAT32, cache=False)
+    assert corpus.index(DOCS, [TOPIC, FEELING]) == {TOPIC: 3, FEELING: 3}
+    return corpus
+
+
+def test_changed_metadata_is_applied_without_embedding(corpus: InstructedCorpus) -> None:
+    before = corpus.embeddings(TOPIC, ["a1", "a2", "b1"])
+    changed = [{**d, "metadata": {"source": d["metadata"]["source"], "v": 2}} for d in DOCS[:2]] + DOCS[2:]
+    result = corpus.sync(changed, [TOPIC, FEELING])
+    assert result.written == {TOPIC: 0, FEELING: 0}, "no text changed: nothing embedded"
+    assert result.updated == {TOPIC: 2, FEELING: 2}
+    for instruction in (TOPIC, FEELING):
+        assert stored(corpus, instruction) == {
+            "a1": {"source": "a", "v": 2},
+            "a2": {"source": "a", "v": 2},
+            "b1": {"source": "b", "v": 1},
+        }
+    np.testing.assert_array_equal(corpus.embeddings(TOPIC, ["a1", "a2", "b1"]), before)
+    # A key the document lost is removed, not kept by Chroma's metadata merge.
+    assert corpus.sync([{**DOCS[0], "metadata": {"source": "a"}}], [TOPIC]).updated == {TOPIC: 1}
+    assert stored(corpus, TOPIC)["a1"] == {"source": "a"}
+    # ... also when the text changed too (an upsert merges metadata the same way).
+    edited = {"text": "The striker scored three times.", "id": "a2", "metadata": {"source": "a"}}
+    assert corpus.sync([edited], [TOPIC]).written == {TOPIC: 1}
+    assert stored(corpus, TOPIC)["a2"] == {"source": "a"}
+    assert corpus.sync([edited], [TOPIC]).written == {TOPIC: 0}, "and the rerun finds it in sync"
+
+
+def test_full_cleanup_removes_what_the_source_lost_under_every_instruction(corpus: InstructedCorpus) -> None:
+    result = corpus.sync(DOCS[:1], [TOPIC], cleanup="full")
+    assert result.written == {TOPIC: 0} and result.deleted == {TOPIC: 2, FEELING: 2}
+    for instruction in (TOPIC, FEELING):
+        assert list(stored(corpus, instruction)) == ["a1"]
+        assert [hit.id for hit in corpus.search("football", instruction, k=5)] == ["a1"]
+
+
+def test_incremental_cleanup_touches_only_the_sources_in_the_input(corpus: InstructedCorpus) -> None:
+    result = corpus.sync(DOCS[:1], [TOPIC, FEELING], cleanup="incremental")
+    assert result.deleted == {TOPIC: 1, FEELING: 1}, "a2 shared source 'a' and is gone from it"
+    assert sorted(stored(corpus, FEELING)) == ["a1", "b1"]
+    assert corpus.sync([{"text": "no source"}], [TOPIC], cleanup="incremental").deleted == {
+        TOPIC: 0,
+        FEELING: 0,
+    }
+
+
+def test_delete_removes_ids_under_every_instruction(corpus: InstructedCorpus) -> None:
+    assert corpus.delete(["a2", "missing"]) == {TOPIC: 1, FEELING: 1}
+    assert sorted(stored(corpus, TOPIC)) == sorted(stored(corpus, FEELING)) == ["a1", "b1"]
+    assert corpus.delete(["a2"]) == {TOPIC: 0, FEELING: 0}
+    with pytest.raises(TypeError, match="wrap a single id"):
+        corpus.delete("a1")  # type: ignore[arg-type]
+
+
+def test_bad_cleanup_and_batch_size_write_nothing(chroma_client) -> None:
+    corpus = InstructedCorpus(chroma_client, "sync-bad", model_kwargs=FLOAT32, cache=False)
+    with pytest.raises(InvalidArgumentError, match="cleanup must be one of"):
+        corpus.sync(DOCS, [TOPIC], cleanup="everything")
+    for size in (0, -1):
+        with pytest.raises(ValueError, match="batch_size must be a positive int"):
+            corpus.index(DOCS, [TOPIC], batch_size=size)
+    assert corpus.instructions() == []
+
+
+def test_cli_cleanup_deletes_files_gone_from_the_folder(tmp_path, capsys) -> None:
+    from inbedder_integrations.cli import main
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name, text in (("keep.txt", "The striker scored twice."), ("gone.txt", "The bank raised rates.")):
+        (folder / name).write_text(text, encoding="utf-8")
+    common = [
+        "--name",
+        "notes",
+        "--instruction",
+        TOPIC,
+        "--path",
+        str(tmp_path / "store"),
+        "--dtype",
+        "float32",
+    ]
+    main(["index", str(folder), *common, "--no-cache"])
+    (folder / "gone.txt").unlink()
+    main(["index", str(folder), *common, "--no-cache", "--cleanup", "full"])
+    said = capsys.readouterr().out
+    assert (
+        "0 written, 0 metadata updated, 1 already there" in said and "1 deleted, gone from the source" in said
+    )
+    from inbedder_integrations.corpus import InstructedCorpus, connect
+
+    corpus = InstructedCorpus(connect(tmp_path / "store"), "notes", model_kwargs=FLOAT32)
+    assert corpus.collection(TOPIC).get()["ids"] == ["keep.txt"]
