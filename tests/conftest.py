@@ -32,6 +32,17 @@ from inbedder_integrations import InBedder
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules with the most slow tests first: `make test`'s workers take whole modules in this
+    order (``--dist loadfile``), so the long ones start early instead of ending the run alone."""
+    slow: dict[str, int] = {}
+    for item in items:
+        slow[item.nodeid.split("::")[0]] = slow.get(item.nodeid.split("::")[0], 0) + (
+            item.get_closest_marker("slow") is not None
+        )
+    items.sort(key=lambda item: -slow[item.nodeid.split("::")[0]])  # stable: order within a module kept
+
+
 def load_recipe(name: str) -> ModuleType:
     """Import ``recipes/<name>.py`` as a module: the recipes are scripts, not a package."""
     spec = importlib.util.spec_from_file_location(f"recipe_{name}", RECIPES / f"{name}.py")

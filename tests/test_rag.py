@@ -122,7 +122,7 @@ def load_rag_recipe(name: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
 @pytest.mark.slow
 def test_langchain_recipe_routes_retrieves_and_answers(tmp_path, monkeypatch):
     recipe = load_rag_recipe("rag_langchain", monkeypatch)
-    results = recipe.run(list(EXAMPLE_QUESTIONS), store=str(tmp_path / "chroma"), limit=20)
+    results = recipe.run(list(EXAMPLE_QUESTIONS), store=str(tmp_path / "chroma"), limit=10)
     assert [r["instruction"] for r in results] == list(EXAMPLE_INSTRUCTIONS)
     football = results[0]
     assert len(football["documents"]) == 3
@@ -131,17 +131,17 @@ def test_langchain_recipe_routes_retrieves_and_answers(tmp_path, monkeypatch):
     for result in results:
         assert result["answer"].strip(), "the generator answered"
     explicit = recipe.run(
-        [EXAMPLE_QUESTIONS[0]], store=str(tmp_path / "chroma"), limit=20, instruction=GOOD_OR_BAD
+        [EXAMPLE_QUESTIONS[0]], store=str(tmp_path / "chroma"), limit=10, instruction=GOOD_OR_BAD
     )
     assert explicit[0]["instruction"] == GOOD_OR_BAD
     with pytest.raises(LookupError, match="no collection for"):
-        recipe.run(["q"], store=str(tmp_path / "chroma"), limit=20, instruction="Who wrote it?")
+        recipe.run(["q"], store=str(tmp_path / "chroma"), limit=10, instruction="Who wrote it?")
 
 
 @pytest.mark.slow
 def test_llamaindex_recipe_routes_retrieves_and_answers(tmp_path, monkeypatch):
     recipe = load_rag_recipe("rag_llamaindex", monkeypatch)
-    results = recipe.run(list(EXAMPLE_QUESTIONS), store=str(tmp_path / "chroma"), limit=20)
+    results = recipe.run(list(EXAMPLE_QUESTIONS), store=str(tmp_path / "chroma"), limit=10)
     assert [r["instruction"] for r in results] == list(EXAMPLE_INSTRUCTIONS)
     football = results[0]["response"]
     assert str(football).strip(), "the generator answered"
