@@ -158,8 +158,8 @@ class EmbeddingCache:
             connection = sqlite3.connect(self.path, check_same_thread=False, timeout=self.timeout)
         try:
             if not self.read_only:
-                # Large pages for a new file: a 576-d vector (2.3 kB) then sits in its b-tree page
-                # instead of spilling to an overflow page of its own (disk cost 1.1x, not 2.2x).
+                # Large pages for a new file (ignored for an existing one): a 576-d vector (2.3 kB)
+                # then sits in its b-tree page instead of spilling to an overflow page of its own.
                 connection.execute("PRAGMA page_size=16384")
                 connection.execute("PRAGMA journal_mode=WAL")
             if connection.execute("PRAGMA quick_check").fetchone()[0] != "ok":
@@ -177,10 +177,16 @@ class EmbeddingCache:
             self._warn("corrupt", f"is damaged ({exc}) but in use elsewhere or read-only; going on uncached")
             return False
         aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
-        for suffix in ("-wal", "-shm"):
-            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
-        self.path.rename(aside)
-        os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        try:
+            self.path.rename(aside)
+            for suffix in ("-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        except OSError as error:
+            self._warn(
+                "corrupt", f"is damaged ({exc}) and could not be moved aside ({error}); going on uncached"
+            )
+            return False
         logger.warning("embedding cache %s is damaged (%s); moved to %s and rebuilt", self.path, exc, aside)
         return True
 
