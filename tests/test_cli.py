@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -39,6 +40,10 @@ def test_embed_npy_matches_python_api(tmp_path, engine):
     assert vectors.dtype == np.float32 and vectors.shape == (3, 576)
     expected = engine.embed(["Our team won the cup", "Stocks fell sharply", ""], INSTRUCTION)
     np.testing.assert_allclose(vectors, expected, atol=1e-5)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert output.stat().st_mode & 0o777 == 0o666 & ~umask, "the mode open() gives, not a temp file's"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.npy", "texts.txt"], "no partial file left"
 
 
 @pytest.mark.slow

@@ -120,6 +120,12 @@ def test_embed_output_is_checked_before_the_model_loads(tmp_path: Path, capsys) 
     assert "folder '/nonexistent' does not exist" in said
     said = refused(["embed", "--instruction", "q?", "--input", str(source), "--output", str(source)], capsys)
     assert "is the --input file" in said and source.read_bytes() == before
+    (tmp_path / "folder.npy").mkdir()
+    said = refused(
+        ["embed", "--instruction", "q?", "--input", str(source), "--output", str(tmp_path / "folder.npy")],
+        capsys,
+    )
+    assert "is a folder" in said
     said = refused(["embed", "--instruction", "q?", "--input", str(source), "--output", "out.csv"], capsys)
     assert "must end in .npy or .jsonl" in said
     if os.geteuid() != 0:  # root writes anywhere

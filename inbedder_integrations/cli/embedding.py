@@ -84,6 +84,8 @@ def _check_output(output: Path, source: str) -> None:
         raise FileNotFoundError(f"--output {str(output)!r}: folder {str(folder)!r} does not exist")
     if not os.access(folder, os.W_OK):
         raise PermissionError(f"--output {str(output)!r}: folder {str(folder)!r} is not writable")
+    if output.is_dir():
+        raise IsADirectoryError(f"--output {str(output)!r} is a folder")
     if source != "-" and output.exists() and output.samefile(source):
         raise InvalidArgumentError(f"--output {str(output)!r} is the --input file: it would be overwritten")
 
@@ -94,6 +96,9 @@ def _replaced_at_end(output: Path) -> Iterator[Path]:
     descriptor, name = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=output.suffix)
     os.close(descriptor)
     partial = Path(name)
+    umask = os.umask(0)
+    os.umask(umask)
+    partial.chmod(0o666 & ~umask)  # the mode a plain open() would give, not mkstemp's 0600
     try:
         yield partial
         os.replace(partial, output)
