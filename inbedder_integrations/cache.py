@@ -147,7 +147,7 @@ class EmbeddingCache:
                 return None
             connection = self._open_checked()
         if self.read_only:
-            self._warn("read-only", "is read-only: vectors found there are served, new ones not stored")
+            self._warn("read-only", _READ_ONLY)
         return connection
 
     def _open_checked(self) -> sqlite3.Connection:
@@ -308,7 +308,7 @@ class EmbeddingCache:
             return
         if kind == "read-only":
             self.read_only = True
-            self._warn("read-only", "is read-only: vectors found there are served, new ones not stored")
+            self._warn("read-only", _READ_ONLY)
             return
         assert self._connection is not None
         self._connection.close()
@@ -376,6 +376,7 @@ class _DamagedError(sqlite3.DatabaseError):
     """SQLite opened the file, but its own integrity check failed."""
 
 
+_READ_ONLY = "is read-only: vectors found there are served, new ones not stored"
 #: Failures of the machine, not of the file: going uncached is right, moving the file is not.
 _ENVIRONMENT_ERRORS = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_NOMEM", "SQLITE_PERM")
 _ENVIRONMENT_MESSAGES = ("disk i/o", "is full", "unable to open", "out of memory", "permission")

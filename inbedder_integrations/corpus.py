@@ -247,18 +247,7 @@ class InstructedCorpus:
         """Delete ``ids`` under every instruction of the corpus; returns how many each one held."""
         if isinstance(ids, str) or not all(isinstance(id_, str) and id_ for id_ in ids):
             raise InvalidTypeError("ids must be a list of non-empty strings; wrap a single id: [id]")
-        deleted = {}
-        for instruction in self.instructions():
-            collection = self.collection(instruction)
-            present = self.retry.call(
-                f"read {collection.name}", lambda c=collection: c.get(ids=list(ids), include=[])["ids"]
-            )
-            if present:
-                self.retry.call(
-                    f"delete from {collection.name}", lambda c=collection, p=present: c.delete(ids=p)
-                )
-            deleted[instruction] = len(present)
-        return deleted
+        return self._delete_everywhere(lambda collection: collection.get(ids=list(ids), include=[])["ids"])
 
     def _validated(
         self, documents: Iterable[str | Mapping[str, Any] | CorpusDocument]
@@ -276,19 +265,23 @@ class InstructedCorpus:
 
     def _clean(self, keep: set[str], sources: set[Any] | None, source_key: str) -> dict[str, int]:
         """Delete, under every instruction of the corpus, what the source no longer holds."""
+        return self._delete_everywhere(
+            lambda collection: stale_ids(collection, keep, sources=sources, source_key=source_key)
+        )
+
+    def _delete_everywhere(self, select: Callable[[Collection], list[str]]) -> dict[str, int]:
+        """Under every instruction of the corpus: delete the ids ``select`` finds (in chunks of
+        1,000, each call retried); returns how many each collection lost."""
         deleted = {}
         for instruction in self.instructions():
             collection = self.collection(instruction)
-            stale = self.retry.call(
-                f"read {collection.name}",
-                lambda c=collection: stale_ids(c, keep, sources=sources, source_key=source_key),
-            )
-            for start in range(0, len(stale), 1000):
-                chunk = stale[start : start + 1000]
+            doomed = self.retry.call(f"read {collection.name}", lambda c=collection: select(c))
+            for start in range(0, len(doomed), 1000):
+                chunk = doomed[start : start + 1000]
                 self.retry.call(
                     f"delete from {collection.name}", lambda c=collection, x=chunk: c.delete(ids=x)
                 )
-            deleted[instruction] = len(stale)
+            deleted[instruction] = len(doomed)
         return deleted
 
     def _index_batch(

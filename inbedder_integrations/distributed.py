@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from .corpus import ChromaUnavailableError, InstructedCorpus, RetryPolicy, collection_name, connect
-from .documents import TEXT_SUFFIXES, text_files
+from .documents import TEXT_SUFFIXES, decode_text, text_files
 from .engine.prompting import validate_instructions
 from .errors import InvalidArgumentError, positive_int
 from .instructed import missing_extra
@@ -104,7 +104,7 @@ def read_corpus(source: str | Path, *, follow_symlinks: bool = False) -> ray.dat
 
 def _jsonl(uri: str) -> ray.data.Dataset:
     # Not ray.data.read_text: it splits with str.splitlines(), which also cuts a row at U+2028.
-    dataset = ray.data.read_binary_files(uri, **_LIGHT_TASK)
+    dataset = ray.data.read_binary_files(uri, include_paths=True, **_LIGHT_TASK)
     return dataset.map_batches(_rows_from_jsonl, batch_format="pandas", **_LIGHT_TASK)
 
 
@@ -122,7 +122,8 @@ def _rows_from_jsonl(batch: Any) -> Any:
     parse and check it."""
     import pandas as pd
 
-    lines = [line for data in batch["bytes"] for line in split_lines(data.decode("utf-8"))]
+    texts = (decode_text(bytes(data), path) for data, path in zip(batch["bytes"], batch["path"], strict=True))
+    lines = [line for text in texts for line in split_lines(text)]
     return pd.DataFrame({"document": [line for line in lines if line.strip()]})
 
 
@@ -143,13 +144,7 @@ def _rows_from_files(batch: Any, root: str) -> Any:
     rows = []
     for data, file in zip(batch["bytes"], batch["path"], strict=True):
         relative = os.path.relpath(file, root)
-        try:
-            text = bytes(data).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InvalidArgumentError(
-                f"{file}: not UTF-8 (byte at offset {exc.start}); convert it first"
-            ) from None
-        rows.append(_row(text, relative, {"source": Path(file).name}))
+        rows.append(_row(decode_text(bytes(data), file), relative, {"source": Path(file).name}))
     return pd.DataFrame({"document": rows})
 
 

@@ -26,7 +26,9 @@ __all__ = [
     "TEXT_HASH_KEY",
     "TEXT_SUFFIXES",
     "CorpusDocument",
+    "decode_text",
     "load_documents",
+    "read_text_file",
     "text_files",
     "to_documents",
 ]
@@ -163,11 +165,16 @@ def load_documents(source: str | Path, *, follow_symlinks: bool = False) -> list
 
 def read_text_file(path: Path) -> str:
     """The UTF-8 text of ``path``; an error names the file and the byte when it is not UTF-8."""
+    return decode_text(path.read_bytes(), path)
+
+
+def decode_text(data: bytes, origin: str | Path) -> str:
+    """``data`` as UTF-8, or an error naming ``origin`` and the first byte that is not."""
     try:
-        return path.read_text(encoding="utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidArgumentError(
-            f"{path}: not UTF-8 (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+            f"{origin}: not UTF-8 (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
             "convert it first, e.g. iconv -f latin1 -t utf-8"
         ) from None
 
