@@ -2,7 +2,7 @@
 
 Each command is a pair: ``add_<name>_command`` declares its arguments, ``cmd_<name>``
 runs it; both live in the module of their group (:mod:`.embedding`, :mod:`.store`,
-:mod:`.training`, :mod:`.evaluation`), the option groups several commands share in
+:mod:`.training`, :mod:`.evaluation`, :mod:`.serve`), the option groups several commands share in
 :mod:`.options`.  This module is the program: the registry of commands, the parser,
 the quiet libraries and the one-line error policy.
 """
@@ -20,6 +20,7 @@ from .embedding import add_cache_command, add_embed_command, add_info_command, i
 from .evaluation import _eval_embedders as _eval_embedders
 from .evaluation import add_cluster_command, add_eval_command
 from .options import VERBOSE_HELP, Commands
+from .serve import add_serve_command
 from .store import add_collections_command, add_index_command, add_search_command
 from .training import add_data_command, add_train_command
 
@@ -49,6 +50,7 @@ COMMANDS: tuple[Callable[[Commands], None], ...] = (
     add_train_command,
     add_eval_command,
     add_cluster_command,
+    add_serve_command,
 )
 
 

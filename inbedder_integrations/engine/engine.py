@@ -21,6 +21,7 @@ from .loading import KNOWN_CHECKPOINTS
 from .pooling import PoolingMode
 from .prompting import (
     DEFAULT_TEMPLATE,
+    PromptSize,
     validate_instruction,
     validate_instructions,
     validate_texts,
@@ -252,6 +253,18 @@ class InBedder:
     def format_prompt(self, text: str, instruction: str) -> str:
         """The exact prompt string a text is embedded as (before any truncation)."""
         return self._live_runner.prompts.format(text, instruction)
+
+    def prompt_sizes(self, texts: Sequence[str], instruction: str) -> list[PromptSize]:
+        """How many tokens each prompt takes as embedded, and whether its text was cut to fit.
+
+        Servers report the first as usage, and refuse a text the caller asked not to cut.
+        """
+        texts = validate_texts(texts)
+        instruction = validate_instruction(instruction)
+        prompts = self._live_runner.prompts
+        with self._loaded.lock:  # fast tokenizers are not re-entrant
+            encoded = [prompts.encode_and_tell(text, instruction) for text in texts]
+        return [PromptSize(len(ids), truncated) for ids, truncated in encoded]
 
     def info(self) -> dict[str, Any]:
         """What ``inbedder info`` prints."""

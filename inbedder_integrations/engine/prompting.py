@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import InvalidArgumentError, InvalidTypeError
 
 __all__ = [
     "DEFAULT_TEMPLATE",
     "NUM_MASK_TOKENS",
+    "PromptSize",
     "PromptTokenizer",
     "validate_instruction",
     "validate_instructions",
@@ -117,6 +118,13 @@ _CHARS_PER_TOKEN_BOUND = 64
 _CUT_SLACK = 16
 
 
+class PromptSize(NamedTuple):
+    """One prompt as embedded: its length in tokens, and whether the input text was cut to fit."""
+
+    tokens: int
+    truncated: bool
+
+
 @dataclass
 class PromptTokenizer:
     """Builds the token ids of InBedder prompts for one tokenizer and template."""
@@ -175,12 +183,16 @@ class PromptTokenizer:
         already too long, it is cut from that prefix (the same ids as cutting it
         after tokenising everything, at a cost that does not grow with its length).
         """
+        return self.encode_and_tell(text, instruction)[0]
+
+    def encode_and_tell(self, text: str, instruction: str) -> tuple[list[int], bool]:
+        """:meth:`encode`'s ids, and whether the input text had to be cut to fit."""
         if self._surely_too_long(text):
-            return self._framed(self._truncate(text, instruction))
+            return self._framed(self._truncate(text, instruction)), True
         body = self._encode(self.format(text, instruction))
         if len(body) > self._budget:
-            body = self._truncate(text, instruction)
-        return self._framed(body)
+            return self._framed(self._truncate(text, instruction)), True
+        return self._framed(body), False
 
     def _framed(self, body: list[int]) -> list[int]:
         return self._prefix_ids + body + self._answer_ids + self._suffix_ids

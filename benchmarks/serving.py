@@ -1,0 +1,227 @@
+"""The serving benchmark: what dynamic batching buys, and what HTTP costs.
+
+    python benchmarks/serving.py           # writes docs/serving.json, re-renders the docs blocks
+    python benchmarks/serving.py --quick   # tiny sizes into a temporary file: checks it runs
+
+1. Throughput: ``--clients`` concurrent clients (64), each sending one text per
+   request back to back for ``--seconds``, against a server with dynamic batching
+   and against the same server taking one request at a time
+   (``max_batch_texts=1``, no wait).  Target: batching at least 3x.
+2. Overhead: one ``POST /v1/embeddings`` of a batch of 64 texts against
+   in-process :meth:`InBedder.embed` of the same batch (median of 3 after a
+   warm-up each).  Target: at most 15% slower.
+
+Both servers are real uvicorn servers on 127.0.0.1, in this process, sharing one
+fp32 engine without the on-disk cache (a repeat must cost a forward pass).
+Every answer is compared with the engine's own vector (max abs difference
+1e-5): wrong, failed and lost answers are counted, not assumed away.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import torch
+
+from inbedder_integrations import InBedder
+from inbedder_integrations.serving import ServeConfig, ServedInstruction, serve_in_background
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import render_docs  # noqa: E402
+from run import short_texts  # noqa: E402
+
+INSTRUCTIONS = {"topic": "What is the topic of this text?", "mood": "How does the writer feel?"}
+TOLERANCE = 1e-5
+
+
+@dataclass
+class LoadResult:
+    """What ``clients`` concurrent clients got in ``seconds``."""
+
+    clients: int
+    seconds: float
+    sent: int = 0
+    answered: int = 0
+    wrong: int = 0
+    failed: dict[int, int] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
+
+    @property
+    def lost(self) -> int:
+        """Requests sent that got neither an answer nor an HTTP error."""
+        return self.sent - self.answered - sum(self.failed.values())
+
+    @property
+    def throughput(self) -> float:
+        return self.answered / self.seconds
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(self.latencies, q)) if self.latencies else float("nan")
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "clients": self.clients, "seconds": round(self.seconds, 2), "sent": self.sent,
+            "answered": self.answered, "wrong": self.wrong, "lost": self.lost, "failed": self.failed,
+            "texts/s": round(self.throughput, 2), "p50 s": round(self.percentile(50), 3),
+            "p99 s": round(self.percentile(99), 3),
+        }  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def make_pool(texts: list[str]) -> list[tuple[str, str]]:
+    """(model name, text) pairs: every text under every served name."""
+    return [(name, text) for text in texts for name in INSTRUCTIONS]
+
+
+def expected_vectors(engine: InBedder, pool: list[tuple[str, str]]) -> dict[tuple[str, str], np.ndarray]:
+    texts = sorted({text for _, text in pool})
+    vectors = engine.embed_many(texts, list(INSTRUCTIONS.values()))
+    by_instruction = {name: dict(zip(texts, vectors[q], strict=True)) for name, q in INSTRUCTIONS.items()}
+    return {(name, text): by_instruction[name][text] for name, text in pool}
+
+
+def run_load(
+    base_url: str,
+    pool: list[tuple[str, str]],
+    expected: dict[tuple[str, str], np.ndarray],
+    *,
+    clients: int = 64,
+    seconds: float = 10.0,
+    api_key: str | None = None,
+) -> LoadResult:
+    """``clients`` clients send single texts (client c's k-th request: pool item c + k*clients)
+    until ``seconds`` have passed; a request sent before then is waited for."""
+    result = LoadResult(clients, seconds)
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+    async def client(http: httpx.AsyncClient, index: int, deadline: float) -> None:
+        step = index
+        while time.monotonic() < deadline:
+            name, text = pool[step % len(pool)]
+            step += clients
+            result.sent += 1
+            started = time.perf_counter()
+            body = {"model": name, "input": text, "encoding_format": "float"}
+            response = await http.post(f"{base_url}/v1/embeddings", json=body, headers=headers)
+            result.latencies.append(time.perf_counter() - started)
+            if response.status_code != 200:
+                result.failed[response.status_code] = result.failed.get(response.status_code, 0) + 1
+                continue
+            vector = np.asarray(response.json()["data"][0]["embedding"], dtype=np.float32)
+            result.answered += 1
+            result.wrong += int(np.abs(vector - expected[(name, text)]).max() > TOLERANCE)
+
+    async def all_clients() -> None:
+        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+        async with httpx.AsyncClient(limits=limits, timeout=600) as http:
+            started = time.monotonic()
+            await asyncio.gather(*(client(http, i, started + seconds) for i in range(clients)))
+            result.seconds = time.monotonic() - started
+
+    asyncio.run(all_clients())
+    return result
+
+
+def served(**limits: Any) -> ServeConfig:
+    instructions = tuple(ServedInstruction(name, q, q) for name, q in INSTRUCTIONS.items())
+    return ServeConfig(instructions, port=free_port(), cache=False, **limits)
+
+
+def median_seconds(run: Any, repeats: int = 3) -> float:
+    run()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def measure_overhead(engine: InBedder, texts: list[str]) -> dict[str, Any]:
+    """One POST of ``texts`` against in-process ``engine.embed`` of them (wall time, medians)."""
+    instruction = INSTRUCTIONS["topic"]
+    with serve_in_background(served(), engine) as url, httpx.Client(timeout=600) as http:
+
+        def post() -> None:
+            response = http.post(f"{url}/v1/embeddings", json={"model": "topic", "input": texts})
+            response.raise_for_status()
+
+        over_http = median_seconds(post)
+    in_process = median_seconds(lambda: engine.embed(texts, instruction))
+    return {
+        "texts": len(texts), "in-process s": round(in_process, 4), "over HTTP s": round(over_http, 4),
+        "overhead": round(over_http / in_process - 1, 4),
+    }  # fmt: skip
+
+
+def run_benchmark(
+    engine: InBedder, *, clients: int, seconds: float, texts: int, overhead_texts: int
+) -> dict[str, Any]:
+    pool = make_pool(short_texts(texts))
+    expected = expected_vectors(engine, pool)
+    loads = {}
+    for mode, limits in (
+        ("dynamic batching", {}),
+        ("one request at a time", {"max_batch_texts": 1, "max_wait_ms": 0}),
+    ):
+        with serve_in_background(served(**limits), engine) as url:
+            loads[mode] = run_load(url, pool, expected, clients=clients, seconds=seconds).summary()
+    batched, single = loads["dynamic batching"]["texts/s"], loads["one request at a time"]["texts/s"]
+    return {
+        "command": "python benchmarks/serving.py", "clients": clients, "seconds per mode": seconds,
+        "torch threads": torch.get_num_threads(), "dtype": engine.dtype, "model": engine.model_name,
+        "load": loads, "batching speed-up": round(batched / single, 2) if single else None,
+        "overhead": measure_overhead(engine, short_texts(overhead_texts)),
+    }  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: checks it runs, not speed")
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=None, help="per mode (default 30; --quick 3)")
+    parser.add_argument(
+        "--output", default=None, help="default: docs/serving.json (--quick: a temporary file)"
+    )
+    args = parser.parse_args(argv)
+    seconds = args.seconds or (3.0 if args.quick else 30.0)
+    engine = InBedder.from_pretrained("default", dtype="float32", cache=False)
+    started = time.perf_counter()
+    results = run_benchmark(
+        engine, clients=args.clients, seconds=seconds, texts=64 if args.quick else 512,
+        overhead_texts=8 if args.quick else 64,
+    )  # fmt: skip
+    results["command"] += " --quick" if args.quick else ""
+    results["total seconds"] = round(time.perf_counter() - started, 1)
+    if args.output is None and args.quick:
+        args.output = str(Path(tempfile.mkdtemp(prefix="inbedder-serving-")) / "serving.json")
+    output = Path(args.output) if args.output else ROOT / "docs" / "serving.json"
+    output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    if args.output is None:
+        render_docs.write(ROOT)
+    print(json.dumps(results, indent=2))
+    print(f"wrote {output}")
+
+
+if __name__ == "__main__":
+    main()

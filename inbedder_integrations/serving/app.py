@@ -1,0 +1,320 @@
+"""The HTTP face of one engine: OpenAI's and TEI's embedding APIs, health, info and metrics.
+
+:func:`create_app` builds a FastAPI app; ``inbedder serve`` runs it under uvicorn
+and ``inbedder serve --ray`` inside Ray Serve replicas.  Requests only parse and
+check their input here; embedding happens in the :class:`DynamicBatcher`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from .. import __version__
+from ..engine import InBedder
+from ..engine.prompting import validate_instruction, validate_texts
+from ..errors import InvalidArgumentError, InvalidTypeError
+from .batcher import DynamicBatcher, EmbedRequest, QueueFullError, ServerClosingError, TextTooLongError
+from .config import ServeConfig
+from .guard import ApiError, Guard, error_response
+from .metrics import CONTENT_TYPE, ServerMetrics
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger(__name__)
+
+#: Seconds a client told "queue full" should wait before retrying.
+RETRY_AFTER_SECONDS = 1
+
+
+def create_app(config: ServeConfig, engine: InBedder | None = None) -> FastAPI:
+    """An app serving ``config``'s instructions; ``engine`` (else loaded at startup) embeds."""
+    state = _ServerState(config, engine)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await state.start()
+        try:
+            yield
+        finally:
+            await state.stop()
+
+    app = FastAPI(title="inbedder", version=__version__, lifespan=lifespan)
+    app.state.inbedder = state
+    app.add_middleware(Guard, config=config, metrics=state.metrics)  # type: ignore[arg-type]
+    _add_error_handlers(app)
+    _add_routes(app, state)
+    return app
+
+
+class _ServerState:
+    """The engine, its batcher and the metrics; ready once the model has loaded."""
+
+    def __init__(self, config: ServeConfig, engine: InBedder | None) -> None:
+        self.config = config
+        self._given_engine = engine
+        self.engine: InBedder | None = engine
+        self.batcher: DynamicBatcher | None = None
+        self.metrics = ServerMetrics(lambda: self.batcher.queued_texts if self.batcher else 0)
+
+    async def start(self) -> None:
+        config = self.config
+        if self.engine is None:
+            self.engine = await asyncio.to_thread(
+                InBedder.from_pretrained, config.model, **config.model_kwargs, cache=config.cache
+            )
+        self.batcher = DynamicBatcher(
+            self.engine,
+            max_batch_texts=config.max_batch_texts,
+            max_batch_tokens=config.max_batch_tokens,
+            max_wait_s=config.max_wait_ms / 1000,
+            max_queue=config.max_queue,
+            on_batch=self.metrics.on_batch,
+        )
+        self.batcher.start()
+        logger.info("serving %s as %s", self.engine.fingerprint, [name for name, _ in config.model_names()])
+
+    async def stop(self) -> None:
+        if self.batcher is not None:
+            await asyncio.to_thread(self.batcher.close)
+
+    def ready(self) -> tuple[InBedder, DynamicBatcher]:
+        if self.engine is None or self.batcher is None:
+            raise ApiError(503, "the model is still loading", "server_error", code="loading")
+        return self.engine, self.batcher
+
+    def instruction(self, name: Any, instruction: Any, *, param: str) -> str:
+        """The instruction a request asks for: its own ``instruction`` field, else a served name."""
+        if instruction is not None:
+            if not self.config.allow_instruction_field:
+                raise ApiError(400, "this server does not take an 'instruction' field", param="instruction")
+            if name is not None and self.config.served(str(name)) is None and name != self.config.model:
+                raise _unknown_model(name, self.config, param)
+            return validate_instruction(instruction, "instruction")
+        if not isinstance(name, str):
+            raise ApiError(422, f"{param} must be a string naming a served model", param=param)
+        served = self.config.served(name)
+        if served is None:
+            raise _unknown_model(name, self.config, param)
+        return served
+
+    async def embed(self, request: EmbedRequest, model_name: str) -> tuple[np.ndarray, int]:
+        _, batcher = self.ready()
+        result = await batcher.embed(request)
+        self.metrics.texts.labels(model_name).inc(len(request.texts))
+        return result.vectors, result.prompt_tokens
+
+
+def _unknown_model(name: Any, config: ServeConfig, param: str) -> ApiError:
+    known = [served for served, _ in config.model_names()]
+    return ApiError(
+        404, f"the model {name!r} is not served here; served: {known}", param=param, code="model_not_found"
+    )
+
+
+def _add_routes(app: FastAPI, state: _ServerState) -> None:
+    config = state.config
+
+    @app.post("/v1/embeddings")
+    async def openai_embeddings(request: Request) -> JSONResponse:
+        body = await _json_object(request)
+        engine, _ = state.ready()
+        texts = _openai_input(body.get("input"), config.max_inputs)
+        name = body.get("model")
+        instruction = state.instruction(name, body.get("instruction"), param="model")
+        encoding = body.get("encoding_format", "float")
+        if encoding not in ("float", "base64"):
+            raise ApiError(
+                422, f"encoding_format must be 'float' or 'base64', got {encoding!r}", param="encoding_format"
+            )
+        dimensions = body.get("dimensions")
+        if dimensions is not None and dimensions != engine.dim:
+            raise ApiError(
+                422,
+                f"this model's vectors have {engine.dim} dimensions, not {dimensions!r}",
+                param="dimensions",
+            )
+        vectors, tokens = await state.embed(EmbedRequest(texts, instruction), str(name))
+        data = [
+            {"object": "embedding", "index": index, "embedding": _encoded(vector, encoding)}
+            for index, vector in enumerate(vectors)
+        ]
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        return JSONResponse({"object": "list", "data": data, "model": name, "usage": usage})
+
+    @app.get("/v1/models")
+    async def openai_models() -> JSONResponse:
+        engine, _ = state.ready()
+        data = [
+            {
+                "id": name,
+                "object": "model",
+                "created": 0,
+                "owned_by": "inbedder",
+                "instruction": instruction,
+                "dim": engine.dim,
+                "fingerprint": engine.fingerprint,
+            }
+            for name, instruction in config.model_names()
+        ]
+        return JSONResponse({"object": "list", "data": data})
+
+    async def tei_embed(request: Request) -> JSONResponse:
+        body = await _json_object(request)
+        state.ready()
+        inputs = body.get("inputs")
+        texts = [inputs] if isinstance(inputs, str) else inputs
+        texts = validate_texts(texts, "inputs")
+        _check_count(texts, config.max_inputs, "inputs")
+        # The served name: from the path (/<name>/embed), else prompt_name, else the first one.
+        name = request.path_params.get("name") or body.get("prompt_name") or config.instructions[0].name
+        instruction = state.instruction(name, body.get("instruction"), param="prompt_name")
+        if body.get("truncation_direction", "Right") not in ("Right", "right"):
+            raise ApiError(
+                422,
+                "only truncation_direction 'Right' is supported: the text's end is cut",
+                param="truncation_direction",
+            )
+        truncate = _flag(body, "truncate", config.auto_truncate)
+        normalize = _flag(body, "normalize", True)
+        embed = EmbedRequest(texts, instruction, normalize=normalize, truncate=truncate)
+        vectors, _ = await state.embed(embed, str(name))
+        return JSONResponse(vectors.tolist())
+
+    # TEI answers embedding requests on / too: huggingface_hub's InferenceClient posts there.
+    # A client that cannot send prompt_name (LlamaIndex's) picks an instruction by its base URL.
+    app.add_api_route("/embed", tei_embed, methods=["POST"])
+    app.add_api_route("/", tei_embed, methods=["POST"])
+    app.add_api_route("/{name}/embed", tei_embed, methods=["POST"])
+    app.add_api_route("/{name}", tei_embed, methods=["POST"])
+
+    @app.get("/health")
+    async def health() -> JSONResponse:
+        state.ready()
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/info")
+    async def info() -> JSONResponse:
+        engine, _ = state.ready()
+        return JSONResponse(
+            {
+                "model_id": engine.model_name,
+                "model_dtype": engine.dtype,
+                "model_type": {"embedding": {}},
+                "max_input_length": engine.max_length,
+                "max_batch_tokens": config.max_batch_tokens,
+                "max_client_batch_size": config.max_inputs,
+                "max_batch_requests": config.max_batch_texts,
+                "max_concurrent_requests": config.max_queue,
+                "auto_truncate": config.auto_truncate,
+                "version": __version__,
+                "dim": engine.dim,
+                "device": engine.device,
+                "fingerprint": engine.fingerprint,
+                "pid": os.getpid(),
+                "instructions": {name: instruction for name, instruction in config.model_names()},
+            }
+        )
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(state.metrics.exposition(), media_type=CONTENT_TYPE)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    def handler(status: int, kind: str, headers: dict[str, str] | None = None) -> Any:
+        async def respond(request: Request, exc: Exception) -> Response:
+            param = getattr(exc, "param", None)
+            return error_response(request.url.path, status, str(exc), kind, param=param, headers=headers)
+
+        return respond
+
+    async def api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return error_response(
+            request.url.path, exc.status, exc.message, exc.kind, exc.param, exc.code, exc.headers
+        )
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(TextTooLongError, handler(413, "invalid_request_error"))
+    app.add_exception_handler(InvalidTypeError, handler(422, "invalid_request_error"))
+    app.add_exception_handler(InvalidArgumentError, handler(400, "invalid_request_error"))
+    busy = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    app.add_exception_handler(QueueFullError, handler(503, "server_overloaded", busy))
+    app.add_exception_handler(ServerClosingError, handler(503, "server_error", busy))
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    import json
+
+    raw = await request.body()
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError(400, f"the request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ApiError(422, f"the request body must be a JSON object, got {type(body).__name__}")
+    return body
+
+
+def _openai_input(value: Any, max_inputs: int) -> list[str]:
+    """OpenAI's ``input``: a string or a list of strings.  Token-id arrays are refused: they
+    come from another model's tokenizer, and embedding them would embed the wrong text."""
+    if isinstance(value, str):
+        return validate_texts([value], "input")
+    if isinstance(value, list) and value and all(_token_ids(item) for item in value):
+        raise ApiError(
+            400,
+            "input holds token ids; this server embeds text with its own tokenizer, so ids from "
+            "another tokenizer (tiktoken) would embed the wrong text. Send the strings instead; "
+            "langchain-openai: OpenAIEmbeddings(..., check_embedding_ctx_length=False)",
+            param="input",
+            code="token_ids_not_supported",
+        )
+    if isinstance(value, list) and not value:
+        raise ApiError(400, "input must not be empty", param="input")
+    if value is None:
+        raise ApiError(422, "input is required: a string or a list of strings", param="input")
+    texts = validate_texts(value, "input")
+    _check_count(texts, max_inputs, "input")
+    return texts
+
+
+def _token_ids(item: Any) -> bool:
+    if isinstance(item, int) and not isinstance(item, bool):
+        return True
+    return isinstance(item, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in item)
+
+
+def _check_count(texts: list[str], max_inputs: int, param: str) -> None:
+    if len(texts) > max_inputs:
+        raise ApiError(
+            413,
+            f"{param} holds {len(texts)} texts; this server takes at most {max_inputs} per request",
+            param=param,
+        )
+
+
+def _flag(body: dict[str, Any], key: str, default: bool) -> bool:
+    value = body.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise ApiError(422, f"{key} must be true or false, got {value!r}", param=key)
+    return value
+
+
+def _encoded(vector: np.ndarray, encoding: str) -> list[float] | str:
+    """OpenAI's two encodings: a list of floats, or base64 of little-endian float32 bytes."""
+    if encoding == "base64":
+        return base64.b64encode(vector.astype("<f4").tobytes()).decode("ascii")
+    return vector.tolist()

@@ -1,0 +1,221 @@
+"""What a server serves and how hard it may be pushed: one frozen object, from flags or a file.
+
+Each named instruction is served as a *model name*, so an unmodified OpenAI
+client picks its collection's instruction with ``model="topic"``; ``topic:query``
+names the same entry's query instruction.  Limits have safe defaults: a server
+binds 127.0.0.1, bounds its queue, its request bodies and its batches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from ..engine.prompting import validate_instruction
+from ..errors import InvalidArgumentError, InvalidTypeError, positive_int
+
+__all__ = [
+    "API_KEY_ENV",
+    "QUERY_SUFFIX",
+    "RESERVED_NAMES",
+    "ServeConfig",
+    "ServedInstruction",
+    "load_config_file",
+    "parse_named_instructions",
+    "read_api_key",
+]
+
+#: The environment variable a server reads its bearer key from when no key file is given.
+API_KEY_ENV = "INBEDDER_API_KEY"
+#: Names that are paths of the server's own endpoints (``POST /<name>/embed`` serves a name).
+RESERVED_NAMES = ("embed", "v1", "health", "info", "metrics", "docs", "openapi.json", "redoc")
+#: ``<name>:query`` selects the query instruction of the served entry ``<name>``.
+QUERY_SUFFIX = ":query"
+
+
+@dataclass(frozen=True)
+class ServedInstruction:
+    """One model name a client can ask for: documents under ``instruction``, queries under
+    ``query_instruction`` (the same question unless told otherwise)."""
+
+    name: str
+    instruction: str
+    query_instruction: str
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            raise InvalidArgumentError(
+                f"instruction name {self.name!r} must be letters, digits, '-', '_' or '.'"
+            )
+        if self.name in RESERVED_NAMES:
+            raise InvalidArgumentError(
+                f"instruction name {self.name!r} is taken by an endpoint: {RESERVED_NAMES}"
+            )
+        validate_instruction(self.instruction, f"instruction {self.name!r}")
+        validate_instruction(self.query_instruction, f"query instruction {self.name!r}")
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Everything ``inbedder serve`` needs; every limit is checked before the model loads."""
+
+    instructions: tuple[ServedInstruction, ...]
+    """The model names served (at least one); the first is ``/embed``'s default."""
+    model: str = "default"
+    """What :meth:`InBedder.from_pretrained` loads."""
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Engine settings (dtype, device, pooling, max_length, adapter...)."""
+    cache: str | bool = True
+    """The on-disk embedding cache: True (the default file), a path, or False."""
+    host: str = "127.0.0.1"
+    port: int = 8080
+    api_key: str | None = field(default=None, repr=False)
+    """Bearer key every request but ``/health`` must carry; None: no key (local use)."""
+    allow_instruction_field: bool = True
+    """Whether a request may carry its own ``instruction`` instead of a served name."""
+    auto_truncate: bool = False
+    """``/embed`` without ``truncate``: cut long texts (True) or refuse them with 413 (False, TEI's
+    default).  ``/v1/embeddings`` always cuts the text's end to fit, as the engine does."""
+    max_batch_texts: int = 64
+    """Texts embedded together at most (across requests and instructions)."""
+    max_batch_tokens: int = 16384
+    """Prompt tokens (estimated) embedded together at most."""
+    max_wait_ms: float = 5.0
+    """How long the first request of a batch waits for others to join it."""
+    max_queue: int = 1024
+    """Texts waiting at most; past it requests get 503 with ``Retry-After``."""
+    max_inputs: int = 2048
+    """Texts in one request at most (413 past it)."""
+    max_body_bytes: int = 4 * 1024 * 1024
+    """Request body size at most (413 past it)."""
+
+    def __post_init__(self) -> None:
+        if not self.instructions:
+            raise InvalidArgumentError("serve needs at least one instruction: --instruction NAME=QUESTION")
+        names = [served.name for served in self.instructions]
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                raise InvalidArgumentError(f"instruction name {name!r} is given twice")
+        for limit in (
+            "port",
+            "max_batch_texts",
+            "max_batch_tokens",
+            "max_queue",
+            "max_inputs",
+            "max_body_bytes",
+        ):
+            positive_int(limit, getattr(self, limit))
+        if self.port > 65535:
+            raise InvalidArgumentError(f"port must be from 1 to 65535, got {self.port}")
+        if isinstance(self.max_wait_ms, bool) or not isinstance(self.max_wait_ms, int | float):
+            raise InvalidTypeError(f"max_wait_ms must be a number, got {self.max_wait_ms!r}")
+        if not 0 <= self.max_wait_ms <= 1000:
+            raise InvalidArgumentError(f"max_wait_ms must be from 0 to 1000, got {self.max_wait_ms}")
+        if self.api_key is not None and not self.api_key.strip():
+            raise InvalidArgumentError("the API key is empty")
+
+    def served(self, name: str) -> str | None:
+        """The instruction a model name stands for (``name`` or ``name:query``), or None."""
+        base, query = (name[: -len(QUERY_SUFFIX)], True) if name.endswith(QUERY_SUFFIX) else (name, False)
+        for served in self.instructions:
+            if served.name == base:
+                return served.query_instruction if query else served.instruction
+        return None
+
+    def model_names(self) -> list[tuple[str, str]]:
+        """Every name a client can ask for, with its instruction (query names where they differ)."""
+        names = []
+        for served in self.instructions:
+            names.append((served.name, served.instruction))
+            if served.query_instruction != served.instruction:
+                names.append((served.name + QUERY_SUFFIX, served.query_instruction))
+        return names
+
+    def replace(self, **changes: Any) -> ServeConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def parse_named_instructions(
+    documents: list[str] | dict[str, str], queries: list[str] | dict[str, str] | None = None
+) -> tuple[ServedInstruction, ...]:
+    """``["topic=What is the topic?"]`` (flags) or ``{"topic": "..."}`` (a file) as served entries."""
+    named = _named(documents, "--instruction")
+    query_named = _named(queries or {}, "--query-instruction")
+    for name in query_named:
+        if name not in named:
+            raise InvalidArgumentError(f"--query-instruction {name}=... names no --instruction {name}=...")
+    return tuple(
+        ServedInstruction(name, question, query_named.get(name, question)) for name, question in named.items()
+    )
+
+
+def _named(values: list[str] | dict[str, str], flag: str) -> dict[str, str]:
+    if isinstance(values, dict):
+        pairs = list(values.items())
+    else:
+        pairs = []
+        for value in values:
+            name, sep, question = value.partition("=")
+            if not sep:
+                raise InvalidArgumentError(f"{flag} must be NAME=QUESTION, got {value!r}")
+            pairs.append((name.strip(), question))
+    named: dict[str, str] = {}
+    for name, question in pairs:
+        if not isinstance(question, str):
+            raise InvalidTypeError(f"{flag} {name}: the question must be a string, got {question!r}")
+        if name in named:
+            raise InvalidArgumentError(f"{flag} {name} is given twice")
+        named[name] = question
+    return named
+
+
+#: Config-file keys that map onto :class:`ServeConfig` fields as they are.
+_FILE_KEYS = {f.name for f in dataclasses.fields(ServeConfig)} - {"instructions", "api_key"}
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """A TOML (``.toml``) or YAML (``.yaml``/``.yml``) server config as :class:`ServeConfig`
+    keyword arguments; ``instructions``/``query_instructions`` are tables of name = question,
+    and ``api_key_file`` names the key's file (a key itself never belongs in a config file)."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".toml":
+        data = tomllib.loads(text)
+    elif path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        data = yaml.safe_load(text) or {}
+    else:
+        raise InvalidArgumentError(f"{path}: a server config is a .toml, .yaml or .yml file")
+    if not isinstance(data, dict):
+        raise InvalidTypeError(f"{path}: expected a table of settings at the top")
+    unknown = set(data) - _FILE_KEYS - {"instructions", "query_instructions", "api_key_file"}
+    if unknown:
+        raise InvalidArgumentError(f"{path}: unknown settings {sorted(unknown)}; known: {sorted(_FILE_KEYS)}")
+    settings = {key: value for key, value in data.items() if key in _FILE_KEYS}
+    if "instructions" in data:
+        for key in ("instructions", "query_instructions"):
+            if not isinstance(data.get(key, {}), dict):
+                raise InvalidTypeError(f"{path}: {key} must be a table of name = question")
+        settings["instructions"] = parse_named_instructions(
+            data["instructions"], data.get("query_instructions")
+        )
+    if "api_key_file" in data:
+        settings["api_key"] = read_api_key(Path(path.parent, data["api_key_file"]))
+    return settings
+
+
+def read_api_key(key_file: str | Path | None) -> str | None:
+    """The bearer key from ``key_file`` (surrounding whitespace dropped), else from
+    ``$INBEDDER_API_KEY``, else None.  The key is never logged."""
+    if key_file is not None:
+        key = Path(key_file).read_text(encoding="utf-8").strip()
+        if not key:
+            raise InvalidArgumentError(f"the API key file {key_file} is empty")
+        return key
+    return os.environ.get(API_KEY_ENV) or None
