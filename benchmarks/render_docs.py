@@ -278,7 +278,38 @@ def scaling_capacity(data: dict[str, Any]) -> str:
     )
 
 
+SERVING_JSON = ROOT / "docs" / "serving.json"
+
+
+def serving_benchmark(data: dict[str, Any]) -> str:
+    """docs/serving.md's figures, from docs/serving.json (written by benchmarks/serving.py)."""
+    serving = data.get("serving") or json.loads(SERVING_JSON.read_text(encoding="utf-8"))
+    batched, single = serving["load"]["dynamic batching"], serving["load"]["one request at a time"]
+    speed_up, overhead = serving["batching speed-up"], serving["overhead"]
+    checked = sum(mode["answered"] for mode in serving["load"].values())
+    wrong = sum(mode["wrong"] + mode["lost"] for mode in serving["load"].values())
+    return (
+        f"Measured by `{serving['command']}` on {serving.get('cpu') or 'an unnamed CPU'} "
+        f"({serving['dtype']}, {serving['torch threads']} torch threads, no cache): "
+        f"{serving['clients']} concurrent clients, each sending single texts for "
+        f"{serving['seconds per mode']:.0f} s, got {rate(batched['texts/s'])} texts/s with dynamic "
+        f"batching (p50 {batched['p50 s']:.2f} s, p99 {batched['p99 s']:.2f} s) against "
+        f"{rate(single['texts/s'])} texts/s served one request at a time (p50 {single['p50 s']:.2f} s, "
+        f"p99 {single['p99 s']:.2f} s): {ratio(speed_up)} (target: at least 3x, "
+        f"{'met' if speed_up >= 3 else 'not met on this CPU'}). One request of "
+        f"{overhead['texts']} texts took {overhead['over HTTP s']:.2f} s over HTTP against "
+        f"{overhead['in-process s']:.2f} s for `engine.embed` in-process: "
+        f"{'no measurable overhead' if overhead['overhead'] <= 0.02 else 'overhead'} (HTTP over "
+        f"in-process: {percent(overhead['overhead'])}, the median of {overhead['repeats']} paired runs, "
+        f"from {percent(overhead['overhead range'][0])} to {percent(overhead['overhead range'][1])}; "
+        f"this machine's run-to-run noise is of that size; target: at most 15%, "
+        f"{'met' if overhead['overhead'] <= 0.15 else 'not met'}). All {checked:,} answers were "
+        f"compared with the engine's vectors: {wrong} wrong or lost."
+    )
+
+
 BLOCKS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "serving-benchmark": serving_benchmark,
     "performance-header": performance_header,
     "performance-tables": performance_tables,
     "engine-dtype": engine_dtype,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from inbedder_integrations import InBedder
@@ -187,3 +188,32 @@ def test_cli_index_with_ray_needs_a_server() -> None:
 
     with pytest.raises(SystemExit, match="--ray writes into a Chroma server"):
         main(["index", "docs", "--name", "x", "--instruction", "q?", "--ray"])
+
+
+def test_ray_serve_two_replicas_behind_one_endpoint(local_ray, engine: InBedder) -> None:
+    """`inbedder serve --ray --replicas 2`: both replicas answer, with the engine's vectors."""
+    import httpx
+    from openai import OpenAI
+    from ray import serve
+
+    from inbedder_integrations.serving import ServeConfig, ServedInstruction, run_ray_server
+
+    from .conftest import free_port
+
+    config = ServeConfig(
+        (ServedInstruction("topic", INSTRUCTIONS[0]),), port=free_port(), model_kwargs=FLOAT32, cache=False
+    )
+    texts = [row["text"] for row in bbc_headlines(8)]
+    try:
+        run_ray_server(config, replicas=2, blocking=False)
+        url = f"http://127.0.0.1:{config.port}"
+        pids = {httpx.get(f"{url}/info", timeout=60).json()["pid"] for _ in range(40)}
+        assert len(pids) == 2, f"requests reached {len(pids)} replica(s)"
+        client = OpenAI(base_url=f"{url}/v1", api_key="unused")
+        for start in range(0, len(texts), 2):  # several requests: both replicas embed
+            response = client.embeddings.create(model="topic", input=texts[start : start + 2])
+            vectors = [item.embedding for item in response.data]
+            expected = engine.embed(texts[start : start + 2], INSTRUCTIONS[0])
+            assert abs(np.asarray(vectors, dtype=np.float32) - expected).max() <= 1e-5
+    finally:
+        serve.shutdown()

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-PAGES = ["engine.md", "langchain.md", "llama_index.md", "chroma.md"]
+PAGES = ["engine.md", "langchain.md", "llama_index.md", "chroma.md", "serving.md"]
 
 
 def python_blocks(page: Path) -> list[str]:

@@ -23,8 +23,6 @@ import pytest
 
 from inbedder_integrations import InBedder
 
-from .conftest import free_port
-
 pytest.importorskip("fastapi", reason="the 'serve' extra is part of the test install")
 from inbedder_integrations.serving import ServeConfig, ServedInstruction, serve_in_background
 
@@ -42,7 +40,7 @@ TOLERANCE = 1e-5
 
 def config(**changes: object) -> ServeConfig:
     instructions = (ServedInstruction("topic", TOPIC, TOPIC_QUERY), ServedInstruction("mood", MOOD, MOOD))
-    settings = {"port": free_port(), "api_key": KEY, "cache": False, "max_inputs": 100}
+    settings = {"port": 0, "api_key": KEY, "cache": False, "max_inputs": 100}
     return ServeConfig(instructions, **{**settings, **changes})  # type: ignore[arg-type]
 
 
@@ -54,8 +52,8 @@ def server_engine(engine: InBedder) -> InBedder:
 
 @pytest.fixture(scope="module")
 def server(server_engine: InBedder):
-    with serve_in_background(config(max_body_bytes=64 * 1024), server_engine) as url:
-        yield url
+    with serve_in_background(config(max_body_bytes=64 * 1024), server_engine) as running:
+        yield running.url
 
 
 def close(vectors: object, expected: np.ndarray) -> bool:
@@ -304,7 +302,8 @@ def test_a_burst_past_the_queue_gets_503_and_the_server_serves_on(
     with Retry-After; all others are correct, and the server answers afterwards."""
     texts = [f"Burst message number {i} about the weather." for i in range(24)]
     expected = engine.embed(texts, TOPIC)
-    with serve_in_background(config(max_queue=4, max_batch_texts=2, api_key=None), server_engine) as url:
+    with serve_in_background(config(max_queue=4, max_batch_texts=2, api_key=None), server_engine) as running:
+        url = running.url
 
         async def burst() -> list[httpx.Response]:
             async with httpx.AsyncClient(timeout=300) as client:
@@ -322,6 +321,45 @@ def test_a_burst_past_the_queue_gets_503_and_the_server_serves_on(
             assert close([response.json()["data"][0]["embedding"]], expected[index : index + 1])
         again = httpx.post(f"{url}/v1/embeddings", json={"model": "topic", "input": texts[0]}, timeout=300)
         assert again.status_code == 200
+
+
+# --------------------------------------------------------------------------- batching
+
+
+def metric(url: str, name: str) -> float:
+    text = httpx.get(f"{url}/metrics").text
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
+
+
+def test_requests_that_arrive_together_are_one_batch_across_clients_and_instructions(
+    server_engine: InBedder, engine: InBedder
+) -> None:
+    """8 clients (4 texts, each under both names) inside one 300 ms window: one batch of 8
+    requests; each text under both instructions goes through embed_many, and every answer is
+    still the engine's own vector for its instruction."""
+    texts = [*TEXTS, "A fourth, calmer text about gardening."]
+    with serve_in_background(config(max_wait_ms=300, api_key=None), server_engine) as running:
+        url = running.url
+        before = metric(url, "inbedder_batch_requests_count"), metric(url, "inbedder_batch_requests_sum")
+
+        async def together() -> list[httpx.Response]:
+            async with httpx.AsyncClient(timeout=300) as client:
+                return await asyncio.gather(
+                    *(
+                        client.post(f"{url}/v1/embeddings", json={"model": name, "input": text})
+                        for text in texts
+                        for name in ("topic", "mood")
+                    )
+                )
+
+        responses = asyncio.run(together())
+        after = metric(url, "inbedder_batch_requests_count"), metric(url, "inbedder_batch_requests_sum")
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 8), "one batch held all 8 requests"
+    expected = engine.embed_many(texts, [TOPIC, MOOD])
+    for index, response in enumerate(responses):
+        instruction = (TOPIC, MOOD)[index % 2]
+        got = response.json()["data"][0]["embedding"]
+        assert close([got], expected[instruction][index // 2 : index // 2 + 1])
 
 
 # --------------------------------------------------------------------------- load
@@ -346,8 +384,8 @@ def test_sixty_four_concurrent_clients_get_correct_answers_and_none_is_lost(
     serving = serving_benchmark()
     pool = serving.make_pool([f"{text} (load {i})" for i, text in enumerate(TEXTS * 11)])
     expected = serving.expected_vectors(engine, pool)
-    with serve_in_background(serving.served(), server_engine) as url:
-        result = serving.run_load(url, pool, expected, clients=64, seconds=4.0)
+    with serve_in_background(serving.served(), server_engine) as running:
+        result = serving.run_load(running.url, pool, expected, clients=64, seconds=4.0)
     summary = result.summary()
     record_numbers("serving", "64 clients, single texts", summary)
     assert result.answered >= 64 and result.wrong == 0 and result.lost == 0 and not result.failed, summary

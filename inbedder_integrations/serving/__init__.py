@@ -19,9 +19,10 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
 from .app import create_app
 from .batcher import DynamicBatcher, EmbedRequest, EmbedResult, QueueFullError
 from .config import ServeConfig, ServedInstruction, load_config_file, parse_named_instructions, read_api_key
-from .run import run_ray_server, run_server, serve_in_background
+from .run import BackgroundServer, run_ray_server, run_server, serve_in_background
 
 __all__ = [
+    "BackgroundServer",
     "DynamicBatcher",
     "EmbedRequest",
     "EmbedResult",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -25,7 +26,7 @@ from ..engine.prompting import validate_instruction, validate_texts
 from ..errors import InvalidArgumentError, InvalidTypeError
 from .batcher import DynamicBatcher, EmbedRequest, QueueFullError, ServerClosingError, TextTooLongError
 from .config import ServeConfig
-from .guard import ApiError, Guard, error_response
+from .guard import ApiError, Guard
 from .metrics import CONTENT_TYPE, ServerMetrics
 
 __all__ = ["create_app"]
@@ -61,8 +62,8 @@ class _ServerState:
 
     def __init__(self, config: ServeConfig, engine: InBedder | None) -> None:
         self.config = config
-        self._given_engine = engine
         self.engine: InBedder | None = engine
+        self._owns_engine = engine is None
         self.batcher: DynamicBatcher | None = None
         self.metrics = ServerMetrics(lambda: self.batcher.queued_texts if self.batcher else 0)
 
@@ -84,8 +85,11 @@ class _ServerState:
         logger.info("serving %s as %s", self.engine.fingerprint, [name for name, _ in config.model_names()])
 
     async def stop(self) -> None:
+        """Finish what is queued; release the model if this server loaded it."""
         if self.batcher is not None:
             await asyncio.to_thread(self.batcher.close)
+        if self._owns_engine and self.engine is not None:
+            self.engine.close()
 
     def ready(self) -> tuple[InBedder, DynamicBatcher]:
         if self.engine is None or self.batcher is None:
@@ -107,10 +111,11 @@ class _ServerState:
             raise _unknown_model(name, self.config, param)
         return served
 
-    async def embed(self, request: EmbedRequest, model_name: str) -> tuple[np.ndarray, int]:
+    async def embed(self, request: EmbedRequest, model_name: Any) -> tuple[np.ndarray, int]:
         _, batcher = self.ready()
         result = await batcher.embed(request)
-        self.metrics.texts.labels(model_name).inc(len(request.texts))
+        label = "(instruction field)" if model_name is None else str(model_name)
+        self.metrics.texts.labels(label).inc(len(request.texts))
         return result.vectors, result.prompt_tokens
 
 
@@ -143,7 +148,7 @@ def _add_routes(app: FastAPI, state: _ServerState) -> None:
                 f"this model's vectors have {engine.dim} dimensions, not {dimensions!r}",
                 param="dimensions",
             )
-        vectors, tokens = await state.embed(EmbedRequest(texts, instruction), str(name))
+        vectors, tokens = await state.embed(EmbedRequest(texts, instruction), name)
         data = [
             {"object": "embedding", "index": index, "embedding": _encoded(vector, encoding)}
             for index, vector in enumerate(vectors)
@@ -187,7 +192,7 @@ def _add_routes(app: FastAPI, state: _ServerState) -> None:
         truncate = _flag(body, "truncate", config.auto_truncate)
         normalize = _flag(body, "normalize", True)
         embed = EmbedRequest(texts, instruction, normalize=normalize, truncate=truncate)
-        vectors, _ = await state.embed(embed, str(name))
+        vectors, _ = await state.embed(embed, name)
         return JSONResponse(vectors.tolist())
 
     # TEI answers embedding requests on / too: huggingface_hub's InferenceClient posts there.
@@ -232,17 +237,16 @@ def _add_routes(app: FastAPI, state: _ServerState) -> None:
 
 def _add_error_handlers(app: FastAPI) -> None:
     def handler(status: int, kind: str, headers: dict[str, str] | None = None) -> Any:
+        """The response of a package error raised while serving: ``status``, with its message."""
+
         async def respond(request: Request, exc: Exception) -> Response:
-            param = getattr(exc, "param", None)
-            return error_response(request.url.path, status, str(exc), kind, param=param, headers=headers)
+            return ApiError(status, str(exc), kind, headers=headers).response(request.url.path)
 
         return respond
 
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
-        return error_response(
-            request.url.path, exc.status, exc.message, exc.kind, exc.param, exc.code, exc.headers
-        )
+        return exc.response(request.url.path)
 
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(TextTooLongError, handler(413, "invalid_request_error"))
@@ -254,8 +258,6 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 
 async def _json_object(request: Request) -> dict[str, Any]:
-    import json
-
     raw = await request.body()
     try:
         body = json.loads(raw)

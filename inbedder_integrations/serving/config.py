@@ -45,9 +45,12 @@ class ServedInstruction:
 
     name: str
     instruction: str
-    query_instruction: str
+    query_instruction: str | None = None
+    """None: the same question as ``instruction``."""
 
     def __post_init__(self) -> None:
+        if self.query_instruction is None:
+            object.__setattr__(self, "query_instruction", self.instruction)
         if not self.name or not self.name.replace("-", "").replace("_", "").replace(".", "").isalnum():
             raise InvalidArgumentError(
                 f"instruction name {self.name!r} must be letters, digits, '-', '_' or '.'"
@@ -58,6 +61,11 @@ class ServedInstruction:
             )
         validate_instruction(self.instruction, f"instruction {self.name!r}")
         validate_instruction(self.query_instruction, f"query instruction {self.name!r}")
+
+    @property
+    def query(self) -> str:
+        """The query instruction, resolved."""
+        return self.query_instruction or self.instruction
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,7 @@ class ServeConfig:
     """The on-disk embedding cache: True (the default file), a path, or False."""
     host: str = "127.0.0.1"
     port: int = 8080
+    """0: a free port the system picks (for servers started from Python)."""
     api_key: str | None = field(default=None, repr=False)
     """Bearer key every request but ``/health`` must carry; None: no key (local use)."""
     allow_instruction_field: bool = True
@@ -101,8 +110,9 @@ class ServeConfig:
         for index, name in enumerate(names):
             if name in names[:index]:
                 raise InvalidArgumentError(f"instruction name {name!r} is given twice")
+        if isinstance(self.port, bool) or not isinstance(self.port, int) or not 0 <= self.port <= 65535:
+            raise InvalidArgumentError(f"port must be an int from 0 to 65535, got {self.port!r}")
         for limit in (
-            "port",
             "max_batch_texts",
             "max_batch_tokens",
             "max_queue",
@@ -110,8 +120,6 @@ class ServeConfig:
             "max_body_bytes",
         ):
             positive_int(limit, getattr(self, limit))
-        if self.port > 65535:
-            raise InvalidArgumentError(f"port must be from 1 to 65535, got {self.port}")
         if isinstance(self.max_wait_ms, bool) or not isinstance(self.max_wait_ms, int | float):
             raise InvalidTypeError(f"max_wait_ms must be a number, got {self.max_wait_ms!r}")
         if not 0 <= self.max_wait_ms <= 1000:
@@ -124,7 +132,7 @@ class ServeConfig:
         base, query = (name[: -len(QUERY_SUFFIX)], True) if name.endswith(QUERY_SUFFIX) else (name, False)
         for served in self.instructions:
             if served.name == base:
-                return served.query_instruction if query else served.instruction
+                return served.query if query else served.instruction
         return None
 
     def model_names(self) -> list[tuple[str, str]]:
@@ -132,8 +140,8 @@ class ServeConfig:
         names = []
         for served in self.instructions:
             names.append((served.name, served.instruction))
-            if served.query_instruction != served.instruction:
-                names.append((served.name + QUERY_SUFFIX, served.query_instruction))
+            if served.query != served.instruction:
+                names.append((served.name + QUERY_SUFFIX, served.query))
         return names
 
     def replace(self, **changes: Any) -> ServeConfig:
@@ -149,9 +157,7 @@ def parse_named_instructions(
     for name in query_named:
         if name not in named:
             raise InvalidArgumentError(f"--query-instruction {name}=... names no --instruction {name}=...")
-    return tuple(
-        ServedInstruction(name, question, query_named.get(name, question)) for name, question in named.items()
-    )
+    return tuple(ServedInstruction(name, question, query_named.get(name)) for name, question in named.items())
 
 
 def _named(values: list[str] | dict[str, str], flag: str) -> dict[str, str]:

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .config import ServeConfig
 from .metrics import ServerMetrics
 
-__all__ = ["ApiError", "Guard", "error_response"]
+__all__ = ["ApiError", "Guard"]
 
 #: Paths anyone may call: a load balancer's health check carries no key.
 _OPEN_PATHS = frozenset({"/health"})
@@ -41,6 +41,17 @@ class ApiError(Exception):
         self.status, self.message, self.kind = status, message, kind
         self.param, self.code, self.headers = param, code, headers
 
+    def response(self, path: str) -> JSONResponse:
+        """OpenAI's error body under ``/v1/``, TEI's elsewhere, so each client shows the message."""
+        body: dict[str, Any]
+        if path.startswith("/v1/"):
+            body = {
+                "error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}
+            }
+        else:
+            body = {"error": self.message, "error_type": _TEI_ERROR_TYPES.get(self.status, "Validation")}
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
+
 
 #: TEI's ``error_type`` for each status.
 _TEI_ERROR_TYPES = {
@@ -50,24 +61,6 @@ _TEI_ERROR_TYPES = {
     422: "Validation",
     503: "Overloaded",
 }
-
-
-def error_response(
-    path: str,
-    status: int,
-    message: str,
-    kind: str = "invalid_request_error",
-    param: str | None = None,
-    code: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    """OpenAI's error body under ``/v1/``, TEI's elsewhere, so each client shows the message."""
-    body: dict[str, Any]
-    if path.startswith("/v1/"):
-        body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
-    else:
-        body = {"error": message, "error_type": _TEI_ERROR_TYPES.get(status, "Validation")}
-    return JSONResponse(body, status_code=status, headers=headers)
 
 
 class _BodyTooLarge(Exception):
@@ -113,10 +106,10 @@ class Guard:
     def _refusal(self, scope: Scope) -> JSONResponse | None:
         path = scope["path"]
         if self.key is not None and path not in _OPEN_PATHS and not self._authorized(scope):
-            return error_response(
-                path, 401, "missing or wrong API key: send 'Authorization: Bearer <key>'",
+            return ApiError(
+                401, "missing or wrong API key: send 'Authorization: Bearer <key>'",
                 "authentication_error", code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"},
-            )  # fmt: skip
+            ).response(path)  # fmt: skip
         for name, value in scope["headers"]:
             if name == b"content-length" and (not value.isdigit() or int(value) > self.max_body):
                 return self._too_large(path)
@@ -132,7 +125,7 @@ class Guard:
         return False
 
     def _too_large(self, path: str) -> JSONResponse:
-        return error_response(path, 413, f"the request body is larger than {self.max_body} bytes")
+        return ApiError(413, f"the request body is larger than {self.max_body} bytes").response(path)
 
     def _counted(self, receive: Receive) -> Receive:
         seen = 0

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from ..errors import InvalidArgumentError, positive_int
 from .app import create_app
 from .config import ServeConfig
 
 if TYPE_CHECKING:
     from ..engine import InBedder
 
-__all__ = ["GRACEFUL_SHUTDOWN_SECONDS", "run_ray_server", "run_server", "serve_in_background"]
+__all__ = [
+    "GRACEFUL_SHUTDOWN_SECONDS",
+    "BackgroundServer",
+    "run_ray_server",
+    "run_server",
+    "serve_in_background",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -36,39 +41,55 @@ def run_server(config: ServeConfig, *, log_level: str = "info") -> None:
     )
 
 
-@contextlib.contextmanager
+class BackgroundServer:
+    """A real server in a thread of this process (see :func:`serve_in_background`)."""
+
+    def __init__(self, config: ServeConfig, engine: InBedder | None, startup_timeout: float) -> None:
+        import uvicorn
+
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(config, engine),
+                host=config.host,
+                port=config.port,
+                log_level="warning",
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+            )
+        )
+        self._thread = threading.Thread(target=self._server.run, name="inbedder-server", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + startup_timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the server on {config.host}:{config.port} did not start")
+            time.sleep(0.05)
+        port = self._server.servers[0].sockets[0].getsockname()[1]  # the real one when port=0
+        self.url = f"http://{config.host}:{port}"
+        """The base URL: ``{url}/v1`` for OpenAI clients, ``{url}`` for TEI clients."""
+
+    def stop(self) -> None:
+        """Stop taking requests, finish those in flight, and end the thread."""
+        self._server.should_exit = True
+        self._thread.join(GRACEFUL_SHUTDOWN_SECONDS + 10)
+
+    def __enter__(self) -> BackgroundServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
 def serve_in_background(
     config: ServeConfig, engine: InBedder | None = None, *, startup_timeout: float = 300
-) -> Iterator[str]:
-    """A real server on ``config.host:config.port`` in a thread of this process, sharing
-    ``engine``; yields its base URL and stops it (finishing in-flight requests) on exit.
+) -> BackgroundServer:
+    """Start a real server on ``config.host:config.port`` (0: a free port) in a thread of this
+    process, sharing ``engine`` (else loading ``config.model``); returns once it answers.
 
-    For notebooks and tests: clients talk real HTTP to it while the model stays loaded once.
+    For notebooks, tests and benchmarks: clients talk real HTTP to it while the model
+    stays loaded once.  ``with serve_in_background(config) as server:`` stops it on exit.
     """
-    import uvicorn
-
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(config, engine),
-            host=config.host,
-            port=config.port,
-            log_level="warning",
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-        )
-    )
-    thread = threading.Thread(target=server.run, name="inbedder-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + startup_timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError(f"the server on {config.host}:{config.port} did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://{config.host}:{config.port}"
-    finally:
-        server.should_exit = True
-        thread.join(GRACEFUL_SHUTDOWN_SECONDS + 10)
+    return BackgroundServer(config, engine, startup_timeout)
 
 
 class _Replica:
@@ -99,6 +120,9 @@ def run_ray_server(
     import ray
     from ray import serve
 
+    if config.port == 0:
+        raise InvalidArgumentError("a Ray Serve endpoint needs a fixed port (port=0 picks one per process)")
+    positive_int("replicas", replicas)
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
     serve.start(http_options={"host": config.host, "port": config.port})

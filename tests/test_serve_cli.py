@@ -1,0 +1,166 @@
+"""`inbedder serve` from the command line: its settings (flags over a TOML or YAML file), and a
+real server process that finishes its in-flight request when told to stop."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from inbedder_integrations import InBedder
+from inbedder_integrations.cli import build_parser
+
+from .conftest import free_port
+
+pytest.importorskip("fastapi", reason="the 'serve' extra is part of the test install")
+from inbedder_integrations.cli.serve import serve_config
+from inbedder_integrations.serving import ServeConfig, ServedInstruction
+
+TOML = """\
+model = "default"
+max_queue = 64
+api_key_file = "key.txt"
+
+[model_kwargs]
+dtype = "float32"
+
+[instructions]
+topic = "What is the topic of this text?"
+mood = "How does the writer feel?"
+
+[query_instructions]
+topic = "Which topic is this question about?"
+"""
+
+YAML = """\
+port: 9100
+auto_truncate: true
+instructions:
+  topic: What is the topic of this text?
+"""
+
+
+def config_from(argv: list[str]) -> ServeConfig:
+    return serve_config(build_parser().parse_args(["serve", *argv]))
+
+
+def test_a_config_file_with_flags_on_top(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("INBEDDER_API_KEY", raising=False)
+    (tmp_path / "key.txt").write_text("  file-key \n", encoding="utf-8")
+    (tmp_path / "serve.toml").write_text(TOML, encoding="utf-8")
+    config = config_from(["--config", str(tmp_path / "serve.toml"), "--port", "9001", "--max-wait-ms", "2"])
+    assert [(s.name, s.instruction, s.query) for s in config.instructions] == [
+        ("topic", "What is the topic of this text?", "Which topic is this question about?"),
+        ("mood", "How does the writer feel?", "How does the writer feel?"),
+    ]
+    assert (config.port, config.max_wait_ms, config.max_queue, config.host) == (9001, 2, 64, "127.0.0.1")
+    assert config.api_key == "file-key" and "file-key" not in repr(config)
+    assert config.model_kwargs == {"dtype": "float32"}
+    assert config.served("topic:query") == "Which topic is this question about?"
+    assert config.served("mood:query") == "How does the writer feel?" and config.served("nope") is None
+    assert [name for name, _ in config.model_names()] == ["topic", "topic:query", "mood"]
+
+    (tmp_path / "serve.yaml").write_text(YAML, encoding="utf-8")
+    monkeypatch.setenv("INBEDDER_API_KEY", "env-key")
+    config = config_from(
+        ["--config", str(tmp_path / "serve.yaml"), "--instruction", "mood=How does it feel?"]
+    )
+    assert [s.name for s in config.instructions] == ["mood"], "flags replace the file's instructions"
+    assert (config.port, config.auto_truncate, config.api_key) == (9100, True, "env-key")
+
+
+@pytest.mark.parametrize(
+    ("argv", "files", "says"),
+    [
+        ([], {}, "at least one instruction"),
+        (["--instruction", "topic"], {}, "NAME=QUESTION"),
+        (["--instruction", "a=Q?", "--instruction", "a=R?"], {}, "given twice"),
+        (["--instruction", "a=Q?", "--query-instruction", "b=R?"], {}, "names no --instruction b"),
+        (["--instruction", "embed=Q?"], {}, "taken by an endpoint"),
+        (["--instruction", "a b=Q?"], {}, "letters, digits"),
+        (["--instruction", "a=  "], {}, "non-empty question"),
+        (["--instruction", "a=Q?", "--api-key-file", "key.txt"], {"key.txt": "\n"}, "is empty"),
+        (["--config", "c.toml"], {"c.toml": "prot = 1\n"}, "unknown settings ['prot']"),
+        (["--config", "c.json"], {"c.json": "{}"}, "a .toml, .yaml or .yml file"),
+        (["--config", "c.toml"], {"c.toml": "instructions = 3\n"}, "table of name = question"),
+        (
+            ["--config", "c.toml"],
+            {"c.toml": "max_queue = 0\n[instructions]\na = 'Q?'\n"},
+            "max_queue must be",
+        ),
+    ],
+)
+def test_bad_settings_fail_before_the_model_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str], files: dict[str, str], says: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    with pytest.raises((ValueError, TypeError)) as raised:
+        config_from(argv)
+    assert says in str(raised.value)
+
+
+def test_bad_ports_are_refused() -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--instruction", "a=Q?", "--port", "70000"])
+    with pytest.raises(ValueError, match="port must be"):
+        ServeConfig((ServedInstruction("a", "Q?"),), port=-1)
+
+
+@pytest.mark.slow
+def test_a_server_process_finishes_its_in_flight_request_on_sigterm(tmp_path: Path, engine: InBedder) -> None:
+    (tmp_path / "key.txt").write_text("process-key\n", encoding="utf-8")
+    (tmp_path / "serve.toml").write_text(TOML, encoding="utf-8")
+    port = free_port()
+    executable = shutil.which("inbedder", path=str(Path(sys.executable).parent))
+    assert executable
+    command = [executable, "serve", "--config", "serve.toml", "--port", str(port), "--no-cache"]
+    with (tmp_path / "server.log").open("w") as log:
+        process = subprocess.Popen(command, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+    url, headers = f"http://127.0.0.1:{port}", {"Authorization": "Bearer process-key"}
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if httpx.get(f"{url}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None and time.monotonic() < deadline, (
+                tmp_path / "server.log"
+            ).read_text()
+            time.sleep(0.3)
+        texts = [f"Message {i}: the parcel arrived late and broken." for i in range(24)]
+        answers: list[httpx.Response] = []
+        body = {"model": "mood", "input": texts}
+        request = threading.Thread(
+            target=lambda: answers.append(
+                httpx.post(f"{url}/v1/embeddings", json=body, headers=headers, timeout=300)
+            )
+        )
+        request.start()
+        time.sleep(1.0)  # the request is in the batcher now
+        process.send_signal(signal.SIGTERM)
+        request.join(300)
+        # uvicorn re-raises the signal once it has shut down gracefully: the exit says SIGTERM.
+        assert process.wait(timeout=120) in (0, -signal.SIGTERM)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert answers and answers[0].status_code == 200, "the in-flight request was finished"
+    vectors = np.asarray([item["embedding"] for item in answers[0].json()["data"]], dtype=np.float32)
+    assert np.abs(vectors - engine.embed(texts, "How does the writer feel?")).max() <= 1e-5
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{url}/health")
+    log = (tmp_path / "server.log").read_text()
+    assert "Waiting for connections to close" in log or "Finished server process" in log, log
+    assert "process-key" not in log, "the key is never logged"
