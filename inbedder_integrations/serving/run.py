@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -137,6 +138,7 @@ def run_ray_server(
     logger.info("Ray Serve: %d replica(s) on http://%s:%d", replicas, config.host, config.port)
     if not blocking:
         return
+    signal.signal(signal.SIGTERM, _interrupt)  # a polite stop also shuts the deployment down
     try:
         while True:
             time.sleep(3600)
@@ -144,3 +146,7 @@ def run_ray_server(
         pass
     finally:
         serve.shutdown()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
