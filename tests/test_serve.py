@@ -243,6 +243,12 @@ def texts_embedded(url: str) -> float:
         ({"model": "topic", "input": ["x"], "encoding_format": "int8"}, 422, "encoding_format"),
         ({"model": "topic", "input": ["x"], "dimensions": 12}, 422, "576 dimensions"),
         ({"model": "topic", "input": ["x"] * 101}, 413, "at most 100"),
+        (
+            {"model": "topic", "input": ["x"], "instruction": "Why? " * 600},
+            400,
+            "the instruction and template alone",
+        ),
+        ({"model": "topic", "input": ["x"], "instruction": "  "}, 400, "non-empty question"),
         ([1, 2], 422, "must be a JSON object"),
         (b'{"model": "topic", "input": [', 400, "not valid JSON"),
         (b'{"model": "topic", "input": ["\xff"]}', 400, "not valid JSON"),
