@@ -325,8 +325,10 @@ def test_a_burst_past_the_queue_gets_503_and_the_server_serves_on(
         assert len(served) + len(refused) == len(texts) and served
         for index, response in served:
             assert close([response.json()["data"][0]["embedding"]], expected[index : index + 1])
-        again = httpx.post(f"{url}/v1/embeddings", json={"model": "topic", "input": texts[0]}, timeout=300)
+        # Idle again: even a request of more texts than max_queue is taken.
+        again = httpx.post(f"{url}/v1/embeddings", json={"model": "topic", "input": texts[:6]}, timeout=300)
         assert again.status_code == 200
+        assert close([item["embedding"] for item in again.json()["data"]], expected[:6])
 
 
 # --------------------------------------------------------------------------- batching

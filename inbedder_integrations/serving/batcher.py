@@ -139,7 +139,9 @@ class DynamicBatcher:
         with self._wakeup:
             if self._closing:
                 raise ServerClosingError("the server is shutting down")
-            if self._queued_texts + len(request.texts) > self.max_queue:
+            # An empty queue takes any request (max_inputs bounds it), so a request larger
+            # than max_queue is served when the server is idle instead of refused forever.
+            if self._queued_texts and self._queued_texts + len(request.texts) > self.max_queue:
                 raise QueueFullError(
                     f"{self._queued_texts} texts are waiting (max_queue={self.max_queue}); retry shortly"
                 )

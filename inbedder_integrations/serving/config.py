@@ -97,7 +97,8 @@ class ServeConfig:
     max_wait_ms: float = 5.0
     """How long the first request of a batch waits for others to join it."""
     max_queue: int = 1024
-    """Texts waiting at most; past it requests get 503 with ``Retry-After``."""
+    """Texts waiting at most; past it requests get 503 with ``Retry-After`` (an idle server
+    takes any one request, however many texts ``max_inputs`` lets it hold)."""
     max_inputs: int = 2048
     """Texts in one request at most (413 past it)."""
     max_body_bytes: int = 4 * 1024 * 1024
