@@ -282,8 +282,9 @@ SERVING_JSON = ROOT / "docs" / "serving.json"
 
 
 def serving_benchmark(data: dict[str, Any]) -> str:
-    """docs/serving.md's figures, from docs/serving.json (written by benchmarks/serving.py)."""
-    serving = data.get("serving") or json.loads(SERVING_JSON.read_text(encoding="utf-8"))
+    """docs/serving.md's figures, from docs/serving.json (written by benchmarks/serving.py, not
+    run.py: ``data`` is performance.json's, taken only because every block is called with it)."""
+    serving = json.loads(SERVING_JSON.read_text(encoding="utf-8"))
     batched, single = serving["load"]["dynamic batching"], serving["load"]["one request at a time"]
     speed_up, overhead = serving["batching speed-up"], serving["overhead"]
     checked = sum(mode["answered"] for mode in serving["load"].values())

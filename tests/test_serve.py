@@ -222,11 +222,17 @@ def post(url: str, body: object, *, key: str | None = KEY, **kwargs: object) -> 
     return httpx.post(url, content=content, headers={**headers, "Content-Type": "application/json"}, **kwargs)  # type: ignore[arg-type]
 
 
-def texts_embedded(url: str) -> float:
-    metrics = httpx.get(f"{url}/metrics", headers={"Authorization": f"Bearer {KEY}"}).text
+def metric(url: str, name: str, key: str | None = None) -> float:
+    """The sum of ``name``'s samples (over every label) on ``url``'s /metrics."""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    text = httpx.get(f"{url}/metrics", headers=headers).text
     return sum(
-        float(line.split()[-1]) for line in metrics.splitlines() if line.startswith("inbedder_texts_total")
+        float(line.split()[-1]) for line in text.splitlines() if line.startswith((name + " ", name + "{"))
     )
+
+
+def texts_embedded(url: str) -> float:
+    return metric(url, "inbedder_texts_total", KEY)
 
 
 @pytest.mark.parametrize(
@@ -332,11 +338,6 @@ def test_a_burst_past_the_queue_gets_503_and_the_server_serves_on(
 
 
 # --------------------------------------------------------------------------- batching
-
-
-def metric(url: str, name: str) -> float:
-    text = httpx.get(f"{url}/metrics").text
-    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
 
 
 def test_requests_that_arrive_together_are_one_batch_across_clients_and_instructions(

@@ -109,6 +109,7 @@ class DynamicBatcher:
         self._on_batch = on_batch
         self._jobs: deque[_Job] = deque()
         self._queued_texts = 0
+        self._queued_tokens = 0
         self._wakeup = threading.Condition()
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="inbedder-batcher", daemon=True)
@@ -147,6 +148,7 @@ class DynamicBatcher:
                 )
             self._jobs.append(job)
             self._queued_texts += len(request.texts)
+            self._queued_tokens += job.tokens
             self._wakeup.notify()
         return await job.future
 
@@ -186,12 +188,11 @@ class DynamicBatcher:
                 batch.append(self._jobs.popleft())
                 texts, tokens = texts + len(job.request.texts), tokens + job.tokens
             self._queued_texts -= texts
+            self._queued_tokens -= tokens
             return batch
 
     def _full(self) -> bool:
-        texts = sum(len(job.request.texts) for job in self._jobs)
-        tokens = sum(job.tokens for job in self._jobs)
-        return texts >= self.max_batch_texts or tokens >= self.max_batch_tokens
+        return self._queued_texts >= self.max_batch_texts or self._queued_tokens >= self.max_batch_tokens
 
     def _process(self, jobs: list[_Job]) -> None:
         """Embed every (text, instruction) pair of the live jobs once, then answer each job."""
@@ -227,7 +228,7 @@ class DynamicBatcher:
 
     def _embed_pairs(self, requests: list[EmbedRequest]) -> dict[tuple[str, str], np.ndarray | Exception]:
         """Raw vectors by (text, instruction): texts asked under the same set of instructions are
-        embedded in one call, through the shared prefix where that set has several."""
+        embedded in one ``embed_many`` call (through the shared prefix where that set has several)."""
         wanted: dict[str, set[str]] = defaultdict(set)
         for request in requests:
             for text in request.texts:
@@ -238,10 +239,7 @@ class DynamicBatcher:
         raw: dict[tuple[str, str], np.ndarray | Exception] = {}
         for instructions, texts in groups.items():
             try:
-                if len(instructions) == 1:
-                    vectors = {instructions[0]: self.engine.embed(texts, instructions[0], normalize=False)}
-                else:
-                    vectors = self.engine.embed_many(texts, list(instructions), normalize=False)
+                vectors = self.engine.embed_many(texts, list(instructions), normalize=False)
             except Exception as exc:
                 logger.warning("embedding %d texts failed: %s", len(texts), exc)
                 raw.update({(text, q): exc for text in texts for q in instructions})
@@ -255,7 +253,7 @@ def _found(raw: dict[tuple[str, str], np.ndarray | Exception], text: str, instru
     vector = raw[(text, instruction)]
     if isinstance(vector, Exception):
         raise vector
-    return vector.copy()
+    return vector
 
 
 def _deliver(job: _Job, outcome: EmbedResult | Exception) -> None:

@@ -49,8 +49,6 @@ class ServedInstruction:
     """None: the same question as ``instruction``."""
 
     def __post_init__(self) -> None:
-        if self.query_instruction is None:
-            object.__setattr__(self, "query_instruction", self.instruction)
         if not self.name or not self.name.replace("-", "").replace("_", "").replace(".", "").isalnum():
             raise InvalidArgumentError(
                 f"instruction name {self.name!r} must be letters, digits, '-', '_' or '.'"
@@ -60,7 +58,7 @@ class ServedInstruction:
                 f"instruction name {self.name!r} is taken by an endpoint: {RESERVED_NAMES}"
             )
         validate_instruction(self.instruction, f"instruction {self.name!r}")
-        validate_instruction(self.query_instruction, f"query instruction {self.name!r}")
+        validate_instruction(self.query, f"query instruction {self.name!r}")
 
     @property
     def query(self) -> str:

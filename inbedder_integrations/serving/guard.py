@@ -98,10 +98,7 @@ class Guard:
             except _BodyTooLarge:
                 await self._too_large(path)(scope, receive, send_recording)
         finally:
-            endpoint = (
-                path if path in _KNOWN_PATHS else "/{name}/embed" if path.endswith("/embed") else "other"
-            )
-            self.metrics.observe(endpoint, status[0], time.perf_counter() - started)
+            self.metrics.observe(_endpoint(path), status[0], time.perf_counter() - started)
 
     def _refusal(self, scope: Scope) -> JSONResponse | None:
         path = scope["path"]
@@ -140,3 +137,10 @@ class Guard:
             return message
 
         return counted
+
+
+def _endpoint(path: str) -> str:
+    """The metrics label of ``path``: bounded, whatever paths clients send."""
+    if path in _KNOWN_PATHS:
+        return path
+    return "/{name}/embed" if path.endswith("/embed") else "other"
