@@ -2,9 +2,12 @@
 
 Every new instruction re-embeds a corpus, and re-indexing or re-clustering
 the same texts would otherwise pay for the model again.  Vectors are stored
-in one SQLite file keyed by (engine fingerprint, instruction, sha256 of the
-text): a change of model, adapter, dtype, pooling, layer, template or
-max_length changes the fingerprint, so a stale vector is never served.
+in one SQLite file keyed by (the engine's cache key, instruction, sha256 of
+the text).  The cache key is the fingerprint (model, adapter, pooling, layer,
+template, max_length...) plus the dtype and device type the vector was
+computed with, so a stale vector, or one computed in another dtype, is never
+served.  (Rows written by release 0.1.0, keyed by its fingerprints, are simply
+never found again: a miss, recomputed, and evicted in time like any old row.)
 
 Writes are SQLite transactions (a crash leaves the previous state), the file
 is created readable by its owner only, every row carries a CRC of its bytes
@@ -29,7 +32,7 @@ from urllib.parse import quote
 
 import numpy as np
 
-from .engine.loading import cache_root
+from .engine.digests import cache_root
 from .errors import InvalidArgumentError, positive_int
 from .shared import SharedRegistry
 
@@ -97,7 +100,7 @@ def text_sha256(text: str) -> str:
 
 
 class EmbeddingCache:
-    """Raw (unnormalised) float32 vectors by fingerprint, instruction and text hash.
+    """Raw (unnormalised) float32 vectors by cache key (fingerprint, dtype, device), instruction, text hash.
 
     The cache never stops the work it speeds up.  A file that is damaged (at open
     or later) is moved aside and the process goes on uncached; a read-only file is
@@ -197,15 +200,15 @@ class EmbeddingCache:
 
     # ------------------------------------------------------------------ reading and writing
 
-    def get_many(self, fingerprint: str, instruction: str, texts: Sequence[str]) -> list[np.ndarray | None]:
-        """The stored vector of each text, or None where there is none (or it failed its CRC,
-        or the cache could not be read just now)."""
+    def get_many(self, key: str, instruction: str, texts: Sequence[str]) -> list[np.ndarray | None]:
+        """The stored vector of each text under ``key`` (an engine's ``cache_key``), or None where
+        there is none (or it failed its CRC, or the cache could not be read just now)."""
         hashes = [text_sha256(text) for text in texts]
-        found = self._use("read", lambda c: self._read(c, fingerprint, instruction, hashes), {})
+        found = self._use("read", lambda c: self._read(c, key, instruction, hashes), {})
         return [found.get(text_hash) for text_hash in hashes]
 
     def _read(
-        self, connection: sqlite3.Connection, fingerprint: str, instruction: str, hashes: list[str]
+        self, connection: sqlite3.Connection, key: str, instruction: str, hashes: list[str]
     ) -> dict[str, np.ndarray]:
         found: dict[str, np.ndarray] = {}
         damaged: list[str] = []
@@ -214,7 +217,7 @@ class EmbeddingCache:
             rows = connection.execute(
                 "SELECT text_sha256, vector, crc FROM vectors WHERE fingerprint = ? AND instruction = ?"
                 f" AND text_sha256 IN ({','.join('?' * len(chunk))})",
-                [fingerprint, instruction, *chunk],
+                [key, instruction, *chunk],
             ).fetchall()
             for text_hash, blob, crc in rows:
                 # SQLite types each value, not each column: damage can turn a blob into an int.
@@ -228,16 +231,16 @@ class EmbeddingCache:
             with connection:
                 connection.executemany(
                     "DELETE FROM vectors WHERE fingerprint = ? AND instruction = ? AND text_sha256 = ?",
-                    [(fingerprint, instruction, h) for h in damaged],
+                    [(key, instruction, h) for h in damaged],
                 )
                 connection.executemany(
                     "UPDATE vectors SET last_used = ? WHERE fingerprint = ? AND instruction = ? "
                     "AND text_sha256 = ?",
-                    [(time.time(), fingerprint, instruction, h) for h in found],
+                    [(time.time(), key, instruction, h) for h in found],
                 )
         return found
 
-    def put_many(self, fingerprint: str, instruction: str, texts: Sequence[str], vectors: np.ndarray) -> None:
+    def put_many(self, key: str, instruction: str, texts: Sequence[str], vectors: np.ndarray) -> None:
         """Store one float32 vector per text (one transaction), then evict past ``max_bytes``."""
         if len(texts) != len(vectors):
             raise InvalidArgumentError(f"{len(texts)} texts but {len(vectors)} vectors")
@@ -245,7 +248,7 @@ class EmbeddingCache:
         rows = []
         for text, vector in zip(texts, vectors, strict=True):
             blob = np.ascontiguousarray(vector, dtype=np.float32).tobytes()
-            rows.append((fingerprint, instruction, text_sha256(text), blob, zlib.crc32(blob), now))
+            rows.append((key, instruction, text_sha256(text), blob, zlib.crc32(blob), now))
         if not self.read_only:
             self._use("write", lambda c: self._write(c, rows), None)
 
@@ -345,7 +348,8 @@ class EmbeddingCache:
         }
 
     def clear(self, fingerprint: str | None = None) -> int:
-        """Delete every vector (or one fingerprint's); returns how many were deleted."""
+        """Delete every vector, or those of one fingerprint (in every dtype and device) or of
+        one cache key; returns how many were deleted."""
         if self.read_only:
             raise PermissionError(f"embedding cache {self.path} is read-only: nothing can be deleted")
 
@@ -355,7 +359,8 @@ class EmbeddingCache:
                     deleted = connection.execute("DELETE FROM vectors").rowcount
                 else:
                     deleted = connection.execute(
-                        "DELETE FROM vectors WHERE fingerprint = ?", (fingerprint,)
+                        "DELETE FROM vectors WHERE fingerprint = ? OR substr(fingerprint, 1, ?) = ?",
+                        (fingerprint, len(fingerprint) + 1, fingerprint + "|"),
                     ).rowcount
             connection.execute("VACUUM")
             return int(deleted)

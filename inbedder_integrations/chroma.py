@@ -4,6 +4,11 @@ Chroma stores an embedding function's ``get_config()`` with the collection and
 rebuilds it with ``build_from_config`` on every use, but on reopen compares only
 ``name()``: a different instruction or model would be accepted silently and mix
 vectors.  :func:`open_collection` checks the persisted config and refuses.
+
+The fingerprint compared is the vectors' identity, not how they were computed:
+a collection built in fp32 on a laptop opens in bf16 on a server or a GPU, and
+the reverse; collections written by release 0.1.0 (whose fingerprints also
+hashed the dtype) open too.
 """
 
 from __future__ import annotations
@@ -121,11 +126,27 @@ class InBedderEmbeddingFunction(EmbeddingFunction[Documents]):
             model=config["model"],
             model_kwargs=config["model_kwargs"],
         )
-        if function.fingerprint != config["fingerprint"]:
+        field = function.mismatched_field(config)
+        if field is not None:
             raise InstructionMismatchError(
-                "(persisted config)", "fingerprint", config["fingerprint"], function.fingerprint
+                "(persisted config)", field, config.get(field), function.get_config()[field]
             )
         return function
+
+    def mismatched_field(self, persisted: dict[str, Any]) -> str | None:
+        """The first guarded field in which ``persisted`` differs from this function, or None.
+
+        The fingerprint matches when this engine accepts it (its own, or a release-0.1.0
+        one of the same model and settings in any dtype).
+        """
+        requested = self.get_config()
+        for field in _GUARDED_FIELDS:
+            if field == "fingerprint":
+                if not self.embedder.engine.accepts_fingerprint(persisted.get(field, "")):
+                    return field
+            elif persisted.get(field) != requested[field]:
+                return field
+        return None
 
     @staticmethod
     def validate_config(config: dict[str, Any]) -> None:
@@ -141,10 +162,14 @@ class InBedderEmbeddingFunction(EmbeddingFunction[Documents]):
 
     def validate_config_update(self, old_config: dict[str, Any], new_config: dict[str, Any]) -> None:
         for field in _GUARDED_FIELDS:
-            if field in new_config and new_config[field] != old_config.get(field):
-                raise InstructionMismatchError(
-                    "(config update)", field, old_config.get(field), new_config[field]
-                )
+            if field not in new_config or new_config[field] == old_config.get(field):
+                continue
+            same_vectors = new_config[field] == self.fingerprint and self.embedder.engine.accepts_fingerprint(
+                old_config.get(field, "")
+            )
+            if field == "fingerprint" and same_vectors:
+                continue
+            raise InstructionMismatchError("(config update)", field, old_config.get(field), new_config[field])
 
 
 def persisted_config(collection: Collection) -> dict[str, Any] | None:
@@ -208,8 +233,7 @@ def open_collection(
         if query_instruction is None:  # unspecified: keep the persisted query instruction
             query_instruction = persisted.get("query_instruction")
         function = InBedderEmbeddingFunction(instruction, query_instruction, model, model_kwargs, batch_size)
-        requested = function.get_config()
-        for field in _GUARDED_FIELDS:
-            if persisted.get(field) != requested[field]:
-                raise InstructionMismatchError(name, field, persisted.get(field), requested[field])
+        field = function.mismatched_field(persisted)
+        if field is not None:
+            raise InstructionMismatchError(name, field, persisted.get(field), function.get_config()[field])
     return client.get_collection(name, embedding_function=function)  # type: ignore[arg-type]

@@ -126,12 +126,13 @@ class InstructedEmbedder:
 
         LangChain's ``CacheBackedEmbeddings`` and LlamaIndex's embedding cache key on
         the text alone; without this namespace they would serve a vector computed
-        under another instruction, by another model, or normalised differently.
+        under another instruction, by another model, in another dtype or on another
+        kind of device (like the engine's own cache: :attr:`InBedder.cache_key`), or
+        normalised differently.
         """
         instructions = json.dumps([self.instruction, self.query_instruction])
         digest = hashlib.sha256(instructions.encode()).hexdigest()[:16]
-        # Normalised vectors keep the namespace they always had, so existing caches stay valid.
-        return f"inbedder:{self.engine.fingerprint}:{digest}" + ("" if self.normalize else ":raw")
+        return f"inbedder:{self.engine.cache_key}:{digest}" + ("" if self.normalize else ":raw")
 
     @property
     def query_cache_namespace(self) -> str:

@@ -84,9 +84,9 @@ class InBedderEmbeddings(BaseModel, Embeddings):
     def cache_namespace(self) -> str:
         """Pass as ``namespace`` to ``CacheBackedEmbeddings.from_bytes_store``.
 
-        That cache keys on the text alone; this namespace holds the model
-        fingerprint, both instructions and ``normalize``, so no vector from another
-        instruction, model or normalisation is ever served.  To cache queries too,
+        That cache keys on the text alone; this namespace holds the engine's cache
+        key (fingerprint, dtype, device type), both instructions and ``normalize``, so
+        no vector from another instruction, model, dtype or normalisation is served.  To cache queries too,
         use :meth:`cache_backed`: with ``query_embedding_cache=True``, that class keeps
         queries and documents under one key, which is wrong when their instructions differ.
         """

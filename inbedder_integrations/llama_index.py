@@ -66,7 +66,7 @@ class InBedderEmbedding(BaseEmbedding):
 
     @property
     def cache_namespace(self) -> str:
-        """Name a dedicated ``embeddings_cache`` store after this: fingerprint + instructions."""
+        """Name a dedicated ``embeddings_cache`` store after this: cache key + instructions."""
         return self._embedder.cache_namespace
 
     def get_text_embedding_batch(

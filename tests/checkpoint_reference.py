@@ -24,8 +24,8 @@ the call and restored afterwards.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -40,7 +40,9 @@ def build_prompt(text: str, instruction: str) -> str:
 
 
 @contextmanager
-def _tokenizer_state(tokenizer, *, padding_side: str, truncation_side: str, pad_to_eos: bool) -> Iterator[None]:
+def _tokenizer_state(
+    tokenizer, *, padding_side: str, truncation_side: str, pad_to_eos: bool
+) -> Iterator[None]:
     saved = (tokenizer.padding_side, tokenizer.truncation_side, tokenizer.pad_token)
     tokenizer.padding_side = padding_side
     tokenizer.truncation_side = truncation_side
@@ -121,7 +123,8 @@ def causal_avg_gen(model, tokenizer, texts, instruction, layer=-1, max_new_token
         prompt_b = hidden_states[0][layer][b, attention_mask[b].bool(), :]
         if sum(flags) < len(flags):
             gen = torch.cat(
-                [step[layer][b] for step, flag in zip(hidden_states[1:], flags) if not flag], dim=0
+                [step[layer][b] for step, flag in zip(hidden_states[1:], flags, strict=False) if not flag],
+                dim=0,
             )
         else:
             if len(hidden_states) < 2:

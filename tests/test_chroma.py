@@ -62,7 +62,7 @@ def test_open_collection_records_and_enforces_its_instruction(chroma_client, eng
         open_collection(chroma_client, "news-topic", instruction=TOPIC, query_instruction=FEELING,
                         model_kwargs=FLOAT32)  # fmt: skip
     with pytest.raises(InstructionMismatchError, match="fingerprint"):
-        open_collection(chroma_client, "news-topic", instruction=TOPIC, model_kwargs={"dtype": "bfloat16"})
+        open_collection(chroma_client, "news-topic", instruction=TOPIC, model_kwargs={**FLOAT32, "layer": 12})
 
     reopened = open_collection(chroma_client, "news-topic", instruction=None)
     hits = reopened.query(query_texts=[DOCS[1]], n_results=1)

@@ -337,7 +337,7 @@ def test_registry_shares_one_model_per_configuration(engine):
 
 def test_fingerprint_changes_with_everything_that_changes_vectors(engine):
     variants = [
-        InBedder.from_pretrained("default", dtype="bfloat16"),
+        InBedder.from_pretrained("default", dtype="float32", adapter=None),
         InBedder.from_pretrained("default", dtype="float32", layer=10),
         InBedder.from_pretrained("default", dtype="float32", max_length=256),
         InBedder.from_pretrained("default", dtype="float32", pooling="mean_answer_tokens"),
@@ -349,6 +349,9 @@ def test_fingerprint_changes_with_everything_that_changes_vectors(engine):
     assert len(fingerprints) == len(variants) + 1
     same_layer = InBedder.from_pretrained("default", dtype="float32", layer=-1)
     assert same_layer.fingerprint == engine.fingerprint
+    # The dtype changes how a vector is computed, not what it means: one fingerprint, two cache keys.
+    bf16 = InBedder.from_pretrained("default", dtype="bfloat16")
+    assert bf16.fingerprint == engine.fingerprint and bf16.cache_key != engine.cache_key
 
 
 def test_progress_bar_on_request(engine, capsys):

@@ -112,7 +112,7 @@ def test_cache_serves_identical_bytes_and_only_computes_misses(cached_engine, en
     assert cache.info()["vectors"] == len(set(TEXTS))
     # A planted row proves the warm path reads the cache instead of the model.
     planted = np.arange(cached.dim, dtype=np.float32)
-    cache.put_many(cached.fingerprint, INSTRUCTIONS[0], [TEXTS[0]], planted[None, :])
+    cache.put_many(cached.cache_key, INSTRUCTIONS[0], [TEXTS[0]], planted[None, :])
     served = cached.embed(TEXTS, INSTRUCTIONS[0])
     np.testing.assert_allclose(served[0], planted / np.linalg.norm(planted), rtol=1e-6)
     assert served[1:].tobytes() == cold[1:].tobytes()
@@ -122,17 +122,20 @@ def test_cache_serves_identical_bytes_and_only_computes_misses(cached_engine, en
     assert cached.embed(TEXTS, INSTRUCTIONS[1]).tobytes() == many[INSTRUCTIONS[1]].tobytes()
 
 
-def test_any_fingerprint_change_misses_the_cache(cached_engine):
+def test_any_cache_key_change_misses_the_cache(cached_engine):
+    """Another model or setting is another fingerprint; another dtype is the same fingerprint
+    (the vectors mean the same) but another cache key: no fp32 vector reaches a bf16 engine."""
     cached, cache = cached_engine
     planted = np.ones((1, cached.dim), dtype=np.float32)
-    cache.put_many(cached.fingerprint, INSTRUCTIONS[0], [TEXTS[0]], planted)
+    cache.put_many(cached.cache_key, INSTRUCTIONS[0], [TEXTS[0]], planted)
     for other in (
         InBedder.from_pretrained("default", dtype="float32", max_length=256, cache=cache),
         InBedder.from_pretrained("default", dtype="float32", layer=12, cache=cache),
         InBedder.from_pretrained("default", dtype="bfloat16", cache=cache),
         InBedder.from_pretrained("default", adapter=None, dtype="float32", cache=cache),
     ):
-        assert other.fingerprint != cached.fingerprint
+        assert other.cache_key != cached.cache_key
+        assert (other.fingerprint == cached.fingerprint) == (other.dtype == "bfloat16")
         vector = other.embed([TEXTS[0]], INSTRUCTIONS[0])[0]
         assert not np.allclose(vector, planted[0] / np.linalg.norm(planted[0]), atol=1e-3)
     raw = cached.embed([TEXTS[0]], INSTRUCTIONS[1], normalize=False)[0]
@@ -147,7 +150,7 @@ def test_damaged_rows_and_files_are_detected_and_rebuilt(cached_engine, tmp_path
             "UPDATE vectors SET vector = zeroblob(2304) WHERE text_sha256 = ?", (text_sha256(TEXTS[0]),)
         )
     np.testing.assert_allclose(cached.embed(TEXTS[:2], INSTRUCTIONS[0]), good, atol=1e-6)
-    assert cache.get_many(cached.fingerprint, INSTRUCTIONS[0], TEXTS[:1])[0] is not None, "recomputed"
+    assert cache.get_many(cached.cache_key, INSTRUCTIONS[0], TEXTS[:1])[0] is not None, "recomputed"
     broken = tmp_path / "broken.sqlite"
     broken.write_bytes(b"SQLite format 3\x00" + os.urandom(3000))
     rebuilt = EmbeddingCache(broken)

@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 from inbedder_integrations import InBedder
 from inbedder_integrations.chroma import InstructionMismatchError
 from inbedder_integrations.corpus import InstructedCorpus, collection_name
-from inbedder_integrations.engine.loading import CONVERSION_MANIFEST, _conversion_damage, cache_root
+from inbedder_integrations.engine.conversion import CONVERSION_MANIFEST, conversion_damage
+from inbedder_integrations.engine.digests import cache_root
 from inbedder_integrations.engine.weights import WeightsError
 
 from .conftest import FLOAT32
@@ -88,13 +89,63 @@ def test_models_with_their_own_code_never_run_it(tmp_path: Path, engine: InBedde
     assert not marker.exists()
 
 
-def test_pickle_weights_need_allow_pickle(tmp_path: Path, engine: InBedder) -> None:
+def test_pickle_weights_are_read_weights_only_and_converted_once(
+    tmp_path: Path, engine: InBedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pickle-only folder loads without allow_pickle: its tensors are read by torch's
+    weights-only unpickler into a cached safetensors copy; the folder itself is untouched."""
+    import torch
+
+    monkeypatch.setenv("INBEDDER_CACHE", str(tmp_path / "cache"))
     folder = tiny_llama(tmp_path / "pickled", engine, pickle_weights=True)
-    with pytest.raises(WeightsError, match=r"only pickle weights \['pytorch_model.bin'\].*allow_pickle=True"):
-        InBedder.from_pretrained(str(folder), dtype="float32")
-    loaded = InBedder.from_pretrained(str(folder), dtype="float32", allow_pickle=True)
-    vectors = loaded.embed(["a pickled model, trusted on purpose"], TOPIC)
+    torch.save({"not": "weights"}, folder / "training_args.bin")  # what a Trainer leaves beside them
+    before = digests(folder)
+    converted = InBedder.from_pretrained(str(folder), dtype="float32")
+    source = Path(converted.info()["source"])
+    assert source.parent == tmp_path / "cache" / "converted"
+    assert not list(source.glob("*.bin")), "no pickle is copied into the converted folder"
+    manifest = json.loads((source / CONVERSION_MANIFEST).read_text())
+    assert manifest["source_sha256"] == {"pytorch_model.bin": before["pytorch_model.bin"]}
+    assert conversion_damage(source) == ""
+    assert digests(folder) == before
+    expected = torch.load(folder / "pytorch_model.bin", weights_only=True)
+    for name, tensor in converted.model.state_dict().items():
+        if name in expected:
+            assert torch.equal(tensor, expected[name]), name
+    vectors = converted.embed(["a pickled model, read as plain tensors"], TOPIC)
     assert vectors.shape == (1, 16) and np.isfinite(vectors).all()
+
+
+class _RunsCode:
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, (f"touch {_RunsCode.marker}",))
+
+    marker = ""
+
+
+def test_a_pickle_that_carries_code_is_refused_without_running_it(tmp_path: Path, engine: InBedder) -> None:
+    import torch
+
+    folder = tiny_llama(tmp_path / "hostile", engine, pickle_weights=True)
+    marker = tmp_path / "code-ran"
+    _RunsCode.marker = str(marker)
+    state = torch.load(folder / "pytorch_model.bin", weights_only=True)
+    torch.save({**state, "payload": _RunsCode()}, folder / "pytorch_model.bin")
+    with pytest.raises(
+        WeightsError, match=r"pytorch_model\.bin cannot be read as plain weights.*allow_pickle=True"
+    ):
+        InBedder.from_pretrained(str(folder), dtype="float32")
+    assert not marker.exists(), "the weights-only unpickler must not run the payload"
+
+
+def test_pickles_that_are_not_model_weights_need_allow_pickle(tmp_path: Path, engine: InBedder) -> None:
+    import torch
+
+    folder = tiny_llama(tmp_path / "odd", engine, pickle_weights=True)
+    (folder / "pytorch_model.bin").rename(folder / "weights.pt")
+    with pytest.raises(WeightsError, match=r"only pickle weights \['weights.pt'\].*allow_pickle=True"):
+        InBedder.from_pretrained(str(folder), dtype="float32")
+    assert torch.load(folder / "weights.pt", weights_only=True)
 
 
 def test_pickle_adapter_needs_allow_pickle(tmp_path: Path) -> None:
@@ -173,7 +224,8 @@ def test_a_collection_made_with_another_model_is_refused_and_kept(tmp_path: Path
     stored = collection.get(include=["embeddings", "documents"])
     config = collection.configuration_json
 
-    other_model = InstructedCorpus(client, "news", model_kwargs={"dtype": "bfloat16"}, cache=False)
+    # Another setting that changes what the vectors mean (another dtype would not: see test_portability).
+    other_model = InstructedCorpus(client, "news", model_kwargs={**FLOAT32, "max_length": 256}, cache=False)
     with pytest.raises(InstructionMismatchError, match="fingerprint"):
         other_model.index(["one text", "a third text"], [TOPIC])
 
@@ -193,7 +245,7 @@ def test_converted_model_is_user_only_and_its_damage_is_detected(tmp_path: Path,
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     for path in folder.iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
-    assert _conversion_damage(folder) == ""
+    assert conversion_damage(folder) == ""
 
     copy = tmp_path / "copy"
     shutil.copytree(folder, copy)
@@ -201,9 +253,9 @@ def test_converted_model_is_user_only_and_its_damage_is_detected(tmp_path: Path,
     with weights.open("r+b") as handle:  # flip bytes inside the tensor data: the header stays valid
         handle.seek(weights.stat().st_size // 2)
         handle.write(b"\xff" * 64)
-    assert _conversion_damage(copy) == "model.safetensors does not match its recorded sha256"
+    assert conversion_damage(copy) == "model.safetensors does not match its recorded sha256"
     (copy / CONVERSION_MANIFEST).unlink()
-    assert _conversion_damage(copy) == f"no readable {CONVERSION_MANIFEST}"
+    assert conversion_damage(copy) == f"no readable {CONVERSION_MANIFEST}"
 
 
 @pytest.mark.slow
@@ -232,7 +284,7 @@ def test_a_damaged_converted_model_is_rebuilt(tmp_path: Path, engine: InBedder) 
     assert (
         "is damaged (model.safetensors does not match its recorded sha256); converting again" in result.stderr
     )
-    assert _conversion_damage(private / "converted" / source.name) == ""
+    assert conversion_damage(private / "converted" / source.name) == ""
     expected = engine.embed(["a rebuilt model"], "What?")[0]
     assert float(np.dot(np.asarray(json.loads(result.stdout)), expected)) >= 0.99999
 
@@ -310,10 +362,14 @@ def test_the_package_never_evaluates_strings_or_unpickles() -> None:
             function = node.func
             if isinstance(function, ast.Name) and function.id in forbidden_names:
                 found.append(f"{path.name}:{node.lineno} {function.id}()")
+            weights_only = any(
+                k.arg == "weights_only" and getattr(k.value, "value", None) is True for k in node.keywords
+            )  # torch's weights-only unpickler runs no code: the one torch.load allowed
             if (
                 isinstance(function, ast.Attribute)
                 and isinstance(function.value, ast.Name)
                 and (function.value.id, function.attr) in forbidden_attributes
+                and not (function.attr == "load" and function.value.id == "torch" and weights_only)
             ):
                 found.append(f"{path.name}:{node.lineno} {function.value.id}.{function.attr}()")
             if any(k.arg == "shell" and getattr(k.value, "value", False) is True for k in node.keywords):

@@ -29,7 +29,14 @@ def test_settings_are_frozen_and_engine_settings_read_only(engine: InBedder) -> 
         with pytest.raises(AttributeError):
             setattr(engine, name, getattr(engine, name))
     assert engine.settings == EmbeddingSettings(
-        pooling="last_prompt_token", layer=30, template=DEFAULT_TEMPLATE, max_length=512, answer_tokens=3
+        pooling="last_prompt_token",
+        layer=30,
+        template=DEFAULT_TEMPLATE,
+        max_length=512,
+        answer_tokens=3,
+        input_layout="template",
+        transform="none",
+        postprocess="none",
     )
 
 

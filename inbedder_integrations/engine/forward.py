@@ -7,15 +7,17 @@ vectors, for one loaded model under one set of resolved settings.
 
 from __future__ import annotations
 
+import functools
 import inspect
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 
+from ..errors import InvalidArgumentError
 from .batching import PrefixBatch, PromptBatch, common_prefix_length, length_batches, pad
 from .pooling import answer_positions, mask_positions, mean_at_positions
-from .prompting import NUM_MASK_TOKENS, PromptTokenizer
+from .prompting import PromptTokenizer
 from .registry import LoadedModel
 from .settings import EmbeddingSettings
 
@@ -36,8 +38,10 @@ class ModelRunner:
             loaded.tokenizer,
             settings.template,
             settings.max_length,
-            mask_count=NUM_MASK_TOKENS if loaded.kind == "masked" else 0,
+            mask_count=settings.answer_tokens if loaded.kind == "masked" else 0,
+            layout=settings.input_layout or "template",
         )
+        self._transform = _state_transform(loaded.model, settings.transform or "none")
         self._encoder = loaded.model.base_model
         self._pad_id = _pad_token_id(loaded.tokenizer)
         parameters = inspect.signature(self._encoder.forward).parameters
@@ -129,7 +133,7 @@ class ModelRunner:
                 else outputs.hidden_states[self.settings.layer]
             )
             last = suffix_mask.sum(dim=1) - 1  # suffixes are right-padded: each row's final real token
-            vectors.append(hidden[torch.arange(len(last)), last].to(torch.float32))
+            vectors.append(self._postprocess(hidden[torch.arange(len(last)), last].to(torch.float32)))
             cache.crop(-width)  # back to the prefix for the next instruction
         return vectors
 
@@ -149,7 +153,18 @@ class ModelRunner:
     def _num_layers(self) -> int:
         return int(self.loaded.model.config.num_hidden_layers)
 
+    @functools.cached_property
+    def vector_width(self) -> int:
+        """The width of this runner's vectors, read off one token's pass: the pooled layer's
+        width, which is not always ``hidden_size`` (OPT-350m projects its last layer to 512)."""
+        ids = torch.tensor([[self._pad_id]], device=self.loaded.device)
+        with torch.inference_mode(), self.loaded.lock:
+            return int(self._transform(self._hidden_states(ids, torch.ones_like(ids))).shape[-1])
+
     def embed_batch(self, batch: PromptBatch) -> torch.Tensor:
+        return self._postprocess(self._pooled(batch))
+
+    def _pooled(self, batch: PromptBatch) -> torch.Tensor:
         if self.settings.pooling == "mean_answer_tokens":
             return self._embed_mean_answer(batch)
         hidden = self._hidden_states(batch.input_ids, batch.attention_mask)
@@ -158,7 +173,13 @@ class ModelRunner:
         answer, suffix = self.prompts.answer_length, self.prompts.suffix_length
         width = batch.input_ids.shape[1]
         positions = mask_positions(batch.lengths, width, answer, suffix, device=hidden.device)
-        return mean_at_positions(hidden, positions)
+        at_masks = self._transform(hidden[positions].view(len(batch.lengths), answer, -1))
+        return at_masks.to(torch.float32).mean(dim=1)
+
+    def _postprocess(self, vectors: torch.Tensor) -> torch.Tensor:
+        if self.settings.postprocess == "zscore":
+            return (vectors - vectors.mean(dim=1, keepdim=True)) / vectors.std(dim=1, keepdim=True)
+        return vectors
 
     def generate(self, batch: PromptBatch, max_new_tokens: int) -> torch.Tensor:
         """Greedy answer token ids, (batch, max_new_tokens), padded after the end.
@@ -205,6 +226,21 @@ class ModelRunner:
             generated, self.loaded.tokenizer.all_special_ids, batch.input_ids.shape[1]
         )
         return mean_at_positions(hidden, positions)
+
+
+def _state_transform(model: Any, transform: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``lm_head_transform``: the masked-LM head up to its vocabulary decoder (dense, gelu,
+    layer norm), as KomeijiForce's recipe applies it to each mask state."""
+    if transform == "none":
+        return lambda states: states
+    head = getattr(model, "lm_head", None)
+    dense, norm = getattr(head, "dense", None), getattr(head, "layer_norm", None)
+    if not isinstance(dense, torch.nn.Module) or not isinstance(norm, torch.nn.Module):
+        raise InvalidArgumentError(
+            f"transform={transform!r} needs a RoBERTa-style masked-LM head (lm_head.dense and "
+            f"lm_head.layer_norm); {type(model).__name__} has none"
+        )
+    return lambda states: norm(torch.nn.functional.gelu(dense(states)))
 
 
 def _pad_token_id(tokenizer: Any) -> int:

@@ -1,20 +1,17 @@
 """Turn a model reference into a loaded (model, tokenizer) pair.
 
 A reference is ``"default"``, a Hugging Face hub id, a local model folder or a
-local ``.gguf`` file.  GGUF files are dequantised once into a cached safetensors
-folder so that later loads take seconds.  Nothing here knows about prompts or
-pooling; it only decides *what* to load and *how* (kind, dtype, device).
+local ``.gguf`` file.  GGUF files and pickle-only checkpoints are converted once
+into cached safetensors folders (:mod:`.conversion`) so that later loads take
+seconds.  Nothing here knows about prompts or pooling; it only decides *what* to
+load and *how* (kind, dtype, device).
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 import logging
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -22,19 +19,28 @@ from typing import Any, Literal
 import torch
 
 from ..errors import InvalidArgumentError
-from .weights import ALLOW_PICKLE_HINT, WeightsError, check_weights_folder
+from .checkpoints import KNOWN_CHECKPOINTS, hub_snapshot
+from .conversion import converted_gguf, converted_pickles
+from .digests import cache_root, file_digest, folder_digest
+from .weights import (
+    ALLOW_PICKLE_HINT,
+    CONVERTIBLE_PICKLE,
+    PICKLE_SUFFIXES,
+    WeightsError,
+    check_weights_folder,
+)
 
 __all__ = [
     "DEFAULT_MODEL_NAME",
     "DEFAULT_MODEL_PACKAGE",
-    "KNOWN_CHECKPOINTS",
-    "CheckpointSpec",
     "ModelKind",
     "ModelSource",
     "adapter_digest",
     "cache_root",
     "cpu_has_native_bf16",
     "default_gguf_path",
+    "file_digest",
+    "folder_digest",
     "infer_kind",
     "load_model_and_tokenizer",
     "merge_adapter",
@@ -58,24 +64,6 @@ DEFAULT_ADAPTER_DIR = Path(__file__).resolve().parent.parent / "assets" / "smoll
 
 
 @dataclass(frozen=True)
-class CheckpointSpec:
-    """Settings a published InBedder checkpoint was trained with."""
-
-    kind: ModelKind
-    pooling: str
-
-
-#: Published InBedder checkpoints and the settings their paper configs use.
-KNOWN_CHECKPOINTS: dict[str, CheckpointSpec] = {
-    "BrandonZYW/roberta-large-InBedder": CheckpointSpec("masked", "mask_mean"),
-    "BrandonZYW/opt-350m-InBedder": CheckpointSpec("causal", "last_prompt_token"),
-    "BrandonZYW/opt-1.3b-InBedder": CheckpointSpec("causal", "last_prompt_token"),
-    "BrandonZYW/opt-2.7b-InBedder": CheckpointSpec("causal", "last_prompt_token"),
-    "BrandonZYW/llama-2-7b-InBedder": CheckpointSpec("causal", "last_prompt_token"),
-}
-
-
-@dataclass(frozen=True)
 class ModelSource:
     """Where weights come from, plus a digest that changes whenever they do."""
 
@@ -87,67 +75,6 @@ class ModelSource:
     """Hub revision asked for (branch, tag or commit); ``None`` for local files."""
     weights_digest: str
     """Hub commit hash, or a content hash of local weight files."""
-
-
-def cache_root() -> Path:
-    """Folder for converted models and file hashes (``$INBEDDER_CACHE`` overrides)."""
-    explicit = os.environ.get("INBEDDER_CACHE")
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "inbedder"
-
-
-# --------------------------------------------------------------------------- hashing
-
-
-def file_digest(path: Path) -> str:
-    """sha256 of a file, remembered per (path, size, mtime) so big files hash once."""
-    stat = path.stat()
-    memo_key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-    memo_file = cache_root() / "file-digests.json"
-    try:
-        memo: dict[str, str] = json.loads(memo_file.read_text())
-    except (OSError, ValueError):
-        memo = {}
-    if memo_key in memo:
-        return memo[memo_key]
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    memo[memo_key] = digest.hexdigest()
-    try:
-        _write_json_atomically(memo_file, memo)
-    except OSError as exc:  # a read-only cache folder: the digest is right, only not remembered
-        logger.debug("file digest memo %s not written (%s)", memo_file, exc)
-    return memo[memo_key]
-
-
-def folder_digest(folder: Path) -> str:
-    """Content hash of every file in a model or adapter folder but its docs (``*.md``) and
-    dot-files: weights, configs and tokenizer files (``vocab.txt`` and ``merges.txt`` included)."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        if path.suffix == ".md" or any(part.startswith(".") for part in path.relative_to(folder).parts):
-            continue
-        digest.update(str(path.relative_to(folder)).encode())
-        digest.update(file_digest(path).encode())
-    return digest.hexdigest()
-
-
-def _write_json_atomically(path: Path, payload: Any) -> None:
-    """Write to a user-only (0600) temporary file, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(payload, handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # --------------------------------------------------------------------------- resolving
@@ -176,7 +103,9 @@ def resolve_source(
     """Map a model reference to a loadable folder or hub id and its weights digest.
 
     Local folders are checked first (:mod:`.weights`): complete, uncorrupted
-    safetensors, or pickle files only with ``allow_pickle=True``.
+    safetensors; pickle-only weights are converted (weights-only) unless
+    ``allow_pickle=True`` loads them as they are.  A Hugging Face cache snapshot
+    keeps its repo's name and commit, so it has the hub id's fingerprint.
     """
     if not isinstance(model, str) or not model.strip():
         raise InvalidArgumentError(f"model must be a non-empty string, got {model!r}")
@@ -190,10 +119,37 @@ def resolve_source(
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise FileNotFoundError(f"{path} is a folder but has no config.json: not a model folder")
-        check_weights_folder(path, allow_pickle=allow_pickle)
-        return ModelSource(str(path), path.name, None, folder_digest(path))
+        snapshot = hub_snapshot(path)
+        name = snapshot[0].split("/")[-1] if snapshot else path.name
+        digest = snapshot[1] if snapshot else folder_digest(path)
+        return _folder_source(path, name, digest, allow_pickle=allow_pickle)
     if path.exists():
         raise InvalidArgumentError(f"{path} is neither a model folder nor a .gguf file")
+    return _hub_source(model, revision, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
+
+
+def _folder_source(folder: Path, name: str, digest: str, *, allow_pickle: bool) -> ModelSource:
+    """A checked local folder; pickle-only weights are loaded from their converted copy."""
+    if check_weights_folder(folder, allow_pickle=allow_pickle) == "pickle" and not allow_pickle:
+        return ModelSource(str(converted_pickles(folder, name)), name, None, digest)
+    return ModelSource(str(folder), name, None, digest)
+
+
+def _hub_source(
+    model: str, revision: str | None, *, trust_remote_code: bool, allow_pickle: bool
+) -> ModelSource:
+    """A hub id: loaded by id when it has safetensors (or pickles are allowed); a pickle-only
+    repo is downloaded (its weights, config and tokenizer files) and converted."""
+    files = _hub_files(model, revision)
+    has_safetensors = any(name.endswith(".safetensors") for name in files)
+    if not has_safetensors and not allow_pickle and any(_is_weights_pickle(name) for name in files):
+        from huggingface_hub import snapshot_download
+
+        wanted = [
+            name for name in files if _is_weights_pickle(name) or Path(name).suffix not in PICKLE_SUFFIXES
+        ]
+        folder = Path(snapshot_download(model, revision=revision, allow_patterns=wanted))
+        return _folder_source(folder, model.split("/")[-1], folder.name, allow_pickle=False)
     from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(model, revision=revision, trust_remote_code=trust_remote_code)
@@ -201,78 +157,29 @@ def resolve_source(
     return ModelSource(model, model.split("/")[-1], revision, commit)
 
 
-CONVERSION_MANIFEST = "inbedder-conversion.json"
+def _is_weights_pickle(name: str) -> bool:
+    return "/" not in name and CONVERTIBLE_PICKLE.match(name) is not None
+
+
+def _hub_files(model: str, revision: str | None) -> list[str]:
+    """The files of a hub repo; offline, those of its snapshot in the local Hugging Face cache."""
+    import httpx
+    from huggingface_hub import HfApi, snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return list(HfApi().list_repo_files(model, revision=revision))
+    except (ConnectionError, httpx.TransportError) as offline:
+        try:
+            folder = Path(snapshot_download(model, revision=revision, local_files_only=True))
+        except LocalEntryNotFoundError:
+            raise offline from None
+        return [str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file()]
 
 
 def _gguf_source(gguf_file: Path, *, display_name: str) -> ModelSource:
-    digest = file_digest(gguf_file)
-    folder = cache_root() / "converted" / f"{gguf_file.stem}-{digest[:16]}"
-    damage = _conversion_damage(folder) if folder.exists() else "missing"
-    if damage != "":
-        if damage != "missing":
-            logger.warning("The converted model at %s is damaged (%s); converting again", folder, damage)
-        _convert_gguf(gguf_file, folder)
+    folder, digest = converted_gguf(gguf_file)
     return ModelSource(str(folder), display_name, None, f"gguf-sha256:{digest}")
-
-
-def _conversion_damage(folder: Path) -> str:
-    """What is wrong with a converted folder against its manifest ("" when intact).
-
-    Hashes are memoised by size and mtime, so an intact folder costs a few ``stat`` calls.
-    """
-    try:
-        expected: dict[str, str] = json.loads((folder / CONVERSION_MANIFEST).read_text())["files"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return f"no readable {CONVERSION_MANIFEST}"
-    for name, sha256 in expected.items():
-        path = folder / name
-        if not path.is_file():
-            return f"{name} is missing"
-        if file_digest(path) != sha256:
-            return f"{name} does not match its recorded sha256"
-    return ""
-
-
-def _convert_gguf(gguf_file: Path, target: Path) -> None:
-    """Dequantise a GGUF file into a safetensors folder, readable only by the user.
-
-    Atomic: written into a staging folder with a manifest of file hashes, then
-    renamed into place, so no reader ever sees half a folder; a damaged earlier
-    conversion is moved aside and deleted only after the new one is in place.
-    """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    logger.info("Converting %s to a cached safetensors folder at %s (once)", gguf_file, target)
-    source_dir, name = str(gguf_file.parent), gguf_file.name
-    tokenizer = AutoTokenizer.from_pretrained(source_dir, gguf_file=name)
-    quantised = AutoModelForCausalLM.from_pretrained(source_dir, gguf_file=name, dtype=torch.float32)
-    config = quantised.config
-    # save_pretrained refuses GGUF-quantised models; the dequantised weights are plain fp32.
-    if hasattr(config, "quantization_config"):
-        delattr(config, "quantization_config")
-    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    plain.load_state_dict(quantised.state_dict())
-    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".converting-"))  # mode 0700
-    damaged = target.parent / f".damaged-{target.name}-{os.getpid()}"
-    try:
-        plain.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
-        files = sorted(path for path in staging.iterdir() if path.is_file())
-        for path in files:
-            path.chmod(0o600)
-        manifest = {"gguf": gguf_file.name, "files": {path.name: file_digest(path) for path in files}}
-        _write_json_atomically(staging / CONVERSION_MANIFEST, manifest)
-        if target.exists() and _conversion_damage(target):
-            os.replace(target, damaged)
-        try:
-            os.replace(staging, target)
-        except OSError:  # another process finished first: keep theirs
-            if _conversion_damage(target):
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.rmtree(damaged, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- kind, dtype, device
@@ -361,6 +268,7 @@ def load_model_and_tokenizer(
     source: ModelSource,
     *,
     kind_hint: str,
+    kind: ModelKind | None = None,
     dtype: torch.dtype,
     device: torch.device,
     adapter: str | None,
@@ -376,7 +284,7 @@ def load_model_and_tokenizer(
 
     common: dict[str, Any] = {"revision": source.revision, "trust_remote_code": trust_remote_code}
     config = AutoConfig.from_pretrained(source.load_path, **common)
-    kind = infer_kind(kind_hint, config)
+    kind = kind or infer_kind(kind_hint, config)
     model_class = AutoModelForMaskedLM if kind == "masked" else AutoModelForCausalLM
     try:
         model: Any = model_class.from_pretrained(

@@ -8,6 +8,10 @@ forward pass), except that
   so a user writing ``</s>`` or ``<mask>`` cannot move the pooled position;
 * when a prompt is too long only the *input text* is shortened (its end is
   cut), never the template or the instruction.
+
+The ``text_pair`` layout (KomeijiForce/inbedder-roberta-large's recipe) has no
+template: the text and ``instruction + masks`` go in as a tokenizer pair
+(``<s> text </s></s> instruction <mask>... </s>`` for RoBERTa), under the same contract.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ from ..errors import InvalidArgumentError, InvalidTypeError
 
 __all__ = [
     "DEFAULT_TEMPLATE",
-    "NUM_MASK_TOKENS",
     "PromptSize",
     "PromptTokenizer",
     "validate_instruction",
@@ -33,9 +36,6 @@ __all__ = [
 
 #: The InBedder prompt, exactly as in the paper: input first, no trailing space.
 DEFAULT_TEMPLATE = "### Input:\n{input}\n\n### Instruction:\n{instruction}\n\n### Response:"
-
-#: How many mask tokens a masked LM fills in as its "answer" (the paper's setting).
-NUM_MASK_TOKENS = 3
 
 
 def validate_template(template: str) -> str:
@@ -127,13 +127,15 @@ class PromptSize(NamedTuple):
 
 @dataclass
 class PromptTokenizer:
-    """Builds the token ids of InBedder prompts for one tokenizer and template."""
+    """Builds the token ids of InBedder prompts for one tokenizer and template (or the pair layout)."""
 
     tokenizer: Any
     template: str
     max_length: int
     mask_count: int = 0
-    """Masked LMs: mask tokens after the prompt (``NUM_MASK_TOKENS`` when embedding); 0 for causal."""
+    """Masked LMs: mask tokens after the prompt (the settings' ``answer_tokens``); 0 for causal."""
+    layout: str = "template"
+    """``template``, or ``text_pair``: (text, instruction + masks) as a tokenizer pair."""
 
     def __post_init__(self) -> None:
         validate_template(self.template)
@@ -148,6 +150,8 @@ class PromptTokenizer:
             # A causal LM must see the prompt end right before the answer: no EOS after it.
             self._suffix_ids, self._answer_ids = [], []
         self._budget = self.max_length - len(self._prefix_ids) - len(self._suffix_ids) - len(self._answer_ids)
+        if self.layout == "text_pair":
+            self._prefix_ids, self._middle_ids, self._suffix_ids = self._pair_framing()
 
     def _special_framing(self) -> tuple[list[int], list[int]]:
         """The special ids the tokenizer puts before and after any text (BOS, CLS, SEP...)."""
@@ -157,6 +161,19 @@ class PromptTokenizer:
             if framed[start : start + len(plain)] == plain:
                 return list(framed[:start]), list(framed[start + len(plain) :])
         return [], []
+
+    def _pair_framing(self) -> tuple[list[int], list[int], list[int]]:
+        """The special ids before, between and after a pair (RoBERTa: ``<s>``, ``</s></s>``, ``</s>``)."""
+        first, second = self._encode("a"), self._encode("b")
+        framed = list(self.tokenizer("a", "b", add_special_tokens=True)["input_ids"])
+        for start in range(len(framed)):
+            if framed[start : start + len(first)] != first:
+                continue
+            rest = framed[start + len(first) :]
+            for middle in range(len(rest) - len(second) + 1):
+                if rest[middle : middle + len(second)] == second:
+                    return framed[:start], rest[:middle], rest[middle + len(second) :]
+        raise InvalidArgumentError("input_layout='text_pair' needs a tokenizer that encodes text pairs")
 
     def _encode(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"])
@@ -187,12 +204,37 @@ class PromptTokenizer:
 
     def encode_and_tell(self, text: str, instruction: str) -> tuple[list[int], bool]:
         """:meth:`encode`'s ids, and whether the input text had to be cut to fit."""
+        if self.layout == "text_pair":
+            return self._encode_pair(text, instruction)
         if self._surely_too_long(text):
             return self._framed(self._truncate(text, instruction)), True
         body = self._encode(self.format(text, instruction))
         if len(body) > self._budget:
             return self._framed(self._truncate(text, instruction)), True
         return self._framed(body), False
+
+    def _encode_pair(self, text: str, instruction: str) -> tuple[list[int], bool]:
+        """The pair layout: the text's ids are cut at their end to fit, as the tokenizer's
+        own truncation would cut the longer member."""
+        tail = self._encode(instruction) + self._answer_ids
+        framing = len(self._prefix_ids) + len(self._middle_ids) + len(self._suffix_ids)
+        room = self.max_length - framing - len(tail)
+        if room <= 0:
+            raise InvalidArgumentError(
+                f"the instruction alone takes {len(tail)} tokens with its masks, more than "
+                f"max_length={self.max_length} allows; shorten the instruction or raise max_length"
+            )
+        window = text[: room * _CHARS_PER_TOKEN_BOUND]  # a token covers at most 64 characters
+        ids = self._encode(window)
+        truncated = len(ids) > room or len(window) < len(text)
+        ids = self._prefix_ids + ids[:room] + self._middle_ids + tail + self._suffix_ids
+        return ids, truncated
+
+    def display(self, text: str, instruction: str) -> str:
+        """The prompt as a string: the filled template, or the pair layout's decoded ids."""
+        if self.layout == "text_pair":
+            return str(self.tokenizer.decode(self.encode(text, instruction)))
+        return self.format(text, instruction)
 
     def _framed(self, body: list[int]) -> list[int]:
         return self._prefix_ids + body + self._answer_ids + self._suffix_ids

@@ -66,10 +66,14 @@ def get_loaded_model(
     device: str = "auto",
     trust_remote_code: bool = False,
     allow_pickle: bool = False,
+    kind: ModelKind | None = None,
 ) -> LoadedModel:
-    """Return the process-wide loaded model for these settings, loading it on first use."""
+    """Return the process-wide loaded model for these settings, loading it on first use.
+
+    ``kind`` (a known checkpoint's) overrides what the config suggests.
+    """
     adapter = resolve_adapter(model, adapter)
-    arguments = (model, revision, adapter, str(dtype), device, trust_remote_code, allow_pickle)
+    arguments = (model, revision, adapter, str(dtype), device, trust_remote_code, allow_pickle, kind)
     with _LOADED.lock:
         known = _BY_ARGUMENTS.get(arguments)
         if known is not None:
@@ -80,12 +84,13 @@ def get_loaded_model(
         torch_device = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, torch_device)
         adapter_hash = adapter_digest(adapter)
-        key = (source.weights_digest, adapter_hash, torch_dtype, str(torch_device), trust_remote_code)
+        key = (source.weights_digest, adapter_hash, torch_dtype, str(torch_device), trust_remote_code, kind)
 
         def load() -> LoadedModel:
-            weights, tokenizer, kind = load_model_and_tokenizer(
+            weights, tokenizer, loaded_kind = load_model_and_tokenizer(
                 source,
                 kind_hint=model,
+                kind=kind,
                 dtype=torch_dtype,
                 device=torch_device,
                 adapter=adapter,
@@ -93,7 +98,7 @@ def get_loaded_model(
                 allow_pickle=allow_pickle,
             )
             return LoadedModel(
-                source, weights, tokenizer, kind, torch_dtype, torch_device, adapter, adapter_hash
+                source, weights, tokenizer, loaded_kind, torch_dtype, torch_device, adapter, adapter_hash
             )
 
         return _BY_ARGUMENTS.put(arguments, _LOADED.get_or_create(key, load))

@@ -1,20 +1,26 @@
 """Check weight files before anything is loaded from them.
 
-Pickle weights (``*.bin``, ``*.pt``...) can run code when they are loaded, so
-only safetensors are accepted unless the caller passes ``allow_pickle=True``.
-A truncated or corrupt safetensors file, or a missing shard, is reported by
-name here, before transformers fails with a vaguer message or loads a part.
+Pickle files (``*.bin``, ``*.pt``...) can run code when they are loaded as full
+pickles.  A model folder whose weights are pickles only (``pytorch_model*.bin``)
+is reported as such, and the loader converts it through torch's weights-only
+unpickler (:mod:`.conversion`); any other pickle-only folder, and pickle
+adapters, need ``allow_pickle=True``.  A truncated or corrupt safetensors file,
+or a missing shard, is reported by name here, before transformers fails with a
+vaguer message or loads a part.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Literal
 
 from ..errors import InBedderError
 
 __all__ = [
     "ALLOW_PICKLE_HINT",
+    "CONVERTIBLE_PICKLE",
     "PICKLE_SUFFIXES",
     "WeightsError",
     "check_safetensors_file",
@@ -23,6 +29,8 @@ __all__ = [
 
 
 PICKLE_SUFFIXES = frozenset({".bin", ".pt", ".pth", ".ckpt", ".pkl"})
+#: Pickle files the loader can convert: transformers' model weights (``pytorch_model*.bin``).
+CONVERTIBLE_PICKLE = re.compile(r"^pytorch_model(-\d+-of-\d+)?\.bin$")
 ALLOW_PICKLE_HINT = (
     "Pickle files can run arbitrary code when loaded. Convert them to safetensors, or, if you "
     "trust their source, pass allow_pickle=True (CLI: --allow-pickle)."
@@ -33,8 +41,11 @@ class WeightsError(InBedderError, ValueError):
     """A model or adapter whose weight files cannot be used as they are."""
 
 
-def check_weights_folder(folder: Path, *, allow_pickle: bool, what: str = "model") -> None:
-    """Raise :class:`WeightsError` unless ``folder`` holds complete, loadable weights."""
+def check_weights_folder(
+    folder: Path, *, allow_pickle: bool, what: str = "model"
+) -> Literal["safetensors", "pickle"]:
+    """The format of ``folder``'s weights; :class:`WeightsError` unless they are complete and
+    loadable (pickles: convertible model weights, or any pickle with ``allow_pickle``)."""
     files = [path for path in folder.iterdir() if path.is_file()]
     safetensors = sorted(path for path in files if path.suffix == ".safetensors")
     pickles = sorted(path.name for path in files if path.suffix in PICKLE_SUFFIXES)
@@ -53,12 +64,14 @@ def check_weights_folder(folder: Path, *, allow_pickle: bool, what: str = "model
     if not safetensors:
         if not pickles:
             raise WeightsError(f"{what} folder {folder} has no weights file (expected *.safetensors)")
-        if not allow_pickle:
+        convertible = what == "model" and any(CONVERTIBLE_PICKLE.match(name) for name in pickles)
+        if not allow_pickle and not convertible:
             message = f"{what} folder {folder} has only pickle weights {pickles}. {ALLOW_PICKLE_HINT}"
             raise WeightsError(message)
-        return
+        return "pickle"
     for path in safetensors:
         check_safetensors_file(path)
+    return "safetensors"
 
 
 def check_safetensors_file(path: Path) -> None:

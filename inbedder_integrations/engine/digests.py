@@ -1,0 +1,78 @@
+"""Content hashes of model files, and the package's cache folder.
+
+Hashes are what the fingerprint and the conversion manifests are made of; they
+are memoised by (path, size, mtime) so a multi-GB file is read once.  This module
+imports no torch, so the cache and the CLI's quick commands stay fast to start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+__all__ = ["cache_root", "file_digest", "folder_digest", "write_json_atomically"]
+
+logger = logging.getLogger(__name__)
+
+
+def cache_root() -> Path:
+    """Folder for converted models and file hashes (``$INBEDDER_CACHE`` overrides)."""
+    explicit = os.environ.get("INBEDDER_CACHE")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "inbedder"
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file, remembered per (path, size, mtime) so big files hash once."""
+    stat = path.stat()
+    memo_key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    memo_file = cache_root() / "file-digests.json"
+    try:
+        memo: dict[str, str] = json.loads(memo_file.read_text())
+    except (OSError, ValueError):
+        memo = {}
+    if memo_key in memo:
+        return memo[memo_key]
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    memo[memo_key] = digest.hexdigest()
+    try:
+        write_json_atomically(memo_file, memo)
+    except OSError as exc:  # a read-only cache folder: the digest is right, only not remembered
+        logger.debug("file digest memo %s not written (%s)", memo_file, exc)
+    return memo[memo_key]
+
+
+def folder_digest(folder: Path) -> str:
+    """Content hash of every file in a model or adapter folder but its docs (``*.md``) and
+    dot-files: weights, configs and tokenizer files (``vocab.txt`` and ``merges.txt`` included)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        if path.suffix == ".md" or any(part.startswith(".") for part in path.relative_to(folder).parts):
+            continue
+        digest.update(str(path.relative_to(folder)).encode())
+        digest.update(file_digest(path).encode())
+    return digest.hexdigest()
+
+
+def write_json_atomically(path: Path, payload: Any) -> None:
+    """Write to a user-only (0600) temporary file, then rename it over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(payload, handle)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
