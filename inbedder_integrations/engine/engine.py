@@ -20,7 +20,6 @@ from .checkpoints import KNOWN_CHECKPOINTS, resolve_checkpoint
 from .forward import ModelRunner
 from .pooling import PoolingMode
 from .prompting import (
-    DEFAULT_TEMPLATE,
     PromptSize,
     validate_instruction,
     validate_instructions,
@@ -109,6 +108,9 @@ class InBedder:
         batch_size: int = DEFAULT_BATCH_SIZE,
         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
         answer_tokens: int = 3,
+        input_layout: str | None = None,
+        transform: str | None = None,
+        postprocess: str | None = None,
         checkpoint: str | None = None,
         revision: str | None = None,
         trust_remote_code: bool = False,
@@ -134,11 +136,22 @@ class InBedder:
         :class:`~inbedder_integrations.cache.EmbeddingCache`) keeps every vector on
         disk, keyed by this engine's :attr:`cache_key`, so seen texts cost a lookup.
 
-        ``pooling``, ``layer``, ``template``, ``max_length`` and ``answer_tokens``
-        build an :class:`EmbeddingSettings`; pass ``settings=`` instead to reuse one
-        (not both).  Every argument is checked before the model loads.
+        ``pooling``, ``layer``, ``template``, ``max_length``, ``answer_tokens``,
+        ``input_layout``, ``transform`` and ``postprocess`` build an
+        :class:`EmbeddingSettings` (see it for each); pass ``settings=`` instead to reuse
+        one (not both).  Every argument is checked before the model loads.
         """
-        settings = _settings_from_arguments(settings, pooling, layer, template, max_length, answer_tokens)
+        separate = {
+            "pooling": pooling,
+            "layer": layer,
+            "template": template,
+            "max_length": max_length,
+            "answer_tokens": answer_tokens,
+            "input_layout": input_layout,
+            "transform": transform,
+            "postprocess": postprocess,
+        }
+        settings = _settings_from_arguments(settings, separate)
         known = resolve_checkpoint(model, checkpoint)
         positive_int("batch_size", batch_size)
         positive_int("max_batch_tokens", max_batch_tokens)
@@ -508,29 +521,24 @@ def _open_cache(cache: EmbeddingCache | str | Path | bool | None) -> EmbeddingCa
 
 
 def _settings_from_arguments(
-    settings: EmbeddingSettings | None,
-    pooling: str | None,
-    layer: int | None,
-    template: str | None,
-    max_length: int,
-    answer_tokens: int,
+    settings: EmbeddingSettings | None, separate: dict[str, Any]
 ) -> EmbeddingSettings:
-    """One :class:`EmbeddingSettings` from either ``settings=`` or the separate arguments, not both."""
-    separate = {"pooling": pooling, "layer": layer, "template": template}
+    """One :class:`EmbeddingSettings` from either ``settings=`` or the separate arguments, not both.
+
+    ``separate`` maps each field to its argument; None (and ``EmbeddingSettings``' own default
+    for ``max_length`` and ``answer_tokens``) means "not given".
+    """
+    defaults = EmbeddingSettings()
+    given = {
+        name: value
+        for name, value in separate.items()
+        if value is not None
+        and not (name in ("max_length", "answer_tokens") and value == getattr(defaults, name))
+    }
     if settings is not None:
         if not isinstance(settings, EmbeddingSettings):
             raise InvalidTypeError(f"settings must be an EmbeddingSettings, got {type(settings).__name__}")
-        given = [name for name, value in separate.items() if value is not None]
-        defaults = EmbeddingSettings()
-        given += ["max_length"] * (max_length != defaults.max_length)
-        given += ["answer_tokens"] * (answer_tokens != defaults.answer_tokens)
         if given:
             raise InvalidTypeError(f"pass settings= or {', '.join(given)}, not both")
         return settings
-    return EmbeddingSettings(
-        pooling=pooling,  # type: ignore[arg-type]  # validated by EmbeddingSettings
-        layer=layer,
-        template=DEFAULT_TEMPLATE if template is None else template,
-        max_length=max_length,
-        answer_tokens=answer_tokens,
-    )
+    return EmbeddingSettings(**given)
