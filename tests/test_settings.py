@@ -41,17 +41,27 @@ def test_settings_are_frozen_and_engine_settings_read_only(engine: InBedder) -> 
 
 
 def test_fingerprint_is_derived_from_resolved_settings(engine: InBedder) -> None:
-    explicit = InBedder.from_pretrained("default", pooling="last_prompt_token", layer=-1)
-    through_settings = InBedder.from_pretrained("default", settings=EmbeddingSettings(max_length=512))
+    explicit = InBedder.from_pretrained("default", dtype="float32", pooling="last_prompt_token", layer=-1)
+    through_settings = InBedder.from_pretrained(
+        "default", dtype="float32", settings=EmbeddingSettings(max_length=512)
+    )
     assert explicit.fingerprint == through_settings.fingerprint == engine.fingerprint
-    shorter = InBedder.from_pretrained("default", settings=EmbeddingSettings(max_length=256))
+    shorter = InBedder.from_pretrained("default", dtype="float32", settings=EmbeddingSettings(max_length=256))
     assert shorter.fingerprint != engine.fingerprint
     # answer_tokens only shapes mean_answer_tokens vectors, so only there does it count.
-    assert InBedder.from_pretrained("default", answer_tokens=5).fingerprint == engine.fingerprint
+    assert (
+        InBedder.from_pretrained("default", dtype="float32", answer_tokens=5).fingerprint
+        == engine.fingerprint
+    )
     averaged = [
-        InBedder.from_pretrained("default", pooling="mean_answer_tokens", answer_tokens=n) for n in (2, 3)
+        InBedder.from_pretrained("default", dtype="float32", pooling="mean_answer_tokens", answer_tokens=n)
+        for n in (2, 3)
     ]
     assert averaged[0].fingerprint != averaged[1].fingerprint
+    # What a vector means is not how it was computed: the same on both kinds of CPU.
+    auto = InBedder.from_pretrained("default")  # bf16 on a CPU with native bf16, fp32 elsewhere
+    assert auto.fingerprint == engine.fingerprint
+    assert (auto.cache_key == engine.cache_key) == (auto.dtype == "float32")
 
 
 @pytest.mark.parametrize(
