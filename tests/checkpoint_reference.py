@@ -61,11 +61,16 @@ def _numpy(x: torch.Tensor) -> np.ndarray:
     return x.detach().to(dtype=torch.float32, device="cpu").numpy()
 
 
-def _causal_generate(model, tokenizer, texts: Sequence[str], instruction: str, max_new_tokens: int):
+def _causal_generate(
+    model,
+    tokenizer,
+    texts: Sequence[str],
+    instruction: str,
+    max_new_tokens: int,
+    max_length: int = MAX_INPUT_LENGTH,
+):
     prompts = [build_prompt(t, instruction) for t in texts]
-    features = tokenizer(
-        prompts, padding=True, truncation=True, max_length=MAX_INPUT_LENGTH, return_tensors="pt"
-    )
+    features = tokenizer(prompts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
     features = {k: v.to(model.device) for k, v in features.items()}
     outputs = model.generate(
         **features,
@@ -80,7 +85,9 @@ def _causal_generate(model, tokenizer, texts: Sequence[str], instruction: str, m
 
 
 @torch.inference_mode()
-def causal_fst_gen(model, tokenizer, texts, instruction, layer=-1, max_new_tokens=1) -> np.ndarray:
+def causal_fst_gen(
+    model, tokenizer, texts, instruction, layer=-1, max_new_tokens=1, max_length=MAX_INPUT_LENGTH
+) -> np.ndarray:
     """``fst_gen_layer_<layer>``: the state at the last prompt position of the
     first generation step (the one that predicts the first new token).
 
@@ -90,7 +97,7 @@ def causal_fst_gen(model, tokenizer, texts, instruction, layer=-1, max_new_token
     """
     texts = list(texts)
     with _tokenizer_state(tokenizer, padding_side="left", truncation_side="left", pad_to_eos=True):
-        _, outputs = _causal_generate(model, tokenizer, texts, instruction, max_new_tokens)
+        _, outputs = _causal_generate(model, tokenizer, texts, instruction, max_new_tokens, max_length)
     prompt_states = outputs.hidden_states[0]  # tuple over layers: (batch, prompt_len, dim)
     # left padding: position -1 is the last real prompt token of every row
     return _numpy(prompt_states[layer][:, -1, :])
