@@ -196,13 +196,13 @@ def test_a_read_only_cache_folder_does_not_stop_hashing(
 ) -> None:
     """The file-digest memo lives in the cache folder: when it cannot be written, the digest
     is still computed (and right), only not remembered."""
-    from inbedder_integrations.engine import digests as loading
+    from inbedder_integrations.engine import digests
 
     def refuse(path: Path, payload: object) -> None:
         raise PermissionError(13, "Read-only file system", str(path))
 
-    monkeypatch.setattr(loading, "write_json_atomically", refuse)
+    monkeypatch.setattr(digests, "write_json_atomically", refuse)
     monkeypatch.setenv("INBEDDER_CACHE", str(tmp_path / "cache"))
     weights = tmp_path / "weights.bin"
     weights.write_bytes(b"some weights")
-    assert loading.file_digest(weights) == __import__("hashlib").sha256(b"some weights").hexdigest()
+    assert digests.file_digest(weights) == __import__("hashlib").sha256(b"some weights").hexdigest()

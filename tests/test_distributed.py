@@ -176,10 +176,16 @@ def test_errors_keep_their_type_across_ray(local_ray, chroma_server, tmp_path: P
     corpus = InstructedCorpus(connect(host=host, port=port), "ray-errors", model_kwargs=FLOAT32)
     assert corpus.collection(INSTRUCTIONS[0]).count() == 0
 
-    # The collection was made in fp32: indexing into it in bf16 is refused before any actor starts.
+    # The collection holds 512-token vectors: indexing into it with another max_length (another
+    # meaning; another dtype would be the same one) is refused before any actor starts.
     with pytest.raises(InstructionMismatchError, match="fingerprint"):
         index_with_ray(
-            bad, "ray-errors", INSTRUCTIONS[:1], host=host, port=port, model_kwargs={"dtype": "bfloat16"}
+            bad,
+            "ray-errors",
+            INSTRUCTIONS[:1],
+            host=host,
+            port=port,
+            model_kwargs={**FLOAT32, "max_length": 256},
         )
 
 

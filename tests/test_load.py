@@ -441,10 +441,10 @@ def test_threads_through_the_cache_get_the_sequential_vectors(engine: InBedder, 
             },
         )
         assert not mismatches, "results through the cache differ:\n" + "\n".join(mismatches)
-        assert sorted(rows) == sorted((cached.fingerprint, q, h) for q, h in expected_rows)
+        assert sorted(rows) == sorted((cached.cache_key, q, h) for q, h in expected_rows)
         for (instruction, text_hash), vector in expected_rows.items():
             text = next(t for call in calls for t in call.texts if text_sha256(t) == text_hash)
-            (stored,) = cached.cache.get_many(cached.fingerprint, instruction, [text])
+            (stored,) = cached.cache.get_many(cached.cache_key, instruction, [text])
             assert stored is not None and stored.tobytes() == vector.tobytes(), (instruction, text)
     finally:
         cached.cache.close()

@@ -21,7 +21,7 @@ import torch
 from ..errors import InvalidArgumentError
 from .checkpoints import KNOWN_CHECKPOINTS, hub_snapshot
 from .conversion import converted_gguf, converted_pickles
-from .digests import cache_root, file_digest, folder_digest
+from .digests import cache_root, folder_digest
 from .weights import (
     ALLOW_PICKLE_HINT,
     CONVERTIBLE_PICKLE,
@@ -39,8 +39,6 @@ __all__ = [
     "cache_root",
     "cpu_has_native_bf16",
     "default_gguf_path",
-    "file_digest",
-    "folder_digest",
     "infer_kind",
     "load_model_and_tokenizer",
     "merge_adapter",
