@@ -208,6 +208,7 @@ def test_a_pickle_only_hub_checkpoint_loads_offline_from_the_hub_cache(tmp_path)
     hub id and its snapshot folder have one fingerprint."""
     repo, folder = "BrandonZYW/llama-2-7b-InBedder", "llama-2-7b-InBedder"
     snapshot = hub_cache_snapshot(tmp_path / "hub", repo, folder)
+    (snapshot / "tf_model.h5").write_bytes(b"another framework's weights: neither needed nor copied")
     script = textwrap.dedent(
         f"""
         import json, sys
@@ -237,6 +238,7 @@ def test_a_pickle_only_hub_checkpoint_loads_offline_from_the_hub_cache(tmp_path)
     assert (
         list(manifest["source_sha256"]) == ["pytorch_model.bin"] and "model.safetensors" in manifest["files"]
     )
+    assert not (source / "tf_model.h5").exists() and (source / "tokenizer.model").is_file()
     assert answer["info"]["checkpoint"] == repo
     assert answer["info"]["fingerprint"] == answer["folder_fingerprint"]
     expected = reference_vectors(folder, "causal", INSTRUCTIONS[0])

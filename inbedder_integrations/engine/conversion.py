@@ -28,6 +28,7 @@ from .weights import CONVERTIBLE_PICKLE, PICKLE_SUFFIXES, WeightsError
 
 __all__ = [
     "CONVERSION_MANIFEST",
+    "companion_file",
     "conversion_damage",
     "converted_gguf",
     "converted_pickles",
@@ -38,6 +39,22 @@ logger = logging.getLogger(__name__)
 
 CONVERSION_MANIFEST = "inbedder-conversion.json"
 _PICKLE_INDEX = "pytorch_model.bin.index.json"
+#: Weights for other frameworks that a repo may carry beside its pickles: never downloaded or copied.
+_OTHER_FRAMEWORK_WEIGHTS = frozenset({".h5", ".msgpack", ".onnx", ".ot", ".tflite"})
+
+
+def companion_file(name: str) -> bool:
+    """Whether a top-level file of a pickle-only model is needed beside its weight pickles
+    (config, tokenizer, generation config): not a pickle, an index of them, another framework's
+    weights, a dot-file or something in a subfolder."""
+    suffix = Path(name).suffix
+    return (
+        "/" not in name
+        and not name.startswith(".")
+        and name != _PICKLE_INDEX
+        and suffix not in PICKLE_SUFFIXES
+        and suffix not in _OTHER_FRAMEWORK_WEIGHTS
+    )
 
 
 def conversion_damage(folder: Path) -> str:
@@ -158,8 +175,7 @@ def _safetensors_name(pickle_name: str) -> str:
 
 def _copy_other_files(folder: Path, staging: Path) -> None:
     for path in folder.iterdir():
-        skipped = path.suffix in PICKLE_SUFFIXES or path.name == _PICKLE_INDEX or path.name.startswith(".")
-        if path.is_file() and not skipped:
+        if path.is_file() and companion_file(path.name):
             shutil.copyfile(path, staging / path.name)  # follows the hub cache's symlinks
 
 

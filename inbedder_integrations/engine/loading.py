@@ -20,12 +20,11 @@ import torch
 
 from ..errors import InvalidArgumentError
 from .checkpoints import KNOWN_CHECKPOINTS, hub_snapshot
-from .conversion import converted_gguf, converted_pickles
+from .conversion import companion_file, converted_gguf, converted_pickles
 from .digests import cache_root, folder_digest
 from .weights import (
     ALLOW_PICKLE_HINT,
     CONVERTIBLE_PICKLE,
-    PICKLE_SUFFIXES,
     WeightsError,
     check_weights_folder,
 )
@@ -143,9 +142,7 @@ def _hub_source(
     if not has_safetensors and not allow_pickle and any(_is_weights_pickle(name) for name in files):
         from huggingface_hub import snapshot_download
 
-        wanted = [
-            name for name in files if _is_weights_pickle(name) or Path(name).suffix not in PICKLE_SUFFIXES
-        ]
+        wanted = [name for name in files if _is_weights_pickle(name) or companion_file(name)]
         folder = Path(snapshot_download(model, revision=revision, allow_patterns=wanted))
         return _folder_source(folder, model.split("/")[-1], folder.name, allow_pickle=False)
     from transformers import AutoConfig
