@@ -288,7 +288,9 @@ def test_keys_bodies_and_disconnects(server: str, engine: InBedder) -> None:
         yield b'"]}'
 
     chunked = httpx.post(
-        f"{server}/v1/embeddings", content=chunks(), headers={"Authorization": f"Bearer {KEY}"}
+        f"{server}/v1/embeddings",
+        content=chunks(),
+        headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"},
     )
     assert chunked.status_code == 413
 

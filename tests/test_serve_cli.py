@@ -128,17 +128,7 @@ def test_a_server_process_finishes_its_in_flight_request_on_sigterm(tmp_path: Pa
         process = subprocess.Popen(command, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
     url, headers = f"http://127.0.0.1:{port}", {"Authorization": "Bearer process-key"}
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if httpx.get(f"{url}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, (
-                tmp_path / "server.log"
-            ).read_text()
-            time.sleep(0.3)
+        wait_until_healthy(url, process, tmp_path / "server.log")
         texts = [f"Message {i}: the parcel arrived late and broken." for i in range(24)]
         answers: list[httpx.Response] = []
         body = {"model": "mood", "input": texts}
@@ -164,3 +154,66 @@ def test_a_server_process_finishes_its_in_flight_request_on_sigterm(tmp_path: Pa
     log = (tmp_path / "server.log").read_text()
     assert "Waiting for connections to close" in log or "Finished server process" in log, log
     assert "process-key" not in log, "the key is never logged"
+
+
+@pytest.mark.slow
+def test_sigterm_with_more_work_than_the_grace_answers_503_and_exits_within_it(tmp_path: Path) -> None:
+    """Two clients wait on far more work than a 6 s grace allows: both are answered 503 in their
+    API's error shape, the abandoned texts are dropped, and the process exits within the grace."""
+    grace = 6.0
+    toml = TOML.replace(
+        "max_queue = 64", f"max_queue = 4096\nmax_batch_texts = 8\nshutdown_grace_s = {grace}"
+    )
+    (tmp_path / "key.txt").write_text("process-key\n", encoding="utf-8")
+    (tmp_path / "serve.toml").write_text(toml, encoding="utf-8")
+    port = free_port()
+    executable = shutil.which("inbedder", path=str(Path(sys.executable).parent))
+    assert executable
+    command = [executable, "serve", "--config", "serve.toml", "--port", str(port), "--no-cache"]
+    with (tmp_path / "server.log").open("w") as log:
+        process = subprocess.Popen(command, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+    url, headers = f"http://127.0.0.1:{port}", {"Authorization": "Bearer process-key"}
+    texts = [f"Message {i}: the parcel arrived late and broken." for i in range(2000)]
+    answers: dict[str, httpx.Response] = {}
+
+    def ask(path: str, body: dict[str, object]) -> None:
+        answers[path] = httpx.post(f"{url}{path}", json=body, headers=headers, timeout=300)
+
+    try:
+        wait_until_healthy(url, process, tmp_path / "server.log")
+        clients = [
+            threading.Thread(target=ask, args=("/v1/embeddings", {"model": "mood", "input": texts})),
+            threading.Thread(target=ask, args=("/embed", {"inputs": texts, "prompt_name": "topic"})),
+        ]
+        for client in clients:
+            client.start()
+        time.sleep(1.5)  # both are in the batcher now, one embedding, one queued
+        signalled = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        for client in clients:
+            client.join(60)
+        answered = time.monotonic() - signalled
+        process.wait(timeout=60)
+        exited = time.monotonic() - signalled
+    finally:
+        if process.poll() is None:
+            process.kill()
+    log = (tmp_path / "server.log").read_text()
+    assert answered < grace and exited < grace + 2, (answered, exited, log)
+    openai, tei = answers["/v1/embeddings"], answers["/embed"]
+    assert openai.status_code == 503 and openai.json()["error"]["type"] == "server_error", openai.text
+    assert tei.status_code == 503 and tei.json()["error_type"] == "Overloaded", tei.text
+    assert "shutting down" in openai.json()["error"]["message"]
+    assert "Traceback" not in log and "CancelledError" not in log, log
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            if httpx.get(f"{url}/health").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+        time.sleep(0.3)

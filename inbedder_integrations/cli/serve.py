@@ -25,6 +25,11 @@ _LIMIT_FLAGS = (
     "max_queue",
     "max_inputs",
     "max_body_bytes",
+    "max_connections",
+    "header_timeout_s",
+    "body_timeout_s",
+    "keep_alive_s",
+    "shutdown_grace_s",
 )
 
 
@@ -63,6 +68,30 @@ def add_serve_command(commands: Commands) -> None:
     limits.add_argument("--max-inputs", type=positive, default=None, help="texts per request (2048)")
     limits.add_argument("--max-body-bytes", type=positive, default=None, help="request body size (4 MiB)")
     limits.add_argument(
+        "--max-connections", type=positive, default=None,
+        help="open connections at most; past it uvicorn answers 503 (256)",
+    )  # fmt: skip
+    timeouts = serve.add_argument_group("timeouts (seconds)")
+    timeouts.add_argument(
+        "--header-timeout", dest="header_timeout_s", type=float, default=None,
+        help="for a request's head to arrive, from connecting or the last answer (10)",
+    )  # fmt: skip
+    timeouts.add_argument(
+        "--body-timeout", dest="body_timeout_s", type=float, default=None,
+        help="for a request's body to arrive after its head; 408 past it (30)",
+    )  # fmt: skip
+    timeouts.add_argument(
+        "--keep-alive", dest="keep_alive_s", type=float, default=None, help="idle connections stay open (5)"
+    )
+    timeouts.add_argument(
+        "--shutdown-grace", dest="shutdown_grace_s", type=float, default=None,
+        help="after SIGTERM, to answer what is in flight; queued requests get 503 at half of it (30)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--allowed-host", action="append", default=[], metavar="NAME",
+        help="a Host name a key-less server answers besides its address, localhost and IP literals",
+    )  # fmt: skip
+    limits.add_argument(
         "--auto-truncate", action="store_true", default=None,
         help="/embed cuts long texts unless told truncate=false (default: refuses them, as TEI does)",
     )  # fmt: skip
@@ -93,6 +122,8 @@ def serve_config(args: argparse.Namespace) -> Any:
     for flag in ("host", "port", "auto_truncate", *_LIMIT_FLAGS):
         if getattr(args, flag) is not None:
             settings[flag] = getattr(args, flag)
+    if args.allowed_host:
+        settings["allowed_hosts"] = tuple(args.allowed_host)
     if args.no_instruction_field:
         settings["allow_instruction_field"] = False
     if args.api_key_file is not None or "api_key" not in settings:

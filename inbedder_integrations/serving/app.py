@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect
 
 from .. import __version__
 from ..engine import InBedder
@@ -26,10 +27,11 @@ from ..engine.prompting import validate_instruction, validate_texts
 from ..errors import InvalidArgumentError, InvalidTypeError
 from .batcher import DynamicBatcher, EmbedRequest, QueueFullError, ServerClosingError, TextTooLongError
 from .config import ServeConfig
-from .guard import ApiError, Guard
+from .guard import Guard
 from .metrics import CONTENT_TYPE, ServerMetrics
+from .responses import ApiError, InternalServerError
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "server_state"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +59,13 @@ def create_app(config: ServeConfig, engine: InBedder | None = None) -> FastAPI:
     return app
 
 
+def server_state(app: FastAPI) -> _ServerState:
+    """The engine, batcher and metrics behind an app made by :func:`create_app`."""
+    state = app.state.inbedder
+    assert isinstance(state, _ServerState)
+    return state
+
+
 class _ServerState:
     """The engine, its batcher and the metrics; ready once the model has loaded."""
 
@@ -66,9 +75,11 @@ class _ServerState:
         self._owns_engine = engine is None
         self.batcher: DynamicBatcher | None = None
         self.metrics = ServerMetrics(lambda: self.batcher.queued_texts if self.batcher else 0)
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
         config = self.config
+        self._loop = asyncio.get_running_loop()
         if self.engine is None:
             self.engine = await asyncio.to_thread(
                 InBedder.from_pretrained, config.model, **config.model_kwargs, cache=config.cache
@@ -80,9 +91,25 @@ class _ServerState:
             max_wait_s=config.max_wait_ms / 1000,
             max_queue=config.max_queue,
             on_batch=self.metrics.on_batch,
+            on_abandoned=self.metrics.abandoned.inc,
         )
         self.batcher.start()
         logger.info("serving %s as %s", self.engine.fingerprint, [name for name, _ in config.model_names()])
+
+    def begin_shutdown(self) -> None:
+        """Start draining now (callable from a signal handler or another thread): new requests
+        get 503, and those still queued at half the grace period get 503 too, so every client
+        is answered within the grace and nobody's abandoned work keeps the process alive."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        if self.batcher is None:
+            return
+        self.batcher.refuse_new_work()
+        assert self._loop is not None
+        self._loop.call_later(self.config.shutdown_grace_s / 2, self.batcher.abandon_queued)
+        logger.info("shutting down: queued requests get 503 in %g s", self.config.shutdown_grace_s / 2)
 
     async def stop(self) -> None:
         """Finish what is queued; release the model if this server loaded it."""
@@ -111,12 +138,35 @@ class _ServerState:
             raise _unknown_model(name, self.config, param)
         return served
 
-    async def embed(self, request: EmbedRequest, model_name: Any) -> tuple[np.ndarray, int]:
+    async def embed(self, http: Request, request: EmbedRequest, model_name: Any) -> tuple[np.ndarray, int]:
+        """``request``'s vectors, unless ``http``'s client disconnects first: then its texts
+        leave the queue unembedded (counted as abandoned) and :class:`ClientDisconnect` ends it."""
         _, batcher = self.ready()
-        result = await batcher.embed(request)
+        gone = asyncio.ensure_future(_disconnected(http))
+        await asyncio.sleep(0)  # a client that already left is seen before anything is queued
+        if gone.done():
+            self.metrics.abandoned.inc(len(request.texts))
+            raise ClientDisconnect
+        answer = asyncio.ensure_future(batcher.embed(request))
+        try:
+            await asyncio.wait({answer, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+            answered = answer.done()
+            if not answered:
+                answer.cancel()  # the batcher skips it; counted there if it had not begun
+        if not answered:
+            raise ClientDisconnect
+        result = answer.result()
         label = "(instruction field)" if model_name is None else str(model_name)
         self.metrics.texts.labels(label).inc(len(request.texts))
         return result.vectors, result.prompt_tokens
+
+
+async def _disconnected(http: Request) -> None:
+    """Returns when the client of ``http`` (whose body has been read) disconnects."""
+    while (await http.receive())["type"] != "http.disconnect":
+        pass
 
 
 def _unknown_model(name: Any, config: ServeConfig, param: str) -> ApiError:
@@ -148,13 +198,15 @@ def _add_routes(app: FastAPI, state: _ServerState) -> None:
                 f"this model's vectors have {engine.dim} dimensions, not {dimensions!r}",
                 param="dimensions",
             )
-        vectors, tokens = await state.embed(EmbedRequest(texts, instruction), name)
+        vectors, tokens = await state.embed(request, EmbedRequest(texts, instruction), name)
         data = [
             {"object": "embedding", "index": index, "embedding": _encoded(vector, encoding)}
             for index, vector in enumerate(vectors)
         ]
         usage = {"prompt_tokens": tokens, "total_tokens": tokens}
-        return JSONResponse({"object": "list", "data": data, "model": name, "usage": usage})
+        # Always name what produced the vectors: the served name, else the model itself.
+        model = name if name is not None else engine.model_name
+        return JSONResponse({"object": "list", "data": data, "model": model, "usage": usage})
 
     @app.get("/v1/models")
     async def openai_models() -> JSONResponse:
@@ -179,9 +231,10 @@ def _add_routes(app: FastAPI, state: _ServerState) -> None:
         inputs = body.get("inputs")
         texts = [inputs] if isinstance(inputs, str) else inputs
         texts = validate_texts(texts, "inputs")
+        if not texts:
+            raise ApiError(422, "inputs must not be empty", param="inputs")
         _check_count(texts, config.max_inputs, "inputs")
-        # The served name: from the path (/<name>/embed), else prompt_name, else the first one.
-        name = request.path_params.get("name") or body.get("prompt_name") or config.instructions[0].name
+        name = _tei_name(request, body, config)
         instruction = state.instruction(name, body.get("instruction"), param="prompt_name")
         if body.get("truncation_direction", "Right") not in ("Right", "right"):
             raise ApiError(
@@ -192,7 +245,7 @@ def _add_routes(app: FastAPI, state: _ServerState) -> None:
         truncate = _flag(body, "truncate", config.auto_truncate)
         normalize = _flag(body, "normalize", True)
         embed = EmbedRequest(texts, instruction, normalize=normalize, truncate=truncate)
-        vectors, _ = await state.embed(embed, name)
+        vectors, _ = await state.embed(request, embed, name)
         return JSONResponse(vectors.tolist())
 
     # TEI answers embedding requests on / too: huggingface_hub's InferenceClient posts there.
@@ -202,7 +255,7 @@ def _add_routes(app: FastAPI, state: _ServerState) -> None:
     app.add_api_route("/{name}/embed", tei_embed, methods=["POST"])
     app.add_api_route("/{name}", tei_embed, methods=["POST"])
 
-    @app.get("/health")
+    @app.api_route("/health", methods=["GET", "HEAD"])
     async def health() -> JSONResponse:
         state.ready()
         return JSONResponse({"status": "ok"})
@@ -255,17 +308,30 @@ def _add_error_handlers(app: FastAPI) -> None:
     busy = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     app.add_exception_handler(QueueFullError, handler(503, "server_overloaded", busy))
     app.add_exception_handler(ServerClosingError, handler(503, "server_error", busy))
+    app.add_exception_handler(InternalServerError, handler(500, "server_error"))
 
 
 async def _json_object(request: Request) -> dict[str, Any]:
     raw = await request.body()
     try:
         body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError:
+        raise ApiError(400, "the request body is nested too deeply to be parsed") from None
+    except ValueError as exc:  # not JSON, not UTF-8, or an integer past Python's digit limit
         raise ApiError(400, f"the request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise ApiError(422, f"the request body must be a JSON object, got {type(body).__name__}")
     return body
+
+
+def _tei_name(request: Request, body: dict[str, Any], config: ServeConfig) -> Any:
+    """The served name a TEI request asks for: its path's (``/<name>/embed``), else its
+    ``prompt_name``, else the first served one.  Only a missing ``prompt_name`` (or null)
+    means the default: ``""``, ``0`` or ``false`` are names that are not served."""
+    if "name" in request.path_params:
+        return request.path_params["name"]
+    name = body.get("prompt_name")
+    return config.instructions[0].name if name is None else name
 
 
 def _openai_input(value: Any, max_inputs: int) -> list[str]:

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..engine import InBedder
 from ..errors import InBedderError, InvalidArgumentError
+from .responses import InternalServerError
 
 __all__ = [
     "DynamicBatcher",
@@ -100,6 +101,7 @@ class DynamicBatcher:
         max_wait_s: float = 0.005,
         max_queue: int = 1024,
         on_batch: Callable[[int, int], None] | None = None,
+        on_abandoned: Callable[[int], None] | None = None,
     ) -> None:
         self.engine = engine
         self.max_batch_texts = max_batch_texts
@@ -107,11 +109,13 @@ class DynamicBatcher:
         self.max_wait_s = max_wait_s
         self.max_queue = max_queue
         self._on_batch = on_batch
+        self._on_abandoned = on_abandoned
         self._jobs: deque[_Job] = deque()
         self._queued_texts = 0
         self._queued_tokens = 0
         self._wakeup = threading.Condition()
         self._closing = False
+        self._abandoning = False
         self._thread = threading.Thread(target=self._run, name="inbedder-batcher", daemon=True)
 
     @property
@@ -122,16 +126,36 @@ class DynamicBatcher:
     def start(self) -> None:
         self._thread.start()
 
-    def close(self, timeout: float | None = None) -> None:
-        """Take no new work, finish what is queued, stop the worker."""
+    def refuse_new_work(self) -> None:
+        """From now on :meth:`embed` raises :class:`ServerClosingError`; queued work goes on."""
         with self._wakeup:
             self._closing = True
             self._wakeup.notify_all()
+
+    def abandon_queued(self) -> None:
+        """Answer every queued request :class:`ServerClosingError` now, unembedded (a stopping
+        server's grace is running out); the batch being embedded stops after its current slice."""
+        with self._wakeup:
+            self._abandoning = True
+            jobs = list(self._jobs)
+            self._jobs.clear()
+            self._queued_texts = self._queued_tokens = 0
+        if jobs:
+            logger.warning("shutting down: %d queued requests answered 503, unembedded", len(jobs))
+        for job in jobs:
+            _deliver(job, ServerClosingError("the server is shutting down; retry on another replica"))
+
+    def close(self, timeout: float | None = None) -> None:
+        """Take no new work, finish what is queued, stop the worker."""
+        self.refuse_new_work()
         if self._thread.is_alive():
             self._thread.join(timeout)
 
     async def embed(self, request: EmbedRequest) -> EmbedResult:
-        """Queue ``request`` and wait for its vectors; raises :class:`QueueFullError` when full."""
+        """Queue ``request`` and wait for its vectors; raises :class:`QueueFullError` when full.
+        Cancelling the wait (its client left) leaves the request unembedded if not begun."""
+        if not request.texts:
+            raise InvalidArgumentError("a request must hold at least one text")
         loop = asyncio.get_running_loop()
         estimate = sum(min(len(text) // 3, self.engine.max_length) for text in request.texts)
         job = _Job(
@@ -161,21 +185,24 @@ class DynamicBatcher:
                 return
             try:
                 self._process(jobs)
-            except Exception as exc:  # a bug: fail this batch's requests, keep serving
+            except Exception as exc:  # a bug: logged once here, each request answers a JSON 500
                 logger.exception("a batch of %d requests failed", len(jobs))
                 for job in jobs:
-                    _deliver(job, exc)
+                    _deliver(job, InternalServerError(f"embedding failed: {type(exc).__name__}"))
 
     def _take(self) -> list[_Job] | None:
         """The next batch: what arrived within ``max_wait_s`` of the oldest job, within budget."""
         with self._wakeup:
-            while not self._jobs:
-                if self._closing:
-                    return None
-                self._wakeup.wait()
-            deadline = self._jobs[0].enqueued + self.max_wait_s
-            while not self._closing and not self._full() and (left := deadline - time.monotonic()) > 0:
-                self._wakeup.wait(left)
+            while True:
+                while not self._jobs:
+                    if self._closing:
+                        return None
+                    self._wakeup.wait()
+                deadline = self._jobs[0].enqueued + self.max_wait_s
+                while not self._closing and not self._full() and (left := deadline - time.monotonic()) > 0:
+                    self._wakeup.wait(left)
+                if self._jobs:  # else abandon_queued emptied the queue meanwhile
+                    break
             batch = [self._jobs.popleft()]
             texts, tokens = len(batch[0].request.texts), batch[0].tokens
             while self._jobs:
@@ -195,23 +222,29 @@ class DynamicBatcher:
         return self._queued_texts >= self.max_batch_texts or self._queued_tokens >= self.max_batch_tokens
 
     def _process(self, jobs: list[_Job]) -> None:
-        """Embed every (text, instruction) pair of the live jobs once, then answer each job."""
+        """Embed every (text, instruction) pair of the live jobs once, then answer each job.
+        A request's own fault (an :class:`InBedderError`) fails that request alone; anything
+        else is a bug, and reaches :meth:`_run`."""
         live: list[tuple[_Job, int]] = []
         for job in jobs:
             if job.future.cancelled():  # the client went away while it waited
+                if self._on_abandoned is not None:
+                    self._on_abandoned(len(job.request.texts))
                 continue
             try:
                 live.append((job, self._prompt_tokens(job.request)))
-            except Exception as exc:
+            except InBedderError as exc:
                 _deliver(job, exc)
-        raw = self._embed_pairs([job.request for job, _ in live])
+        if not live:
+            return
+        raw, embedded = self._embed_pairs([job for job, _ in live])
         if self._on_batch is not None:
-            self._on_batch(len(live), sum(len(job.request.texts) for job, _ in live))
+            self._on_batch(len(live), embedded)
         for job, tokens in live:
             request = job.request
             try:
                 vectors = np.stack([_found(raw, text, request.instruction) for text in request.texts])
-            except Exception as exc:
+            except InBedderError as exc:
                 _deliver(job, exc)
                 continue
             if request.normalize:
@@ -226,32 +259,55 @@ class DynamicBatcher:
                     raise TextTooLongError(index, size.tokens, self.engine.max_length)
         return sum(size.tokens for size in sizes)
 
-    def _embed_pairs(self, requests: list[EmbedRequest]) -> dict[tuple[str, str], np.ndarray | Exception]:
-        """Raw vectors by (text, instruction): texts asked under the same set of instructions are
-        embedded in one ``embed_many`` call (through the shared prefix where that set has several)."""
+    def _embed_pairs(self, jobs: list[_Job]) -> tuple[dict[tuple[str, str], np.ndarray | InBedderError], int]:
+        """Raw vectors by (text, instruction), and how many texts reached the model.
+
+        Texts asked under the same set of instructions go through ``embed_many`` together
+        (the shared prefix computed once where the set has several), ``max_batch_texts`` at
+        a time; between slices the work stops when every client has left, or when a stopping
+        server abandons its queue (those pairs then hold :class:`ServerClosingError`).
+        """
         wanted: dict[str, set[str]] = defaultdict(set)
-        for request in requests:
-            for text in request.texts:
-                wanted[text].add(request.instruction)
+        for job in jobs:
+            for text in job.request.texts:
+                wanted[text].add(job.request.instruction)
         groups: dict[tuple[str, ...], list[str]] = defaultdict(list)
         for text, instructions in wanted.items():
             groups[tuple(sorted(instructions))].append(text)
-        raw: dict[tuple[str, str], np.ndarray | Exception] = {}
+        raw: dict[tuple[str, str], np.ndarray | InBedderError] = {}
+        embedded = 0
         for instructions, texts in groups.items():
-            try:
-                vectors = self.engine.embed_many(texts, list(instructions), normalize=False)
-            except Exception as exc:
-                logger.warning("embedding %d texts failed: %s", len(texts), exc)
-                raw.update({(text, q): exc for text in texts for q in instructions})
-                continue
-            for instruction, matrix in vectors.items():
-                raw.update({(text, instruction): row for text, row in zip(texts, matrix, strict=True)})
-        return raw
+            for start in range(0, len(texts), self.max_batch_texts):
+                part = texts[start : start + self.max_batch_texts]
+                stop = self._interruption(jobs)
+                if stop is not None:
+                    raw.update({(text, q): stop for text in part for q in instructions})
+                    continue
+                embedded += len(part)
+                try:
+                    vectors = self.engine.embed_many(part, list(instructions), normalize=False)
+                except InBedderError as exc:  # these texts' fault: their requests alone fail
+                    logger.info("embedding %d texts failed: %s", len(part), exc)
+                    raw.update({(text, q): exc for text in part for q in instructions})
+                    continue
+                for instruction, matrix in vectors.items():
+                    raw.update({(text, instruction): row for text, row in zip(part, matrix, strict=True)})
+        if self._on_abandoned is not None and len(wanted) > embedded and not self._abandoning:
+            self._on_abandoned(len(wanted) - embedded)  # every client left mid-way
+        return raw, embedded
+
+    def _interruption(self, jobs: list[_Job]) -> InBedderError | None:
+        """Why the rest of ``jobs``' work must not run, or None."""
+        if self._abandoning:
+            return ServerClosingError("the server is shutting down; retry on another replica")
+        if all(job.future.cancelled() for job in jobs):
+            return ServerClosingError("every client of this batch has disconnected")
+        return None
 
 
-def _found(raw: dict[tuple[str, str], np.ndarray | Exception], text: str, instruction: str) -> np.ndarray:
+def _found(raw: dict[tuple[str, str], np.ndarray | InBedderError], text: str, instruction: str) -> np.ndarray:
     vector = raw[(text, instruction)]
-    if isinstance(vector, Exception):
+    if isinstance(vector, InBedderError):
         raise vector
     return vector
 

@@ -101,6 +101,20 @@ class ServeConfig:
     """Texts in one request at most (413 past it)."""
     max_body_bytes: int = 4 * 1024 * 1024
     """Request body size at most (413 past it)."""
+    max_connections: int = 256
+    """Open connections (and requests in progress) at most; past it a new one gets uvicorn's 503."""
+    header_timeout_s: float = 10.0
+    """Seconds a connection may take to send a request's head, from opening or from the previous
+    response; a connection that sends nothing, or its headers too slowly, is closed."""
+    body_timeout_s: float = 30.0
+    """Seconds a request may take to send its body after its head (408 past it)."""
+    keep_alive_s: float = 5.0
+    """Seconds an idle keep-alive connection stays open after a response."""
+    shutdown_grace_s: float = 30.0
+    """After SIGTERM: requests still queued at half of it get 503; the process exits within it."""
+    allowed_hosts: tuple[str, ...] = ()
+    """Host names a key-less server answers besides its bound address, ``localhost`` and IP
+    literals: a page rebinding its own domain to 127.0.0.1 cannot name it (see docs/serving.md)."""
 
     def __post_init__(self) -> None:
         if not self.instructions:
@@ -117,12 +131,14 @@ class ServeConfig:
             "max_queue",
             "max_inputs",
             "max_body_bytes",
+            "max_connections",
         ):
             positive_int(limit, getattr(self, limit))
-        if isinstance(self.max_wait_ms, bool) or not isinstance(self.max_wait_ms, int | float):
-            raise InvalidTypeError(f"max_wait_ms must be a number, got {self.max_wait_ms!r}")
-        if not 0 <= self.max_wait_ms <= 1000:
-            raise InvalidArgumentError(f"max_wait_ms must be from 0 to 1000, got {self.max_wait_ms}")
+        _number_in("max_wait_ms", self.max_wait_ms, 0, 1000)
+        for timeout in ("header_timeout_s", "body_timeout_s", "keep_alive_s", "shutdown_grace_s"):
+            _number_in(timeout, getattr(self, timeout), 0.1, 3600)
+        if isinstance(self.allowed_hosts, str) or not all(isinstance(h, str) for h in self.allowed_hosts):
+            raise InvalidTypeError(f"allowed_hosts must be a list of host names, got {self.allowed_hosts!r}")
         if self.api_key is not None and not self.api_key.strip():
             raise InvalidArgumentError("the API key is empty")
 
@@ -145,6 +161,13 @@ class ServeConfig:
 
     def replace(self, **changes: Any) -> ServeConfig:
         return dataclasses.replace(self, **changes)
+
+
+def _number_in(name: str, value: Any, low: float, high: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidTypeError(f"{name} must be a number, got {value!r}")
+    if not low <= value <= high:
+        raise InvalidArgumentError(f"{name} must be from {low:g} to {high:g}, got {value}")
 
 
 def parse_named_instructions(
@@ -203,6 +226,8 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     if unknown:
         raise InvalidArgumentError(f"{path}: unknown settings {sorted(unknown)}; known: {sorted(_FILE_KEYS)}")
     settings = {key: value for key, value in data.items() if key in _FILE_KEYS}
+    if isinstance(settings.get("allowed_hosts"), list):
+        settings["allowed_hosts"] = tuple(settings["allowed_hosts"])
     if "instructions" in data:
         for key in ("instructions", "query_instructions"):
             if not isinstance(data.get(key, {}), dict):
@@ -216,11 +241,17 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
 
 
 def read_api_key(key_file: str | Path | None) -> str | None:
-    """The bearer key from ``key_file`` (surrounding whitespace dropped), else from
-    ``$INBEDDER_API_KEY``, else None.  The key is never logged."""
+    """The bearer key from ``key_file``, else from ``$INBEDDER_API_KEY``, else None; surrounding
+    whitespace (a file's or a shell's trailing newline) is dropped from either.  A source that is
+    given but holds no key is refused: a server must not start open by accident.  Never logged."""
     if key_file is not None:
         key = Path(key_file).read_text(encoding="utf-8").strip()
         if not key:
             raise InvalidArgumentError(f"the API key file {key_file} is empty")
         return key
-    return os.environ.get(API_KEY_ENV) or None
+    if API_KEY_ENV not in os.environ:
+        return None
+    key = os.environ[API_KEY_ENV].strip()
+    if not key:
+        raise InvalidArgumentError(f"${API_KEY_ENV} is set but empty; unset it to serve without a key")
+    return key

@@ -1,142 +1,206 @@
-"""What every request passes before a route sees it: the bearer key, the body limit, and
-the metrics of its outcome; and the error bodies each API's clients expect.
+"""What every request passes before a route sees it, and how each one ends.
 
-A pure ASGI middleware, so that it can count a body's bytes as they arrive (a
-chunked body without Content-Length is cut off at the limit, not read whole).
+Admission, in order, before any body is read: the route's method, the bearer key, the
+``Host`` of a key-less server, the body's type and declared size.  Then the body is
+counted and timed as it arrives (a chunked body without Content-Length is cut off at
+the limit, not read whole).  Every request ends in one outcome that metrics record: a
+status, or ``disconnected`` when the client left first; a bug answers a JSON 500 in the
+API's error shape and is logged once.  A pure ASGI middleware, inside FastAPI's own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import ipaddress
+import logging
 import time
-from typing import Any
 
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .config import ServeConfig
 from .metrics import ServerMetrics
+from .responses import ApiError
 
-__all__ = ["ApiError", "Guard"]
+__all__ = ["DISCONNECTED", "Guard"]
 
-#: Paths anyone may call: a load balancer's health check carries no key.
-_OPEN_PATHS = frozenset({"/health"})
+logger = logging.getLogger(__name__)
+
+#: The routes that answer GET (and HEAD); every other route of the app takes POST.
+_GET_ROUTES = frozenset(
+    {"/health", "/info", "/metrics", "/v1/models", "/docs", "/docs/oauth2-redirect", "/openapi.json"}
+    | {"/redoc"}
+)
+#: Routes anyone may call, by method and path: a load balancer's health check carries no key.
+_OPEN_ROUTES = frozenset({("GET", "/health"), ("HEAD", "/health")})
 #: Endpoints named in metrics as they are; any other path counts as "other".
 _KNOWN_PATHS = frozenset({"/v1/embeddings", "/v1/models", "/embed", "/", "/health", "/info", "/metrics"})
-
-
-class ApiError(Exception):
-    """An HTTP error with the fields OpenAI's error body has."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        kind: str = "invalid_request_error",
-        param: str | None = None,
-        code: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status, self.message, self.kind = status, message, kind
-        self.param, self.code, self.headers = param, code, headers
-
-    def response(self, path: str) -> JSONResponse:
-        """OpenAI's error body under ``/v1/``, TEI's elsewhere, so each client shows the message."""
-        body: dict[str, Any]
-        if path.startswith("/v1/"):
-            body = {
-                "error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}
-            }
-        else:
-            body = {"error": self.message, "error_type": _TEI_ERROR_TYPES.get(self.status, "Validation")}
-        return JSONResponse(body, status_code=self.status, headers=self.headers)
-
-
-#: TEI's ``error_type`` for each status.
-_TEI_ERROR_TYPES = {
-    401: "Unauthorized",
-    404: "Validation",
-    413: "Validation",
-    422: "Validation",
-    503: "Overloaded",
-}
+#: The metrics status of a request whose client went away before its answer.
+DISCONNECTED = "disconnected"
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
 
 class _BodyTooLarge(Exception):
     pass
 
 
+class _BodyTooSlow(Exception):
+    pass
+
+
 class Guard:
-    """Checks the key and the body size, and records every request's status and latency."""
+    """Admits requests (see the module's docstring) and records every request's outcome."""
 
     def __init__(self, app: ASGIApp, config: ServeConfig, metrics: ServerMetrics) -> None:
         self.app = app
         self.max_body = config.max_body_bytes
+        self.body_timeout = config.body_timeout_s
         self.key = config.api_key.encode() if config.api_key else None
+        names = (config.host, *_LOOPBACK_NAMES, *config.allowed_hosts)
+        self.hosts = frozenset(_host_name(name) for name in names)
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = scope["path"]
-        started, status = time.perf_counter(), [500]
+        path, started = scope["path"], time.perf_counter()
+        outcome: list[int | str] = [500]
+        response_started = [False]
 
         async def send_recording(message: Message) -> None:
             if message["type"] == "http.response.start":
-                status[0] = message["status"]
+                outcome[0], response_started[0] = message["status"], True
             await send(message)
 
         try:
             refusal = self._refusal(scope)
             if refusal is not None:
-                await refusal(scope, receive, send_recording)
+                await refusal.response(path)(scope, receive, send_recording)
                 return
-            try:
-                await self.app(scope, self._counted(receive), send_recording)
-            except _BodyTooLarge:
-                await self._too_large(path)(scope, receive, send_recording)
+            await self.app(scope, self._bounded(receive), send_recording)
+        except (_BodyTooLarge, _BodyTooSlow) as exc:
+            await self._unread_body_error(exc, path)(scope, receive, send_recording)
+        except ClientDisconnect:
+            # The client's doing, not the server's: no traceback, its own label in metrics.
+            logger.debug("%s %s: the client disconnected before the answer", scope["method"], path)
+            outcome[0] = DISCONNECTED
+        except Exception:
+            if response_started[0]:
+                raise
+            logger.exception("%s %s failed", scope["method"], path)
+            error = ApiError(500, "internal server error (logged by the server)", "server_error")
+            await error.response(path)(scope, receive, send_recording)
         finally:
-            self.metrics.observe(_endpoint(path), status[0], time.perf_counter() - started)
+            self.metrics.observe(_endpoint(path), outcome[0], time.perf_counter() - started)
 
-    def _refusal(self, scope: Scope) -> JSONResponse | None:
-        path = scope["path"]
-        if self.key is not None and path not in _OPEN_PATHS and not self._authorized(scope):
+    def _refusal(self, scope: Scope) -> ApiError | None:
+        """Why ``scope`` is refused before its body is read, or None."""
+        method, path = scope["method"], scope["path"]
+        if self.key is not None and (method, path) not in _OPEN_ROUTES and not self._authorized(scope):
             return ApiError(
                 401, "missing or wrong API key: send 'Authorization: Bearer <key>'",
                 "authentication_error", code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"},
-            ).response(path)  # fmt: skip
-        for name, value in scope["headers"]:
-            if name == b"content-length" and (not value.isdigit() or int(value) > self.max_body):
-                return self._too_large(path)
+            )  # fmt: skip
+        if self.key is None and not self._known_host(scope):
+            return ApiError(
+                400,
+                f"the Host header {_header(scope, b'host')!r} names no address of this server; "
+                "a server without a key answers only its own names (add one with --allowed-host)",
+                code="host_not_allowed",
+            )
+        if path in _GET_ROUTES and method not in ("GET", "HEAD"):
+            return ApiError(405, f"{path} answers GET, not {method}", headers={"Allow": "GET, HEAD"})
+        if method == "POST" and _media_type(scope) != "application/json":
+            return ApiError(
+                415,
+                f"the request body must be sent as 'Content-Type: application/json', "
+                f"not {_header(scope, b'content-type')!r}",
+            )
+        declared = _header(scope, b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
+            return self._too_large()
         return None
 
     def _authorized(self, scope: Scope) -> bool:
         assert self.key is not None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                scheme, _, token = value.partition(b" ")
-                # Constant-time: how much of a guess matched must not show in the timing.
-                return scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self.key)
-        return False
+        value = _header(scope, b"authorization")
+        if value is None:
+            return False
+        scheme, _, token = value.encode("latin-1").partition(b" ")
+        # Constant-time: how much of a guess matched must not show in the timing.
+        return scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self.key)
 
-    def _too_large(self, path: str) -> JSONResponse:
-        return ApiError(413, f"the request body is larger than {self.max_body} bytes").response(path)
+    def _known_host(self, scope: Scope) -> bool:
+        """Whether the Host header names this server: a page that rebinds its own domain to
+        127.0.0.1 sends that domain, which is neither an address nor a configured name."""
+        host = _header(scope, b"host")
+        if host is None:
+            return True  # HTTP/1.0 clients; every browser sends Host
+        name = _host_name(host)
+        if name in self.hosts:
+            return True
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            return False
+        return True
 
-    def _counted(self, receive: Receive) -> Receive:
-        seen = 0
+    def _too_large(self) -> ApiError:
+        return ApiError(413, f"the request body is larger than {self.max_body} bytes")
 
-        async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
+    def _unread_body_error(self, exc: Exception, path: str) -> JSONResponse:
+        """413 or 408 for a body cut off unread; the connection closes, its rest is never read."""
+        if isinstance(exc, _BodyTooLarge):
+            error = self._too_large()
+        else:
+            error = ApiError(408, f"the request body did not arrive within {self.body_timeout:g} s")
+        error.headers = {**(error.headers or {}), "Connection": "close"}
+        return error.response(path)
+
+    def _bounded(self, receive: Receive) -> Receive:
+        """``receive`` that cuts the body off past ``max_body`` bytes or ``body_timeout`` seconds."""
+        seen, body_done = 0, False
+        deadline = time.monotonic() + self.body_timeout
+
+        async def bounded() -> Message:
+            nonlocal seen, body_done
+            if body_done:  # after the body, receive waits for the client's disconnect
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(deadline - time.monotonic(), 0.0))
+            except TimeoutError:
+                raise _BodyTooSlow from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_body:
                     raise _BodyTooLarge
+                body_done = not message.get("more_body", False)
             return message
 
-        return counted
+        return bounded
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _media_type(scope: Scope) -> str:
+    return (_header(scope, b"content-type") or "").partition(";")[0].strip().lower()
+
+
+def _host_name(host: str) -> str:
+    """``host`` without its port: ``[::1]:8080`` -> ``::1``, ``Example.org:80`` -> ``example.org``."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    name, sep, port = host.rpartition(":")
+    return name if sep and port.isdigit() and ":" not in name else host
 
 
 def _endpoint(path: str) -> str:

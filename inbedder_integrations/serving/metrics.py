@@ -39,6 +39,10 @@ class ServerMetrics:
             "inbedder_request_seconds", "Request latency by endpoint", ["endpoint"],
             buckets=_LATENCY_BUCKETS, registry=self.registry,
         )  # fmt: skip
+        self.abandoned = Counter(
+            "inbedder_abandoned_texts", "Texts never embedded because their client disconnected first",
+            registry=self.registry,
+        )  # fmt: skip
         queue = Gauge("inbedder_queue_texts", "Texts waiting for a batch", registry=self.registry)
         queue.set_function(queue_depth)
 
@@ -46,7 +50,8 @@ class ServerMetrics:
         self.batch_requests.observe(requests)
         self.batch_texts.observe(texts)
 
-    def observe(self, endpoint: str, status: int, seconds: float) -> None:
+    def observe(self, endpoint: str, status: int | str, seconds: float) -> None:
+        """One request's outcome: its status code, or ``disconnected`` (the client left first)."""
         self.requests.labels(endpoint, str(status)).inc()
         self.latency.labels(endpoint).observe(seconds)
 

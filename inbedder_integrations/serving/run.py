@@ -6,11 +6,13 @@ import logging
 import signal
 import threading
 import time
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgumentError, positive_int
-from .app import create_app
+from .app import create_app, server_state
 from .config import ServeConfig
+from .protocol import protocol_with_header_timeout
 
 if TYPE_CHECKING:
     from ..engine import InBedder
@@ -25,20 +27,38 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: How long a stopping server lets in-flight requests finish.
-GRACEFUL_SHUTDOWN_SECONDS = 30
+#: How long a stopping server lets in-flight requests finish (``ServeConfig.shutdown_grace_s``).
+GRACEFUL_SHUTDOWN_SECONDS = ServeConfig.shutdown_grace_s
 
 
 def run_server(config: ServeConfig, *, log_level: str = "info") -> None:
-    """Serve until SIGINT/SIGTERM; then finish in-flight requests and stop."""
+    """Serve until SIGINT/SIGTERM; then answer in-flight requests and stop within the grace."""
+    _uvicorn_server(config, None, log_level).run()
+
+
+def _uvicorn_server(config: ServeConfig, engine: InBedder | None, log_level: str) -> Any:
+    """uvicorn serving ``config`` with its connection limits, timeouts and shutdown grace;
+    on SIGTERM (or :meth:`BackgroundServer.stop`) the app starts draining at once."""
     import uvicorn
 
-    uvicorn.run(
-        create_app(config),
-        host=config.host,
-        port=config.port,
-        log_level=log_level,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    app = create_app(config, engine)
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            server_state(app).begin_shutdown()
+            super().handle_exit(sig, frame)
+
+    return Server(
+        uvicorn.Config(
+            app,
+            host=config.host,
+            port=config.port,
+            log_level=log_level,
+            http=protocol_with_header_timeout(config.header_timeout_s),
+            limit_concurrency=config.max_connections,
+            timeout_keep_alive=config.keep_alive_s,  # type: ignore[arg-type]
+            timeout_graceful_shutdown=config.shutdown_grace_s,  # type: ignore[arg-type]
+        )
     )
 
 
@@ -46,17 +66,8 @@ class BackgroundServer:
     """A real server in a thread of this process (see :func:`serve_in_background`)."""
 
     def __init__(self, config: ServeConfig, engine: InBedder | None, startup_timeout: float) -> None:
-        import uvicorn
-
-        self._server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(config, engine),
-                host=config.host,
-                port=config.port,
-                log_level="warning",
-                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-            )
-        )
+        self._server = _uvicorn_server(config, engine, "warning")
+        self._grace = config.shutdown_grace_s
         self._thread = threading.Thread(target=self._server.run, name="inbedder-server", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + startup_timeout
@@ -70,9 +81,10 @@ class BackgroundServer:
         """The base URL: ``{url}/v1`` for OpenAI clients, ``{url}`` for TEI clients."""
 
     def stop(self) -> None:
-        """Stop taking requests, finish those in flight, and end the thread."""
-        self._server.should_exit = True
-        self._thread.join(GRACEFUL_SHUTDOWN_SECONDS + 10)
+        """Stop as SIGTERM does: answer what is in flight within the grace, end the thread."""
+        if not self._server.should_exit:
+            self._server.handle_exit(signal.SIGTERM, None)
+        self._thread.join(self._grace + 10)
 
     def __enter__(self) -> BackgroundServer:
         return self
