@@ -21,11 +21,20 @@ from tqdm.auto import tqdm
 
 from .cache import text_sha256
 from .chroma import open_collection, persisted_config
-from .documents import TEXT_HASH_KEY, CorpusDocument, load_documents, to_documents
+from .documents import SOURCES_KEY, TEXT_HASH_KEY, CorpusDocument, load_documents, to_documents
 from .engine import InBedder
 from .engine.prompting import validate_instruction, validate_instructions
 from .errors import InBedderError, InvalidArgumentError, InvalidTypeError, MissingError, positive_int
-from .sync import BatchPlan, SyncResult, check_cleanup, plan_batch, row_metadata, stale_ids
+from .sync import (
+    BatchPlan,
+    Holders,
+    SyncResult,
+    check_cleanup,
+    plan_batch,
+    row_metadata,
+    stale_ids,
+    stale_rows,
+)
 
 if TYPE_CHECKING:
     from langchain_chroma import Chroma
@@ -46,6 +55,7 @@ except ImportError as exc:  # pragma: no cover
 __all__ = [
     "CORPUS_KEY",
     "INSTRUCTION_KEY",
+    "SOURCES_KEY",
     "TEXT_HASH_KEY",
     "ChromaUnavailableError",
     "CorpusDocument",
@@ -215,12 +225,14 @@ class InstructedCorpus:
         ``cleanup="full"`` then deletes, under *all* of the corpus's instructions, every
         stored document absent from ``documents``; ``"incremental"`` only those whose
         ``source_key`` metadata is shared with a document of ``documents`` (LangChain's
-        indexing modes).  Everything is validated before the first write.
+        indexing modes), unless a source absent from ``documents`` still holds them (see
+        :mod:`.sync`).  Everything is validated before the first write.
         """
         instructions = validate_instructions(instructions)
         positive_int("batch_size", batch_size)
         check_cleanup(cleanup)
         corpus = self._validated(documents)
+        holders = Holders.of(corpus, cleanup, source_key)
         engine = InBedder.from_pretrained(self.model, **{"cache": self.cache, **self.model_kwargs})
         collections = {q: self.ensure_collection(q) for q in instructions}
         result = SyncResult(dict.fromkeys(instructions, 0), dict.fromkeys(instructions, 0), {})
@@ -228,7 +240,7 @@ class InstructedCorpus:
             for start in range(0, len(corpus), batch_size):
                 batch = corpus[start : start + batch_size]
                 try:
-                    self._index_batch(engine, collections, batch, result)
+                    self._index_batch(engine, collections, batch, holders, result)
                 except ChromaUnavailableError as exc:
                     progress = ", ".join(f"{count} new under {q!r}" for q, count in result.written.items())
                     raise ChromaUnavailableError(
@@ -237,16 +249,20 @@ class InstructedCorpus:
                     ) from exc
                 bar.update(len(batch))
         if cleanup is not None:
-            sources = {d.metadata[source_key] for d in corpus if source_key in d.metadata}
-            result.deleted = self._clean(
-                {d.id for d in corpus}, sources if cleanup == "incremental" else None, source_key
-            )
+            result.deleted = self._clean({d.id for d in corpus}, holders)
         return result
 
     def delete(self, ids: Sequence[str]) -> dict[str, int]:
         """Delete ``ids`` under every instruction of the corpus; returns how many each one held."""
         if isinstance(ids, str) or not all(isinstance(id_, str) and id_ for id_ in ids):
             raise InvalidTypeError("ids must be a list of non-empty strings; wrap a single id: [id]")
+        first: dict[str, int] = {}
+        for index, id_ in enumerate(ids):
+            if id_ in first:
+                raise InvalidArgumentError(
+                    f"ids[{first[id_]}] and ids[{index}] are both {id_!r}; give each id once"
+                )
+            first[id_] = index
         return self._delete_everywhere(lambda collection: collection.get(ids=list(ids), include=[])["ids"])
 
     def _validated(
@@ -263,11 +279,27 @@ class InstructedCorpus:
             for item in documents
         )
 
-    def _clean(self, keep: set[str], sources: set[Any] | None, source_key: str) -> dict[str, int]:
-        """Delete, under every instruction of the corpus, what the source no longer holds."""
-        return self._delete_everywhere(
-            lambda collection: stale_ids(collection, keep, sources=sources, source_key=source_key)
-        )
+    def _clean(self, keep: set[str], holders: Holders) -> dict[str, int]:
+        """Delete, under every instruction of the corpus, what the source no longer holds; a row
+        that only another source still holds is re-tagged as that source's instead."""
+        if holders.cleanup == "full":
+            return self._delete_everywhere(lambda collection: stale_ids(collection, keep))
+        retagged: dict[str, dict[str, dict[str, Any]]] = {}
+
+        def select(collection: Collection) -> list[str]:
+            doomed, retagged[collection.name] = stale_rows(collection, keep, holders)
+            return doomed
+
+        deleted = self._delete_everywhere(select)
+        for instruction in deleted:
+            collection = self.collection(instruction)
+            updates = retagged.get(collection.name) or {}
+            if updates:
+                self.retry.call(
+                    f"update {collection.name}",
+                    lambda c=collection, u=updates: c.update(ids=list(u), metadatas=list(u.values())),
+                )
+        return deleted
 
     def _delete_everywhere(self, select: Callable[[Collection], list[str]]) -> dict[str, int]:
         """Under every instruction of the corpus: delete the ids ``select`` finds (in chunks of
@@ -289,15 +321,16 @@ class InstructedCorpus:
         engine: InBedder,
         collections: dict[str, Collection],
         batch: list[CorpusDocument],
+        holders: Holders,
         result: SyncResult,
     ) -> None:
         plans = {
-            q: self.retry.call(f"read {collection.name}", lambda c=collection: plan_batch(c, batch))
+            q: self.retry.call(f"read {collection.name}", lambda c=collection: plan_batch(c, batch, holders))
             for q, collection in collections.items()
         }
         for instruction, plan in plans.items():
             if plan.retag:
-                self._retag(collections[instruction], plan)
+                self._retag(collections[instruction], plan, holders)
                 result.updated[instruction] += len(plan.retag)
         pending = [q for q in collections if plans[q].embed]
         if not pending:
@@ -313,18 +346,18 @@ class InstructedCorpus:
                 lambda c=collection, rows=rows, q=instruction, plan=plan: c.upsert(
                     ids=[d.id for d in rows],
                     documents=[d.text for d in rows],
-                    metadatas=[row_metadata(d, plan.stored.get(d.id)) for d in rows],
+                    metadatas=[row_metadata(d, plan.stored.get(d.id), holders) for d in rows],
                     embeddings=vectors[q][[row_of[d.id] for d in rows]],
                 ),
             )
             result.written[instruction] += len(rows)
 
-    def _retag(self, collection: Collection, plan: BatchPlan) -> None:
+    def _retag(self, collection: Collection, plan: BatchPlan, holders: Holders) -> None:
         self.retry.call(
             f"update {collection.name}",
             lambda: collection.update(
                 ids=[d.id for d in plan.retag],
-                metadatas=[row_metadata(d, plan.stored.get(d.id)) for d in plan.retag],
+                metadatas=[row_metadata(d, plan.stored.get(d.id), holders) for d in plan.retag],
             ),
         )
 

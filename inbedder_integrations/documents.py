@@ -23,6 +23,7 @@ from .errors import InvalidArgumentError, InvalidTypeError
 from .jsonl import read_jsonl, read_lines
 
 __all__ = [
+    "SOURCES_KEY",
     "TEXT_HASH_KEY",
     "TEXT_SUFFIXES",
     "CorpusDocument",
@@ -37,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 #: The metadata key under which every stored row keeps the sha256 of its text.
 TEXT_HASH_KEY = "inbedder_text_sha256"
+#: The metadata key under which a stored row records the sources that hold it (see :mod:`.sync`).
+SOURCES_KEY = "inbedder_sources"
 #: The files a folder corpus is made of (the suffix in any case: ``.TXT`` too).
 TEXT_SUFFIXES = (".txt", ".md")
 
@@ -48,6 +51,12 @@ class CorpusDocument:
     text: str
     id: str
     metadata: dict[str, str | int | float | bool] = field(default_factory=dict)
+    repeats: tuple[dict[str, str | int | float | bool], ...] = field(default=(), compare=False, repr=False)
+    """The metadata of earlier occurrences of this id in the same input (``metadata`` is the last's)."""
+
+    def sources(self, source_key: str) -> list[str | int | float | bool]:
+        """The ``source_key`` values of every occurrence: each of those sources holds this text."""
+        return [meta[source_key] for meta in (*self.repeats, self.metadata) if source_key in meta]
 
     @cached_property
     def text_hash(self) -> str:
@@ -83,10 +92,13 @@ def to_documents(items: Iterable[str | Mapping[str, Any]]) -> list[CorpusDocumen
         document_id = given_id or _content_id(text)
         checked = _checked_metadata(metadata, f"{row} (id {document_id!r})")
         document = CorpusDocument(text, document_id, checked)
-        if document.id in documents:
-            if given_id is not None and documents[document.id].text != text:
+        earlier = documents.get(document.id)
+        if earlier is not None:
+            if given_id is not None and earlier.text != text:
                 raise InvalidArgumentError(f"documents[{index}] reuses id {given_id!r} for a different text")
-            continue  # the same text twice: index it once
+            # The same text twice: indexed once, the later metadata winning (as two upserts
+            # in order would leave it), every occurrence's source holding it.
+            document = CorpusDocument(text, document_id, checked, (*earlier.repeats, earlier.metadata))
         documents[document.id] = document
     return list(documents.values())
 
@@ -104,10 +116,10 @@ def _checked_metadata(metadata: object, row: str) -> dict[str, str | int | float
         if not isinstance(key, str) or not key:
             raise InvalidArgumentError(f"{row}['metadata'] has key {key!r}: keys must be non-empty strings")
         validate_unicode(key, f"{row}['metadata'] key")
-        if key.startswith(_RESERVED_PREFIXES) or key == TEXT_HASH_KEY:
+        if key.startswith(_RESERVED_PREFIXES) or key in (TEXT_HASH_KEY, SOURCES_KEY):
             raise InvalidArgumentError(
                 f"{row}['metadata'] key {key!r} is reserved (by Chroma: 'chroma:', '$', '#' prefixes; "
-                f"by this package: {TEXT_HASH_KEY!r}); rename it"
+                f"by this package: {TEXT_HASH_KEY!r}, {SOURCES_KEY!r}); rename it"
             )
         where = f"{row}['metadata'][{key!r}]"
         if isinstance(value, bool):

@@ -9,8 +9,16 @@ delete):
 - a document whose text is unchanged but whose metadata changed is re-tagged in
   place, without embedding (keys it no longer has are removed);
 - ``cleanup="incremental"``: stored documents sharing a ``source`` with this input
-  but absent from it are deleted (a file that lost a chunk);
+  but absent from it are deleted (a file that lost a chunk), unless a source that
+  is not in this input still holds them;
 - ``cleanup="full"``: every stored document absent from this input is deleted.
+
+Which sources hold a row is recorded in the row (``inbedder_sources``), as
+LangChain's record manager records which source holds which key: with content ids,
+a paragraph that two files share is one row, and a file that drops it must not
+take it from the other.  The row's own ``source`` then names a remaining holder.
+When the same id comes twice in one input, the later metadata wins (as two upserts
+in order would leave it), and every occurrence's source holds the row.
 
 Deletion runs after every write of the run, under all of the corpus's
 instructions, so a run that stops early never deletes what it has not replaced.
@@ -18,17 +26,27 @@ instructions, so a run that stops early never deletes what it has not replaced.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .documents import TEXT_HASH_KEY, CorpusDocument
+from .documents import SOURCES_KEY, TEXT_HASH_KEY, CorpusDocument
 from .errors import InvalidArgumentError
 
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
 
-__all__ = ["CLEANUP_MODES", "BatchPlan", "SyncResult", "plan_batch", "row_metadata", "stale_ids"]
+__all__ = [
+    "CLEANUP_MODES",
+    "BatchPlan",
+    "Holders",
+    "SyncResult",
+    "plan_batch",
+    "row_metadata",
+    "stale_ids",
+    "stale_rows",
+]
 
 CLEANUP_MODES = (None, "incremental", "full")
 
@@ -40,6 +58,36 @@ class SyncResult:
     written: dict[str, int] = field(default_factory=dict)
     updated: dict[str, int] = field(default_factory=dict)
     deleted: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Holders:
+    """Which of the input's sources hold each id, and what the input speaks for: under
+    ``incremental`` each source in it is given whole, under ``full`` the whole corpus is."""
+
+    by_id: dict[str, set[str]]
+    sources: set[str]
+    """Tokens (:func:`source_token`) of the sources the input holds."""
+    cleanup: str | None
+    source_key: str
+
+    @classmethod
+    def of(cls, documents: Sequence[CorpusDocument], cleanup: str | None, source_key: str) -> Holders:
+        by_id: dict[str, set[str]] = {}
+        for document in documents:
+            by_id[document.id] = {source_token(value) for value in document.sources(source_key)}
+        sources = set().union(*by_id.values()) if by_id else set()
+        return cls(by_id, sources, cleanup, source_key)
+
+    def of_row(self, document_id: str, stored: dict[str, Any] | None) -> list[str]:
+        """The sources that hold ``document_id`` once this input is written."""
+        given = self.by_id.get(document_id, set())
+        old = stored_holders(stored or {}, self.source_key)
+        if self.cleanup == "full":
+            old = set()
+        elif self.cleanup == "incremental":
+            old -= self.sources
+        return sorted(old | given)
 
 
 @dataclass(frozen=True)
@@ -57,7 +105,7 @@ def check_cleanup(cleanup: str | None) -> None:
         raise InvalidArgumentError(f"cleanup must be one of {CLEANUP_MODES}, got {cleanup!r}")
 
 
-def plan_batch(collection: Collection, batch: Sequence[CorpusDocument]) -> BatchPlan:
+def plan_batch(collection: Collection, batch: Sequence[CorpusDocument], holders: Holders) -> BatchPlan:
     """What ``batch`` needs in ``collection`` (one read of the stored metadata)."""
     got = collection.get(ids=[d.id for d in batch], include=["metadatas"])
     stored = {id_: dict(meta or {}) for id_, meta in zip(got["ids"], got["metadatas"] or [], strict=True)}
@@ -66,16 +114,78 @@ def plan_batch(collection: Collection, batch: Sequence[CorpusDocument]) -> Batch
         old = stored.get(document.id)
         if old is None or old.get(TEXT_HASH_KEY) != document.text_hash:
             embed.append(document)
-        elif not _same(_user_metadata(old), document.metadata):
+        elif not _same(_user_metadata(old), document.metadata) or old.get(SOURCES_KEY, []) != holders.of_row(
+            document.id, old
+        ):
             retag.append(document)
     return BatchPlan(embed, retag, stored)
 
 
-def row_metadata(document: CorpusDocument, stored: dict[str, Any] | None) -> dict[str, Any]:
-    """The metadata to write: the document's, its text hash, and ``None`` for each key the
-    stored row has and the document lost (Chroma merges metadata; ``None`` removes a key)."""
+def row_metadata(document: CorpusDocument, stored: dict[str, Any] | None, holders: Holders) -> dict[str, Any]:
+    """The metadata to write: the document's, its text hash, the sources that hold it, and
+    ``None`` for each key the stored row has and the document lost (Chroma merges metadata;
+    ``None`` removes a key)."""
     removed = {key: None for key in _user_metadata(stored or {}) if key not in document.metadata}
-    return {**document.metadata, TEXT_HASH_KEY: document.text_hash, **removed}
+    held = holders.of_row(document.id, stored)
+    record = {SOURCES_KEY: held} if held else ({SOURCES_KEY: None} if SOURCES_KEY in (stored or {}) else {})
+    return {**document.metadata, TEXT_HASH_KEY: document.text_hash, **removed, **record}
+
+
+def stale_rows(
+    collection: Collection, keep: set[str], holders: Holders, *, page: int = 1000
+) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """Incremental cleanup: the ids to delete (absent from the input, and held by no source
+    that is not in it) and the metadata updates of those another source still holds."""
+    doomed: list[str] = []
+    updates: dict[str, dict[str, Any]] = {}
+    for ids, metadatas in _rows_of_sources(collection, holders, page):
+        for id_, metadata in zip(ids, metadatas, strict=True):
+            if id_ in keep or id_ in updates or id_ in doomed:
+                continue
+            remaining = sorted(stored_holders(metadata, holders.source_key) - holders.sources)
+            if not remaining:
+                doomed.append(id_)
+            else:
+                updates[id_] = {SOURCES_KEY: remaining, holders.source_key: _source_value(remaining[0])}
+    return doomed, updates
+
+
+def _rows_of_sources(
+    collection: Collection, holders: Holders, page: int
+) -> Iterable[tuple[list[str], list[dict[str, Any]]]]:
+    """Rows that record one of the input's sources, and older rows (no record) tagged with one."""
+    if not holders.sources:
+        return
+    tokens = sorted(holders.sources)
+    recorded = [{SOURCES_KEY: {"$contains": token}} for token in tokens]
+    tagged = {holders.source_key: {"$in": [_source_value(token) for token in tokens]}}
+    if len({type(_source_value(token)) for token in tokens}) > 1:  # $in takes one type
+        tagged = {"$or": [{holders.source_key: _source_value(token)} for token in tokens]}
+    for where in (recorded[0] if len(recorded) == 1 else {"$or": recorded}, tagged):
+        offset = 0
+        while True:
+            got = collection.get(where=where, include=["metadatas"], limit=page, offset=offset)  # type: ignore[arg-type]
+            if not got["ids"]:
+                break
+            yield got["ids"], [dict(meta or {}) for meta in got["metadatas"] or []]
+            offset += len(got["ids"])
+
+
+def stored_holders(metadata: dict[str, Any], source_key: str) -> set[str]:
+    """The sources recorded as holding a stored row; a row written before the record
+    existed is held by its own ``source_key`` tag."""
+    if SOURCES_KEY in metadata and metadata[SOURCES_KEY] is not None:
+        return set(metadata[SOURCES_KEY])
+    return {source_token(metadata[source_key])} if source_key in metadata else set()
+
+
+def source_token(value: Any) -> str:
+    """A source as a string (Chroma arrays hold one type): a str as it is, else its JSON."""
+    return value if isinstance(value, str) else "json:" + json.dumps(value)
+
+
+def _source_value(token: str) -> Any:
+    return json.loads(token[5:]) if token.startswith("json:") else token
 
 
 def stale_ids(
@@ -108,7 +218,7 @@ def _pages(collection: Collection, where: dict[str, Any] | None, page: int) -> I
 
 
 def _user_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in metadata.items() if key != TEXT_HASH_KEY}
+    return {key: value for key, value in metadata.items() if key not in (TEXT_HASH_KEY, SOURCES_KEY)}
 
 
 def _same(stored: dict[str, Any], given: dict[str, Any]) -> bool:

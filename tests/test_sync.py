@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inbedder_integrations.corpus import TEXT_HASH_KEY, InstructedCorpus
-from inbedder_integrations.errors import InvalidArgumentError
+from inbedder_integrations.corpus import SOURCES_KEY, TEXT_HASH_KEY, InstructedCorpus
+from inbedder_integrations.errors import InBedderError, InvalidArgumentError
 
 from .conftest import FLOAT32
 
@@ -24,7 +24,7 @@ DOCS = [
 def stored(corpus: InstructedCorpus, instruction: str) -> dict[str, dict[str, object]]:
     got = corpus.collection(instruction).get(include=["metadatas"])
     return {
-        id_: {k: v for k, v in (meta or {}).items() if k != TEXT_HASH_KEY}
+        id_: {k: v for k, v in (meta or {}).items() if k not in (TEXT_HASH_KEY, SOURCES_KEY)}
         for id_, meta in zip(got["ids"], got["metadatas"] or [], strict=True)
     }
 
@@ -123,3 +123,67 @@ def test_cli_cleanup_deletes_files_gone_from_the_folder(tmp_path, capsys) -> Non
 
     corpus = InstructedCorpus(connect(tmp_path / "store"), "notes", model_kwargs=FLOAT32)
     assert corpus.collection(TOPIC).get()["ids"] == ["keep.txt"]
+
+
+SHARED = "Opening hours: Monday to Friday, nine to five."
+
+
+def files(a: list[str], b: list[str]) -> list[dict[str, object]]:
+    """Two files' paragraphs with content ids (the default), as `inbedder index` makes them."""
+    return [{"text": t, "metadata": {"source": "a.txt"}} for t in a] + [
+        {"text": t, "metadata": {"source": "b.txt"}} for t in b
+    ]
+
+
+def test_a_paragraph_two_sources_share_survives_one_of_them_dropping_it(corpus: InstructedCorpus) -> None:
+    a_only, b_only = "The striker scored twice.", "Interest rates rose again."
+    corpus.sync(files([a_only, SHARED], [SHARED, b_only]), [TOPIC, FEELING])
+    ids_before = set(stored(corpus, TOPIC))
+    holders = corpus.collection(TOPIC).get(include=["metadatas"])["metadatas"] or []
+    assert sorted(m[SOURCES_KEY] for m in holders if m.get(SOURCES_KEY) == ["a.txt", "b.txt"]) == [
+        ["a.txt", "b.txt"]
+    ], "one row, held by both files"
+    # a.txt no longer holds the shared paragraph; b.txt did not change and is not in the input.
+    result = corpus.sync(files([a_only], []), [TOPIC, FEELING], cleanup="incremental")
+    assert result.deleted == {TOPIC: 0, FEELING: 0}
+    for instruction in (TOPIC, FEELING):
+        assert set(stored(corpus, instruction)) == ids_before, (
+            "b.txt kept its paragraph under every instruction"
+        )
+        assert [hit.text for hit in corpus.search(SHARED, instruction, k=1)] == [SHARED]
+    rows = corpus.collection(TOPIC).get(include=["documents", "metadatas"])
+    shared = [
+        meta
+        for text, meta in zip(rows["documents"] or [], rows["metadatas"] or [], strict=True)
+        if text == SHARED
+    ]
+    assert len(shared) == 1 and shared[0]["source"] == "b.txt", "the row now names the file that holds it"
+    assert shared[0][SOURCES_KEY] == ["b.txt"]
+    # When b.txt drops it too, it goes.
+    result = corpus.sync(files([], [b_only]), [TOPIC, FEELING], cleanup="incremental")
+    assert result.deleted == {TOPIC: 1, FEELING: 1}
+    assert SHARED not in [hit.text for hit in corpus.search(SHARED, TOPIC, k=10)]
+
+
+def test_rows_written_before_the_record_existed_are_cleaned_by_their_source_tag(chroma_client) -> None:
+    corpus = InstructedCorpus(chroma_client, "legacy-sync", model_kwargs=FLOAT32, cache=False)
+    corpus.sync(DOCS, [TOPIC])
+    collection = corpus.collection(TOPIC)
+    collection.update(ids=["a1", "a2", "b1"], metadatas=[{SOURCES_KEY: None}] * 3)  # as 0.1 wrote them
+    assert corpus.sync(DOCS[:1], [TOPIC], cleanup="incremental").deleted == {TOPIC: 1}
+    assert sorted(stored(corpus, TOPIC)) == ["a1", "b1"]
+
+
+def test_the_same_id_with_other_metadata_in_one_batch_keeps_the_later(corpus: InstructedCorpus) -> None:
+    first = {"text": "A repeated paragraph.", "id": "r", "metadata": {"source": "a", "v": 1}}
+    later = {**first, "metadata": {"source": "a", "v": 2}}
+    assert corpus.sync([first, later], [TOPIC]).written == {TOPIC: 1}
+    assert stored(corpus, TOPIC)["r"] == {"source": "a", "v": 2}
+    assert corpus.sync([later, first], [TOPIC]).updated == {TOPIC: 1}
+    assert stored(corpus, TOPIC)["r"] == {"source": "a", "v": 1}, "the later one wins, in either order"
+
+
+def test_deleting_an_id_twice_in_one_call_is_refused_naming_both(corpus: InstructedCorpus) -> None:
+    with pytest.raises(InBedderError, match=r"ids\[0\] and ids\[1\] are both 'a2'"):
+        corpus.delete(["a2", "a2"])
+    assert sorted(stored(corpus, TOPIC)) == ["a1", "a2", "b1"], "nothing deleted"
