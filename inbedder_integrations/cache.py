@@ -105,7 +105,9 @@ class EmbeddingCache:
     The cache never stops the work it speeds up.  A file that is damaged (at open
     or later) is moved aside and the process goes on uncached; a read-only file is
     read but not written; a file locked by another process is waited for briefly,
-    then skipped for that call.  Each is logged once as a warning.
+    then skipped for that call.  A write that fails for want of room (a full disk)
+    pauses writes for a minute but never costs a read: hits are still served.  Each
+    is logged once as a warning.
     """
 
     def __init__(
@@ -117,6 +119,7 @@ class EmbeddingCache:
         self.max_bytes = max_bytes
         self.timeout = timeout
         self.read_only = False
+        self._writes_paused_until = 0.0  # monotonic time: writes failed for want of room
         self._warned: set[str] = set()
         self._room = 0.0  # bytes writable before the size is checked again (see _evict)
         self._disk_per_vector_byte = 1.0
@@ -227,18 +230,47 @@ class EmbeddingCache:
                     damaged.append(text_hash)
         if damaged:
             logger.warning("embedding cache: %d damaged rows ignored", len(damaged))
-        if not self.read_only:
-            with connection:
-                connection.executemany(
-                    "DELETE FROM vectors WHERE fingerprint = ? AND instruction = ? AND text_sha256 = ?",
-                    [(key, instruction, h) for h in damaged],
-                )
-                connection.executemany(
-                    "UPDATE vectors SET last_used = ? WHERE fingerprint = ? AND instruction = ? "
-                    "AND text_sha256 = ?",
-                    [(time.time(), key, instruction, h) for h in found],
-                )
+        if self._writable():
+            try:
+                self._note_use(connection, key, instruction, found, damaged)
+            except sqlite3.DatabaseError as exc:  # bookkeeping only: the hits are served regardless
+                self._write_failed(exc)
         return found
+
+    def _note_use(
+        self,
+        connection: sqlite3.Connection,
+        key: str,
+        instruction: str,
+        found: dict[str, Any],
+        damaged: list[str],
+    ) -> None:
+        """Drop the damaged rows and mark the found ones used (for eviction), in one transaction."""
+        with connection:
+            connection.executemany(
+                "DELETE FROM vectors WHERE fingerprint = ? AND instruction = ? AND text_sha256 = ?",
+                [(key, instruction, h) for h in damaged],
+            )
+            connection.executemany(
+                "UPDATE vectors SET last_used = ? WHERE fingerprint = ? AND instruction = ? "
+                "AND text_sha256 = ?",
+                [(time.time(), key, instruction, h) for h in found],
+            )
+
+    def _writable(self) -> bool:
+        return not self.read_only and time.monotonic() >= self._writes_paused_until
+
+    def _write_failed(self, exc: sqlite3.DatabaseError) -> None:
+        """A write failed, which must never cost a read: for want of room writes pause, a lock
+        or a read-only file skips them; only damage (moved aside by :meth:`_use`) goes further."""
+        kind = _failure(exc)
+        if kind == "corrupt":
+            raise exc
+        if kind == "environment":
+            self._writes_paused_until = time.monotonic() + _WRITE_PAUSE_SECONDS
+            self._warn("full", f"could not be written ({exc}); hits are still served, writes paused")
+        else:
+            self._failed("write", exc)
 
     def put_many(self, key: str, instruction: str, texts: Sequence[str], vectors: np.ndarray) -> None:
         """Store one float32 vector per text (one transaction), then evict past ``max_bytes``."""
@@ -249,10 +281,16 @@ class EmbeddingCache:
         for text, vector in zip(texts, vectors, strict=True):
             blob = np.ascontiguousarray(vector, dtype=np.float32).tobytes()
             rows.append((key, instruction, text_sha256(text), blob, zlib.crc32(blob), now))
-        if not self.read_only:
+        if self._writable():
             self._use("write", lambda c: self._write(c, rows), None)
 
     def _write(self, connection: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+        try:
+            self._insert(connection, rows)
+        except sqlite3.DatabaseError as exc:
+            self._write_failed(exc)
+
+    def _insert(self, connection: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
         with connection:
             connection.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?, ?, ?)", rows)
             if self._room > 0:  # holes left by the last eviction are being filled: no check needed
@@ -382,6 +420,8 @@ class _DamagedError(sqlite3.DatabaseError):
 
 
 _READ_ONLY = "is read-only: vectors found there are served, new ones not stored"
+#: Seconds writes stay paused after one failed for want of room.
+_WRITE_PAUSE_SECONDS = 60.0
 #: Failures of the machine, not of the file: going uncached is right, moving the file is not.
 _ENVIRONMENT_ERRORS = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_NOMEM", "SQLITE_PERM")
 _ENVIRONMENT_MESSAGES = ("disk i/o", "is full", "unable to open", "out of memory", "permission")

@@ -113,6 +113,41 @@ def test_a_read_only_cache_serves_hits_and_skips_writes(
     assert path.read_bytes() == before, "nothing was written"
 
 
+FULL_DISK = textwrap.dedent(
+    """
+    import resource, signal, sys
+    import numpy as np
+    from inbedder_integrations.cache import EmbeddingCache
+    path, fingerprint, instruction = sys.argv[1:4]
+    texts = [f"text number {n}" for n in range(120)]
+    cache = EmbeddingCache(path)
+    # From here on no file may grow by a byte: every write fails as on a full disk.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
+    for _ in range(3):
+        hits = sum(v is not None for v in cache.get_many(fingerprint, instruction, texts))
+        cache.put_many(fingerprint, instruction, ["new"], np.ones((1, 64), np.float32))
+        print(hits, int(cache.available), flush=True)
+    """
+)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
+def test_a_cache_that_cannot_be_written_still_serves_every_hit(pristine: Path, tmp_path: Path) -> None:
+    """On a full disk every hit's ``last_used`` update fails: the hits are served regardless."""
+    path = tmp_path / "cache.sqlite"
+    path.write_bytes(pristine.read_bytes())
+    run = subprocess.run(
+        [sys.executable, "-c", FULL_DISK, str(path), FINGERPRINT, INSTRUCTION],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["120", "1"] * 3, (run.stdout, run.stderr)
+    assert run.stderr.count("could not be written") == 1, run.stderr
+    found = EmbeddingCache(path).get_many(FINGERPRINT, INSTRUCTION, TEXTS)
+    assert [v.tobytes() for v in found] == [v.tobytes() for v in stored_vectors()]  # type: ignore[union-attr]
+
+
 HOLDER = textwrap.dedent(
     """
     import sqlite3, sys, time
