@@ -83,6 +83,10 @@ class InBedderEmbeddingFunction(EmbeddingFunction[Documents]):
             batch_size=batch_size,
         )
 
+    def close(self) -> None:
+        """Release this object's engine (its model too, if no other live engine uses it)."""
+        self.embedder.close()
+
     def __call__(self, input: Documents) -> Embeddings:
         return list(self.embedder.embed_documents_array(input))
 

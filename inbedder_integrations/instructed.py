@@ -18,31 +18,8 @@ import numpy as np
 from .engine import InBedder
 from .engine.prompting import validate_instruction, validate_unicode
 from .errors import InvalidTypeError, MissingExtraError
-from .shared import SharedRegistry
 
-__all__ = [
-    "InstructedEmbedder",
-    "missing_extra",
-    "shared_engine",
-]
-
-
-#: Engines by (model, options): released by :func:`inbedder_integrations.shared.clear`.
-_ENGINES: SharedRegistry[str, InBedder] = SharedRegistry("engines")
-
-
-def shared_engine(model: str, model_kwargs: dict[str, Any] | None = None) -> InBedder:
-    """One engine per (model, options) per process: frameworks rebuild adapters often.
-
-    An engine closed with :meth:`InBedder.close` is replaced by a fresh one.
-    """
-    options = dict(model_kwargs or {})
-    key = json.dumps([model, options], sort_keys=True, default=str)
-    with _ENGINES.lock:
-        engine = _ENGINES.get(key)
-        if engine is None or engine.closed:
-            engine = _ENGINES.put(key, InBedder.from_pretrained(model, **options))
-        return engine
+__all__ = ["InstructedEmbedder", "missing_extra"]
 
 
 def missing_extra(extra: str, package: str) -> MissingExtraError:
@@ -80,14 +57,20 @@ class InstructedEmbedder:
         query_instruction = validate_instruction(
             instruction if query_instruction is None else query_instruction, "query_instruction"
         )
+        # An engine of its own, on the process's shared model: closing it (or another
+        # adapter's) never breaks another holder; the model goes when its last engine closes.
         return cls(
-            shared_engine(model, model_kwargs),
+            InBedder.from_pretrained(model, **dict(model_kwargs or {})),
             instruction,
             query_instruction,
             batch_size,
             normalize,
             show_progress,
         )
+
+    def close(self) -> None:
+        """Close this embedder's own engine; other adapters on the same model keep working."""
+        self.engine.close()
 
     def embed_documents_array(self, texts: Sequence[str]) -> np.ndarray:
         return self.engine.embed(

@@ -63,6 +63,10 @@ class InBedderEmbeddings(BaseModel, Embeddings):
             show_progress=self.show_progress,
         )
 
+    def close(self) -> None:
+        """Release this object's engine (its model too, if no other live engine uses it)."""
+        self._embedder.close()
+
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self._embedder.embed_documents(texts)
 

@@ -83,6 +83,10 @@ class InBedderEmbedding(BaseEmbedding):
         validate_texts(texts)
         return await super().aget_text_embedding_batch(texts, show_progress, **kwargs)
 
+    def close(self) -> None:
+        """Release this object's engine (its model too, if no other live engine uses it)."""
+        self._embedder.close()
+
     def _get_query_embedding(self, query: str) -> list[float]:
         return self._embedder.embed_query(query)
 

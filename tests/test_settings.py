@@ -8,6 +8,7 @@ session's real default model in the registry for the other tests).
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from inbedder_integrations.cache import shared_cache
 from inbedder_integrations.engine import EmbeddingSettings, EngineClosedError
 from inbedder_integrations.engine import engine as engine_module
 from inbedder_integrations.errors import InBedderError
-from inbedder_integrations.instructed import shared_engine
+from inbedder_integrations.instructed import InstructedEmbedder
 
 INSTRUCTION = "What is the topic?"
 
@@ -113,30 +114,61 @@ def test_close_releases_the_model_once_no_engine_uses_it(tiny_masked_model_dir) 
     np.testing.assert_array_equal(reloaded.embed(["a short text"], INSTRUCTION), before)
 
 
-def test_clear_forgets_every_shared_model_engine_and_cache(tiny_masked_model_dir, tmp_path) -> None:
+def adapter(model: str, **kwargs: object) -> InstructedEmbedder:
+    return InstructedEmbedder.create(model=model, instruction=INSTRUCTION, model_kwargs=dict(kwargs))
+
+
+def test_clear_forgets_every_shared_model_and_cache_and_adapters_keep_working(
+    tiny_masked_model_dir, tmp_path
+) -> None:
     model = str(tiny_masked_model_dir)
-    loaded = InBedder.from_pretrained(model)._loaded
-    adapter_engine, cache = shared_engine(model), shared_cache(tmp_path / "cache.sqlite")
+    held, cache = adapter(model), shared_cache(tmp_path / "cache.sqlite")
+    loaded = held.engine._loaded
     # Keep what the session holds (the real default model above all) to hand back afterwards.
     saved = [(table, dict(table._items)) for table in shared._REGISTRIES]
     try:
-        assert shared.clear() >= 3
+        assert shared.clear() >= 2
         assert all(len(table) == 0 for table in shared._REGISTRIES)
-        assert InBedder.from_pretrained(model)._loaded is not loaded
-        assert shared_engine(model) is not adapter_engine
+        assert adapter(model).engine._loaded is not loaded, "a new adapter loads the model again"
         assert shared_cache(tmp_path / "cache.sqlite") is not cache
     finally:
         for table, items in saved:
             for key, value in items.items():
                 table.put(key, value)
-    assert adapter_engine.embed(["still works"], INSTRUCTION).shape == (1, adapter_engine.dim)
+    assert held.embed_documents_array(["still works"]).shape == (1, held.engine.dim)
 
 
-def test_a_closed_shared_engine_is_replaced(tiny_masked_model_dir) -> None:
-    model = str(tiny_masked_model_dir)
-    first = shared_engine(model, {"max_length": 96})
-    assert shared_engine(model, {"max_length": 96}) is first
+def test_each_adapter_has_its_own_engine_on_one_shared_model(tiny_masked_model_dir, tmp_path) -> None:
+    """Share models, not engines: closing one adapter leaves the other working, and the model
+    leaves the registry when its last engine closes."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from inbedder_integrations.langchain import InBedderEmbeddings
+
+    # Weights of their own, so that no other test's engine holds this model.
+    folder = Path(shutil.copytree(tiny_masked_model_dir, tmp_path / "own"))
+    weights = load_file(folder / "model.safetensors")
+    name = sorted(weights)[0]
+    weights[name] = weights[name] + 0.01
+    save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+    model = str(folder)
+    first = InBedderEmbeddings(model=model, instruction=INSTRUCTION, model_kwargs={"max_length": 96})
+    second = InBedderEmbeddings(model=model, instruction=INSTRUCTION, model_kwargs={"max_length": 96})
+    one, two = first._embedder.engine, second._embedder.engine
+    shared_model = two._loaded
+    assert one is not two and one._loaded is shared_model, "two engines, one model"
+    expected = second.embed_documents(["a text"])
     first.close()
-    second = shared_engine(model, {"max_length": 96})
-    assert second is not first and not second.closed
-    assert second.embed(["a text"], INSTRUCTION).shape == (1, second.dim)
+    assert one.closed and not two.closed
+    assert second.embed_documents(["a text"]) == expected, "the other adapter is unaffected"
+    with pytest.raises(EngineClosedError):
+        first.embed_documents(["a text"])
+    third = InBedderEmbeddings(model=model, instruction=INSTRUCTION, model_kwargs={"max_length": 96})
+    assert third._embedder.engine._loaded is shared_model, "the model stays while an engine uses it"
+    second.close()
+    third.close()
+    again = InBedderEmbeddings(model=model, instruction=INSTRUCTION, model_kwargs={"max_length": 96})
+    assert again._embedder.engine._loaded is not shared_model, "released with its last engine"
+    np.testing.assert_allclose(again.embed_documents(["a text"]), expected, atol=1e-6)

@@ -156,10 +156,15 @@ class ModelRunner:
     @functools.cached_property
     def vector_width(self) -> int:
         """The width of this runner's vectors, read off one token's pass: the pooled layer's
-        width, which is not always ``hidden_size`` (OPT-350m projects its last layer to 512)."""
-        ids = torch.tensor([[self._pad_id]], device=self.loaded.device)
-        with torch.inference_mode(), self.loaded.lock:
-            return int(self._transform(self._hidden_states(ids, torch.ones_like(ids))).shape[-1])
+        width, which is not always ``hidden_size`` (OPT-350m projects its last layer to 512).
+        Read once per model, layer and transform: engines are built often, models rarely."""
+        key = (self.settings.layer, self.settings.transform)
+        if key not in self.loaded.widths:
+            ids = torch.tensor([[self._pad_id]], device=self.loaded.device)
+            with torch.inference_mode(), self.loaded.lock:
+                width = int(self._transform(self._hidden_states(ids, torch.ones_like(ids))).shape[-1])
+            self.loaded.widths[key] = width
+        return self.loaded.widths[key]
 
     def embed_batch(self, batch: PromptBatch) -> torch.Tensor:
         return self._postprocess(self._pooled(batch))

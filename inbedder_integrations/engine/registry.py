@@ -44,6 +44,8 @@ class LoadedModel:
     """Held while tokenising and running the model: fast tokenizers are not re-entrant."""
     users: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)
     """The live engines built on this model: closing one releases the model only when it was the last."""
+    widths: dict[tuple[Any, ...], int] = field(default_factory=dict)
+    """Vector widths by (layer, transform), read once (see ``ModelRunner.vector_width``)."""
 
 
 if TYPE_CHECKING:
