@@ -138,10 +138,20 @@ class SearchHit:
 
 
 def connect(path: str | Path | None = None, *, host: str | None = None, port: int = 8000) -> ClientAPI:
-    """Embedded Chroma in ``path`` (default ``./chroma``), or a ``chroma run`` server at ``host``."""
-    if host is not None:
+    """Embedded Chroma in ``path`` (default ``./chroma``), or a ``chroma run`` server at ``host``;
+    a server that does not answer raises :class:`ChromaUnavailableError` naming the address."""
+    if host is None:
+        return chromadb.PersistentClient(path=str(path or "chroma"))
+    try:
         return chromadb.HttpClient(host=host, port=port)
-    return chromadb.PersistentClient(path=str(path or "chroma"))
+    except (ValueError, *_TRANSIENT_ERRORS) as exc:
+        cause = exc if isinstance(exc, _TRANSIENT_ERRORS) else exc.__context__
+        if not isinstance(cause, _TRANSIENT_ERRORS):
+            raise  # a ValueError of Chroma's own (a bad setting), not an unreachable server
+        raise ChromaUnavailableError(
+            f"no Chroma server answers at http://{host}:{port} ({cause}); start one with "
+            f"`chroma run --host {host} --port {port}`, or check --host and --port"
+        ) from exc
 
 
 def collection_name(corpus: str, instruction: str) -> str:

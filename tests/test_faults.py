@@ -27,6 +27,7 @@ from inbedder_integrations.corpus import (
     InstructedCorpus,
     RetryPolicy,
     collection_name,
+    connect,
     to_documents,
 )
 
@@ -250,3 +251,21 @@ def test_two_processes_indexing_one_collection_end_consistent(
         collection = client.get_collection(collection_name("news", instruction))
         assert_holds_exactly(collection, documents)
         assert_vectors_match(collection, documents, engine, instruction)
+
+
+def test_an_unreachable_chroma_server_is_one_line_naming_its_address(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    with pytest.raises(ChromaUnavailableError, match=f"http://127.0.0.1:{port}"):
+        connect(host="127.0.0.1", port=port)
+    (tmp_path / "docs.txt").write_text("one text\nanother text\n", encoding="utf-8")
+    executable = str(Path(sys.executable).parent / "inbedder")
+    for command in (
+        ["collections", "--host", "127.0.0.1", "--port", str(port)],
+        ["index", str(tmp_path / "docs.txt"), "--name", "news", "--instruction", "What is the topic?",
+         "--host", "127.0.0.1", "--port", str(port)],
+    ):  # fmt: skip
+        run = subprocess.run([executable, *command], capture_output=True, text=True, timeout=300)
+        assert run.returncode == 1, (command, run.stderr)
+        lines = run.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in run.stderr, run.stderr
+        assert f"no Chroma server answers at http://127.0.0.1:{port}" in lines[0], lines
