@@ -169,3 +169,40 @@ def test_cli_index_search_collections(tmp_path):
     assert out.splitlines()[0].split()[2] == "1.txt"
     out = cli("collections")
     assert out.count("corpus=cli") == 2 and f"count={len(DOCS)}" in out
+
+
+def stored_vector(collection, id_: str) -> np.ndarray:
+    return np.asarray(collection.get(ids=[id_], include=["embeddings"])["embeddings"][0], dtype=np.float32)
+
+
+def test_chromas_own_apis_without_a_function_rebuild_the_persisted_one(chroma_client, engine):
+    """The safe way through Chroma's own API: give no function, and Chroma rebuilds the
+    collection's own from its persisted config, whichever instruction it was built with."""
+    open_collection(chroma_client, "own-api", instruction=TOPIC, model_kwargs=FLOAT32)
+    for index, opened in enumerate(
+        (chroma_client.get_collection("own-api"), chroma_client.get_or_create_collection("own-api"))
+    ):
+        opened.add(ids=[f"d{index}"], documents=[DOCS[index]])
+        np.testing.assert_allclose(
+            stored_vector(opened, f"d{index}"), engine.embed([DOCS[index]], TOPIC)[0], atol=1e-5
+        )
+
+
+def test_chroma_calls_no_hook_when_a_function_is_passed_so_open_collection_is_the_guard(
+    chroma_client, engine
+):
+    """A canary of what docs/chroma.md says: Chroma 1.x compares only a passed function's name,
+    and persists a modified one before asking it (``validate_config_update`` raises after the
+    change). If Chroma starts consulting the function, this fails: wire the hook, fix the docs."""
+    other = InBedderEmbeddingFunction(FEELING, model_kwargs=FLOAT32)
+    open_collection(chroma_client, "passed-function", instruction=TOPIC, model_kwargs=FLOAT32)
+    wrong = chroma_client.get_collection("passed-function", embedding_function=other)  # type: ignore[arg-type]
+    wrong.add(ids=["x"], documents=[DOCS[0]])
+    assert float(stored_vector(wrong, "x") @ engine.embed([DOCS[0]], FEELING)[0]) > 0.9999, "the gap"
+    with pytest.raises(InstructionMismatchError, match="instruction"):
+        open_collection(chroma_client, "passed-function", instruction=FEELING, model_kwargs=FLOAT32)
+    modified = open_collection(chroma_client, "modified-function", instruction=TOPIC, model_kwargs=FLOAT32)
+    with pytest.raises(InstructionMismatchError):
+        modified.modify(configuration={"embedding_function": other})  # type: ignore[typeddict-item]
+    persisted = chroma_client.get_collection("modified-function").configuration_json["embedding_function"]
+    assert persisted["config"]["instruction"] == FEELING, "Chroma persisted it before the check ran"
