@@ -309,8 +309,37 @@ def serving_benchmark(data: dict[str, Any]) -> str:
     )
 
 
+HOSTILE_JSON = ROOT / "docs" / "hostile_clients.json"
+
+
+def hostile_clients(data: dict[str, Any]) -> str:
+    """docs/reliability.md's hostile-client table, from docs/hostile_clients.json (written by
+    benchmarks/hostile_clients.py; ``data`` is performance.json's and unused here)."""
+    hostile = json.loads(HOSTILE_JSON.read_text(encoding="utf-8"))
+    rows = [
+        [
+            row["what"],
+            row["count"],
+            ", ".join(f"{outcome} x{count}" for outcome, count in row["outcomes"].items()),
+            "" if row["slowest s"] is None else f"{row['slowest s']:.2f} s",
+            row["texts embedded"],
+        ]
+        for row in hostile["rows"]
+    ]
+    timeouts = hostile["timeouts s"]
+    return (
+        f"Sent by `{hostile['command']}` to real servers on 127.0.0.1 (the default model, fp32, "
+        f"{hostile['torch threads']} torch threads, on {hostile['cpu']}, "
+        f"{'with' if hostile['native bf16'] else 'without'} native bf16); the slow clients went to a "
+        f"server with header, body and keep-alive timeouts of {timeouts['header']:g} s and "
+        f"`max_connections` 32.\n\n"
+        + table(["sent", "how many", "answers", "slowest", "texts embedded"], rows)
+    )
+
+
 BLOCKS: dict[str, Callable[[dict[str, Any]], str]] = {
     "serving-benchmark": serving_benchmark,
+    "hostile-clients": hostile_clients,
     "performance-header": performance_header,
     "performance-tables": performance_tables,
     "engine-dtype": engine_dtype,
