@@ -217,3 +217,23 @@ def wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) ->
             pass
         assert process.poll() is None and time.monotonic() < deadline, log.read_text()
         time.sleep(0.3)
+
+
+def test_timeouts_limits_and_host_names_come_from_flags_or_a_file(tmp_path: Path) -> None:
+    (tmp_path / "serve.toml").write_text(
+        'allowed_hosts = ["embed.internal"]\nbody_timeout_s = 12\n[instructions]\ntopic = "Q?"\n',
+        encoding="utf-8",
+    )
+    config = config_from(
+        ["--config", str(tmp_path / "serve.toml"), "--header-timeout", "3", "--keep-alive", "2",
+         "--max-connections", "9", "--shutdown-grace", "7"]
+    )  # fmt: skip
+    assert (config.header_timeout_s, config.body_timeout_s, config.keep_alive_s) == (3, 12, 2)
+    assert (config.max_connections, config.shutdown_grace_s) == (9, 7)
+    assert config.allowed_hosts == ("embed.internal",)
+    flagged = config_from(["--instruction", "a=Q?", "--allowed-host", "x.lan", "--allowed-host", "y.lan"])
+    assert flagged.allowed_hosts == ("x.lan", "y.lan")
+    assert (flagged.header_timeout_s, flagged.max_connections) == (10, 256), "the documented defaults"
+    for bad in (["--header-timeout", "0"], ["--shutdown-grace", "-1"]):
+        with pytest.raises(ValueError, match="must be from"):
+            config_from(["--instruction", "a=Q?", *bad])
