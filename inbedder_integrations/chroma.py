@@ -13,10 +13,14 @@ hashed the dtype) open too.
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import TYPE_CHECKING, Any
 
 from .errors import InBedderError, InvalidArgumentError, InvalidTypeError, MissingError, positive_int
-from .instructed import InstructedEmbedder, missing_extra
+from .instructed import InstructedEmbedder, build_embedder, missing_extra
+
+if TYPE_CHECKING:
+    from .remote import RemoteEmbedder
 
 try:
     from chromadb.api import ClientAPI
@@ -64,24 +68,50 @@ class InBedderEmbeddingFunction(EmbeddingFunction[Documents]):
 
     def __init__(
         self,
-        instruction: str,
+        instruction: str | None = None,
         query_instruction: str | None = None,
         model: str = "default",
         model_kwargs: dict[str, Any] | None = None,
         batch_size: int | None = None,
+        *,
+        server_url: str | None = None,
+        served_name: str | None = None,
+        api_key_env_var: str | None = None,
     ) -> None:
+        """``server_url`` and ``served_name``: embed with a running ``inbedder serve`` (see
+        :meth:`from_server`); its key is read from ``$api_key_env_var``, which is what Chroma
+        persists (never the key)."""
         self.model = model
         self.model_kwargs = dict(model_kwargs or {})
         for key, value in self.model_kwargs.items():
             if not isinstance(value, (str, int, float, bool, type(None))):
                 raise InvalidTypeError(f"model_kwargs[{key!r}] must be a JSON scalar to persist in Chroma")
-        self.embedder = InstructedEmbedder.create(
+        self.server_url, self.served_name, self.api_key_env_var = server_url, served_name, api_key_env_var
+        api_key = os.environ.get(api_key_env_var) if api_key_env_var else None
+        if api_key_env_var and api_key is None:
+            raise InvalidArgumentError(f"${api_key_env_var} is not set: it holds the server's key")
+        self.embedder: InstructedEmbedder | RemoteEmbedder = build_embedder(
+            server_url=server_url,
+            served_name=served_name,
+            api_key=api_key,
             model=model,
             instruction=instruction,
             query_instruction=query_instruction,
             model_kwargs=self.model_kwargs,
             batch_size=batch_size,
+            normalize=True,
         )
+        if server_url is not None:
+            self.model = self.embedder.model  # type: ignore[union-attr]
+
+    @classmethod
+    def from_server(
+        cls, base_url: str, name: str, api_key_env_var: str | None = None
+    ) -> InBedderEmbeddingFunction:
+        """Embed with a running ``inbedder serve``: documents under ``name``, queries under
+        ``name:query`` (Chroma's ``OpenAIEmbeddingFunction`` sends one name for both).  The
+        collection records the server's instructions and fingerprint, as in-process ones do."""
+        return cls(server_url=base_url, served_name=name, api_key_env_var=api_key_env_var)
 
     def close(self) -> None:
         """Release this object's engine (its model too, if no other live engine uses it)."""
@@ -105,14 +135,14 @@ class InBedderEmbeddingFunction(EmbeddingFunction[Documents]):
 
     @property
     def fingerprint(self) -> str:
-        return self.embedder.engine.fingerprint
+        return self.embedder.fingerprint
 
     @property
     def dim(self) -> int:
-        return self.embedder.engine.dim
+        return self.embedder.dim
 
     def get_config(self) -> dict[str, Any]:
-        return {
+        config = {
             "model": self.model,
             "instruction": self.embedder.instruction,
             "query_instruction": self.embedder.query_instruction,
@@ -120,16 +150,29 @@ class InBedderEmbeddingFunction(EmbeddingFunction[Documents]):
             "fingerprint": self.fingerprint,
             "dim": self.dim,
         }
+        if self.server_url is not None:
+            remote = {"server_url": self.server_url, "served_name": self.served_name}
+            config.update({**remote, "api_key_env_var": self.api_key_env_var})
+        return config
 
     @staticmethod
     def build_from_config(config: dict[str, Any]) -> InBedderEmbeddingFunction:
         InBedderEmbeddingFunction.validate_config(config)
-        function = InBedderEmbeddingFunction(
-            instruction=config["instruction"],
-            query_instruction=config["query_instruction"],
-            model=config["model"],
-            model_kwargs=config["model_kwargs"],
-        )
+        if config.get("server_url") is not None:
+            function = InBedderEmbeddingFunction(
+                config["instruction"],
+                config["query_instruction"],
+                server_url=config["server_url"],
+                served_name=config["served_name"],
+                api_key_env_var=config.get("api_key_env_var"),
+            )
+        else:
+            function = InBedderEmbeddingFunction(
+                instruction=config["instruction"],
+                query_instruction=config["query_instruction"],
+                model=config["model"],
+                model_kwargs=config["model_kwargs"],
+            )
         field = function.mismatched_field(config)
         if field is not None:
             raise InstructionMismatchError(
@@ -146,7 +189,7 @@ class InBedderEmbeddingFunction(EmbeddingFunction[Documents]):
         requested = self.get_config()
         for field in _GUARDED_FIELDS:
             if field == "fingerprint":
-                if not self.embedder.engine.accepts_fingerprint(persisted.get(field, "")):
+                if not self.embedder.accepts_fingerprint(persisted.get(field, "")):
                     return field
             elif persisted.get(field) != requested[field]:
                 return field
@@ -168,7 +211,7 @@ class InBedderEmbeddingFunction(EmbeddingFunction[Documents]):
         for field in _GUARDED_FIELDS:
             if field not in new_config or new_config[field] == old_config.get(field):
                 continue
-            same_vectors = new_config[field] == self.fingerprint and self.embedder.engine.accepts_fingerprint(
+            same_vectors = new_config[field] == self.fingerprint and self.embedder.accepts_fingerprint(
                 old_config.get(field, "")
             )
             if field == "fingerprint" and same_vectors:
@@ -195,14 +238,20 @@ def open_collection(
     create: bool = True,
     metadata: dict[str, Any] | None = None,
     batch_size: int | None = None,
+    function: InBedderEmbeddingFunction | None = None,
 ) -> Collection:
     """Open (or create) a collection whose vectors are InBedder vectors under one instruction.
+
+    ``function``: embed with this one (say :meth:`InBedderEmbeddingFunction.from_server`)
+    instead of building one from the arguments; its instructions are the ones checked.
 
     The persisted configuration records instruction, query instruction, model
     fingerprint and dimension.  Reopening with a different instruction, query
     instruction, model or dimension raises :class:`InstructionMismatchError`;
     ``instruction=None`` reopens with the persisted settings.
     """
+    if function is not None:
+        instruction, query_instruction = function.embedder.instruction, function.embedder.query_instruction
     try:
         existing = client.get_collection(name)
     except (NotFoundError, ValueError):
@@ -214,7 +263,9 @@ def open_collection(
             raise InvalidArgumentError(
                 f"collection {name!r} does not exist yet: an instruction is needed to create it"
             )
-        function = InBedderEmbeddingFunction(instruction, query_instruction, model, model_kwargs, batch_size)
+        function = function or InBedderEmbeddingFunction(
+            instruction, query_instruction, model, model_kwargs, batch_size
+        )
         try:
             return client.create_collection(
                 name,
@@ -236,7 +287,9 @@ def open_collection(
     else:
         if query_instruction is None:  # unspecified: keep the persisted query instruction
             query_instruction = persisted.get("query_instruction")
-        function = InBedderEmbeddingFunction(instruction, query_instruction, model, model_kwargs, batch_size)
+        function = function or InBedderEmbeddingFunction(
+            instruction, query_instruction, model, model_kwargs, batch_size
+        )
         field = function.mismatched_field(persisted)
         if field is not None:
             raise InstructionMismatchError(name, field, persisted.get(field), function.get_config()[field])

@@ -11,15 +11,35 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .engine import InBedder
 from .engine.prompting import validate_instruction, validate_unicode
-from .errors import InvalidTypeError, MissingExtraError
+from .errors import InvalidArgumentError, InvalidTypeError, MissingExtraError
 
-__all__ = ["InstructedEmbedder", "missing_extra"]
+if TYPE_CHECKING:
+    from .remote import RemoteEmbedder
+
+__all__ = ["QUERY_SUFFIX", "InstructedEmbedder", "build_embedder", "cache_namespace", "missing_extra"]
+
+#: ``<name>:query`` names the query instruction of a served entry ``<name>`` (``inbedder serve``).
+QUERY_SUFFIX = ":query"
+
+
+def cache_namespace(cache_key: str, instruction: str, query_instruction: str, normalize: bool) -> str:
+    """A key for text-keyed caches of *document* vectors: everything that shapes them.
+
+    LangChain's ``CacheBackedEmbeddings`` and LlamaIndex's embedding cache key on
+    the text alone; without this namespace they would serve a vector computed
+    under another instruction, by another model, in another dtype or on another
+    kind of device (``cache_key``, as :attr:`InBedder.cache_key` has them), or
+    normalised differently.
+    """
+    instructions = json.dumps([instruction, query_instruction])
+    digest = hashlib.sha256(instructions.encode()).hexdigest()[:16]
+    return f"inbedder:{cache_key}:{digest}" + ("" if normalize else ":raw")
 
 
 def missing_extra(extra: str, package: str) -> MissingExtraError:
@@ -104,18 +124,21 @@ class InstructedEmbedder:
         return await asyncio.to_thread(self.embed_query, text)
 
     @property
-    def cache_namespace(self) -> str:
-        """A key for text-keyed caches of *document* vectors: everything that shapes them.
+    def fingerprint(self) -> str:
+        return self.engine.fingerprint
 
-        LangChain's ``CacheBackedEmbeddings`` and LlamaIndex's embedding cache key on
-        the text alone; without this namespace they would serve a vector computed
-        under another instruction, by another model, in another dtype or on another
-        kind of device (like the engine's own cache: :attr:`InBedder.cache_key`), or
-        normalised differently.
-        """
-        instructions = json.dumps([self.instruction, self.query_instruction])
-        digest = hashlib.sha256(instructions.encode()).hexdigest()[:16]
-        return f"inbedder:{self.engine.cache_key}:{digest}" + ("" if self.normalize else ":raw")
+    @property
+    def dim(self) -> int:
+        return self.engine.dim
+
+    def accepts_fingerprint(self, fingerprint: str) -> bool:
+        return self.engine.accepts_fingerprint(fingerprint)
+
+    @property
+    def cache_namespace(self) -> str:
+        """See :func:`cache_namespace`."""
+        engine, normalize = self.engine, self.normalize
+        return cache_namespace(engine.cache_key, self.instruction, self.query_instruction, normalize)
 
     @property
     def query_cache_namespace(self) -> str:
@@ -124,3 +147,49 @@ class InstructedEmbedder:
         if self.query_instruction == self.instruction:
             return self.cache_namespace
         return self.cache_namespace + ":query"
+
+
+def build_embedder(
+    *,
+    server_url: str | None,
+    served_name: str | None,
+    api_key: str | None,
+    model: str,
+    instruction: str | None,
+    query_instruction: str | None,
+    model_kwargs: dict[str, Any] | None,
+    batch_size: int | None,
+    normalize: bool,
+    show_progress: bool = False,
+) -> InstructedEmbedder | RemoteEmbedder:
+    """What an adapter embeds with: a local engine, or an ``inbedder serve`` URL (``server_url``
+    and ``served_name``), whose instructions must agree with any given here."""
+    if server_url is None:
+        if served_name is not None or api_key is not None:
+            raise InvalidArgumentError("served_name and api_key need server_url (see from_server)")
+        if instruction is None:
+            raise InvalidArgumentError("instruction is required: the question asked of every document")
+        return InstructedEmbedder.create(
+            model=model,
+            instruction=instruction,
+            query_instruction=query_instruction,
+            model_kwargs=model_kwargs,
+            batch_size=batch_size,
+            normalize=normalize,
+            show_progress=show_progress,
+        )
+    if served_name is None:
+        raise InvalidArgumentError("server_url needs served_name: the name the server serves")
+    from .remote import RemoteEmbedder
+
+    chunk = batch_size or RemoteEmbedder.batch_size
+    remote = RemoteEmbedder(server_url, served_name, api_key, batch_size=chunk, normalize=normalize)
+    for field, given, served in (
+        ("instruction", instruction, remote.instruction),
+        ("query_instruction", query_instruction, remote.query_instruction),
+    ):
+        if given is not None and given != served:
+            raise InvalidArgumentError(
+                f"{field}={given!r}, but {server_url} serves {served_name!r} with {field}={served!r}"
+            )
+    return remote

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .instructed import InstructedEmbedder, missing_extra
+from .instructed import InstructedEmbedder, build_embedder, missing_extra
 
 try:
     from langchain_core.embeddings import Embeddings
-    from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+    from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     raise missing_extra("langchain", "langchain-core") from exc
 
 if TYPE_CHECKING:
     from langchain_classic.embeddings import CacheBackedEmbeddings
     from langchain_core.stores import ByteStore
+
+    from .remote import RemoteEmbedder
 
 __all__ = [
     "InBedderEmbeddings",
@@ -35,8 +37,9 @@ class InBedderEmbeddings(BaseModel, Embeddings):
 
     model: str = "default"
     """``"default"``, a hub id, a local model folder or a ``.gguf`` file."""
-    instruction: str = Field(strict=True)
-    """The question asked of every document, e.g. ``"What is the topic?"``."""
+    instruction: str | None = Field(default=None, strict=True)
+    """The question asked of every document, e.g. ``"What is the topic?"`` (required unless
+    ``server_url`` is given: then the server's)."""
     query_instruction: str | None = Field(default=None, strict=True)
     """The question asked of queries; defaults to ``instruction`` (InBedder asks both the same)."""
     batch_size: int = Field(default=16, gt=0)
@@ -47,13 +50,22 @@ class InBedderEmbeddings(BaseModel, Embeddings):
     """Show a progress bar while embedding documents."""
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
     """Passed to ``InBedder.from_pretrained`` (``dtype``, ``device``, ``adapter``, ``pooling``...)."""
+    server_url: str | None = None
+    """An ``inbedder serve`` URL to embed with instead of a local model (see :meth:`from_server`)."""
+    served_name: str | None = None
+    """The served name: documents go under it, queries under ``<name>:query``."""
+    api_key: SecretStr | None = None
+    """The server's bearer key."""
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
-    _embedder: InstructedEmbedder = PrivateAttr()
+    _embedder: InstructedEmbedder | RemoteEmbedder = PrivateAttr()
 
     def model_post_init(self, context: Any, /) -> None:
-        self._embedder = InstructedEmbedder.create(
+        self._embedder = build_embedder(
+            server_url=self.server_url,
+            served_name=self.served_name,
+            api_key=self.api_key.get_secret_value() if self.api_key else None,
             model=self.model,
             instruction=self.instruction,
             query_instruction=self.query_instruction,
@@ -62,6 +74,18 @@ class InBedderEmbeddings(BaseModel, Embeddings):
             normalize=self.normalize,
             show_progress=self.show_progress,
         )
+        self.instruction = self._embedder.instruction
+        self.query_instruction = self._embedder.query_instruction
+
+    @classmethod
+    def from_server(
+        cls, base_url: str, name: str, api_key: str | None = None, **fields: Any
+    ) -> InBedderEmbeddings:
+        """Embeddings from a running ``inbedder serve``: documents under ``name``, queries under
+        ``name:query`` (which plain OpenAI clients cannot ask for); ``base_url`` with or
+        without ``/v1``.  The instructions, fingerprint and cache keys are the server's."""
+        key = SecretStr(api_key) if api_key is not None else None
+        return cls(server_url=base_url, served_name=name, api_key=key, **fields)
 
     def close(self) -> None:
         """Release this object's engine (its model too, if no other live engine uses it)."""
@@ -82,7 +106,7 @@ class InBedderEmbeddings(BaseModel, Embeddings):
     @property
     def fingerprint(self) -> str:
         """The engine fingerprint: changes whenever the vectors would."""
-        return self._embedder.engine.fingerprint
+        return self._embedder.fingerprint
 
     @property
     def cache_namespace(self) -> str:

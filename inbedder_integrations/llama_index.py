@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .engine.prompting import validate_texts
-from .instructed import InstructedEmbedder, missing_extra
+from .instructed import InstructedEmbedder, build_embedder, missing_extra
 
 try:
     from llama_index.core.embeddings import BaseEmbedding
-    from pydantic import Field, PrivateAttr, model_validator
+    from pydantic import Field, PrivateAttr, SecretStr, model_validator
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     raise missing_extra("llama-index", "llama-index-core") from exc
+
+if TYPE_CHECKING:
+    from .remote import RemoteEmbedder
 
 __all__ = [
     "InBedderEmbedding",
@@ -26,7 +29,9 @@ class InBedderEmbedding(BaseEmbedding):
     """
 
     model_name: str = Field(default="default", description="'default', a hub id, a folder or a .gguf file.")
-    instruction: str = Field(strict=True, description="The question asked of every document.")
+    instruction: str | None = Field(
+        default=None, strict=True, description="The question asked of every document (a server's: its own)."
+    )
     query_instruction: str | None = Field(
         default=None, strict=True, description="The question asked of queries; defaults to `instruction`."
     )
@@ -36,11 +41,18 @@ class InBedderEmbedding(BaseEmbedding):
         default_factory=dict, description="Passed to InBedder.from_pretrained (dtype, device, adapter...)."
     )
 
-    _embedder: InstructedEmbedder = PrivateAttr()
+    server_url: str | None = Field(default=None, description="An `inbedder serve` URL (see from_server).")
+    served_name: str | None = Field(default=None, description="Documents under it, queries as <name>:query")
+    api_key: SecretStr | None = Field(default=None, description="The server's bearer key.")
+
+    _embedder: InstructedEmbedder | RemoteEmbedder = PrivateAttr()
 
     @model_validator(mode="after")
     def _build_embedder(self) -> InBedderEmbedding:
-        self._embedder = InstructedEmbedder.create(
+        self._embedder = build_embedder(
+            server_url=self.server_url,
+            served_name=self.served_name,
+            api_key=self.api_key.get_secret_value() if self.api_key else None,
             model=self.model_name,
             instruction=self.instruction,
             query_instruction=self.query_instruction,
@@ -48,6 +60,8 @@ class InBedderEmbedding(BaseEmbedding):
             batch_size=self.embed_batch_size,
             normalize=self.normalize,
         )
+        self.instruction = self._embedder.instruction
+        self.query_instruction = self._embedder.query_instruction
         if self.embeddings_cache is not None and self._embedder.query_instruction != self.instruction:
             raise ValueError(
                 "embeddings_cache keys on the text alone and shares one collection between queries "
@@ -57,12 +71,21 @@ class InBedderEmbedding(BaseEmbedding):
         return self
 
     @classmethod
+    def from_server(
+        cls, base_url: str, name: str, api_key: str | None = None, **fields: Any
+    ) -> InBedderEmbedding:
+        """Embeddings from a running ``inbedder serve``: documents under ``name``, queries under
+        ``name:query`` (LlamaIndex's OpenAI-like and TEI classes send one name for both)."""
+        key = SecretStr(api_key) if api_key is not None else None
+        return cls(server_url=base_url, served_name=name, api_key=key, **fields)
+
+    @classmethod
     def class_name(cls) -> str:
         return "InBedderEmbedding"
 
     @property
     def fingerprint(self) -> str:
-        return self._embedder.engine.fingerprint
+        return self._embedder.fingerprint
 
     @property
     def cache_namespace(self) -> str:

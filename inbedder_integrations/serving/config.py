@@ -18,6 +18,7 @@ import tomllib
 
 from ..engine.prompting import validate_instruction
 from ..errors import InvalidArgumentError, InvalidTypeError, positive_int
+from ..instructed import QUERY_SUFFIX
 
 __all__ = [
     "API_KEY_ENV",
@@ -34,8 +35,6 @@ __all__ = [
 API_KEY_ENV = "INBEDDER_API_KEY"
 #: Names that are paths of the server's own endpoints (``POST /<name>/embed`` serves a name).
 RESERVED_NAMES = ("embed", "v1", "health", "info", "metrics", "docs", "openapi.json", "redoc")
-#: ``<name>:query`` selects the query instruction of the served entry ``<name>``.
-QUERY_SUFFIX = ":query"
 
 
 @dataclass(frozen=True)
