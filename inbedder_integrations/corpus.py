@@ -202,6 +202,7 @@ class InstructedCorpus:
         show_progress: bool = False,
         cleanup: str | None = None,
         source_key: str = "source",
+        query_instructions: Mapping[str, str] | None = None,
     ) -> dict[str, int]:
         """Index ``documents`` under each instruction; returns how many rows each one embedded.
 
@@ -210,6 +211,7 @@ class InstructedCorpus:
         are skipped, so nothing is duplicated and only what is missing is embedded.
         Changed metadata is applied without embedding.  ``cleanup``: ``None`` (keep
         every stored row), ``"incremental"`` or ``"full"``, see :meth:`sync`.
+        ``query_instructions``: the question queries are asked, per document instruction.
         """
         return self.sync(
             documents,
@@ -218,6 +220,7 @@ class InstructedCorpus:
             show_progress=show_progress,
             cleanup=cleanup,
             source_key=source_key,
+            query_instructions=query_instructions,
         ).written
 
     def sync(
@@ -229,6 +232,7 @@ class InstructedCorpus:
         show_progress: bool = False,
         cleanup: str | None = None,
         source_key: str = "source",
+        query_instructions: Mapping[str, str] | None = None,
     ) -> SyncResult:
         """Make the corpus hold ``documents`` under each instruction: :meth:`index` with every count.
 
@@ -237,14 +241,21 @@ class InstructedCorpus:
         ``source_key`` metadata is shared with a document of ``documents`` (LangChain's
         indexing modes), unless a source absent from ``documents`` still holds them (see
         :mod:`.sync`).  Everything is validated before the first write.
+
+        ``query_instructions`` maps a document instruction to the question its queries are
+        asked (``search``, ``langchain()`` and ``llama_index()`` use it); it is persisted with
+        the collection, so a later call that gives another one raises
+        :class:`~.chroma.InstructionMismatchError`.  Unmapped: the collection's own (on
+        creation, the same question as its documents).
         """
         instructions = validate_instructions(instructions)
+        queries = self.query_instructions_for(instructions, query_instructions)
         positive_int("batch_size", batch_size)
         check_cleanup(cleanup)
         corpus = self._validated(documents)
         holders = Holders.of(corpus, cleanup, source_key)
         engine = InBedder.from_pretrained(self.model, **{"cache": self.cache, **self.model_kwargs})
-        collections = {q: self.ensure_collection(q) for q in instructions}
+        collections = {q: self.ensure_collection(q, queries.get(q)) for q in instructions}
         result = SyncResult(dict.fromkeys(instructions, 0), dict.fromkeys(instructions, 0), {})
         with tqdm(total=len(corpus), disable=not show_progress, unit="doc", desc=self.name[:40]) as bar:
             for start in range(0, len(corpus), batch_size):
@@ -371,11 +382,30 @@ class InstructedCorpus:
             ),
         )
 
-    def ensure_collection(self, instruction: str) -> Collection:
+    def ensure_collection(self, instruction: str, query_instruction: str | None = None) -> Collection:
         """The collection for ``instruction``, created if missing; an existing one must match
-        this corpus's model and instruction (:class:`~.chroma.InstructionMismatchError` if not)."""
+        this corpus's model, instruction and (if given) query instruction
+        (:class:`~.chroma.InstructionMismatchError` if not)."""
         name = self.collection_name(instruction)
-        return self.retry.call(f"open {name}", lambda: self._open(instruction, create=True))
+        return self.retry.call(
+            f"open {name}", lambda: self._open(instruction, create=True, query_instruction=query_instruction)
+        )
+
+    @staticmethod
+    def query_instructions_for(
+        instructions: Sequence[str], query_instructions: Mapping[str, str] | None
+    ) -> dict[str, str]:
+        """``query_instructions`` checked: a mapping from some of ``instructions`` to questions."""
+        if query_instructions is None:
+            return {}
+        if not isinstance(query_instructions, Mapping):
+            raise InvalidTypeError("query_instructions must map a document instruction to its query question")
+        unknown = [key for key in query_instructions if key not in instructions]
+        if unknown:
+            raise InvalidArgumentError(
+                f"query_instructions names {unknown[0]!r}, which is not one of the instructions"
+            )
+        return {key: validate_instruction(q, "query instruction") for key, q in query_instructions.items()}
 
     def instructions(self) -> list[str]:
         """The instructions this corpus has been indexed under."""
@@ -396,11 +426,12 @@ class InstructedCorpus:
                 f"it has: {self.instructions() or 'no instructions yet'}"
             ) from None
 
-    def _open(self, instruction: str, *, create: bool) -> Collection:
+    def _open(self, instruction: str, *, create: bool, query_instruction: str | None = None) -> Collection:
         return open_collection(
             self.client,
             self.collection_name(instruction),
             instruction=instruction,
+            query_instruction=query_instruction,
             model=self.model,
             model_kwargs=self.model_kwargs,
             create=create,

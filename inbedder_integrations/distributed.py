@@ -18,7 +18,7 @@ import importlib
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -228,12 +228,14 @@ def _batch_result(instructions: list[str], written: list[int], documents: int, e
 
 
 @ray.remote
-def _ensure_collections(settings: _CorpusSettings, instructions: list[str]) -> str:
+def _ensure_collections(
+    settings: _CorpusSettings, instructions: list[str], query_instructions: dict[str, str]
+) -> str:
     """Create or check every collection; returns an error as data (see :func:`_portable`), or ""."""
     try:
         corpus = settings.open()
         for instruction in instructions:
-            corpus.ensure_collection(instruction)
+            corpus.ensure_collection(instruction, query_instructions.get(instruction))
     except Exception as exc:
         return _portable(exc, "while preparing the collections")
     return ""
@@ -286,6 +288,7 @@ def index_with_ray(
     cache: str | Path | bool = True,
     retry: RetryPolicy | None = None,
     follow_symlinks: bool = False,
+    query_instructions: Mapping[str, str] | None = None,
 ) -> RayIndexResult:
     """Index ``source`` under every instruction into the Chroma server at ``host:port``.
 
@@ -307,6 +310,7 @@ def index_with_ray(
     folder corpus that lead outside it (skipped by default, with a warning).
     """
     instructions = validate_instructions(instructions)
+    queries = InstructedCorpus.query_instructions_for(instructions, query_instructions)
     positive_int("actors", actors)
     positive_int("batch_size", batch_size)
     if cpus_per_actor <= 0 or gpus_per_actor < 0:
@@ -322,7 +326,7 @@ def index_with_ray(
     # recorded, a mismatch fails here, and the driver never loads the model.
     error = ray.get(
         _ensure_collections.options(num_cpus=cpus_per_actor, num_gpus=gpus_per_actor).remote(
-            settings, instructions
+            settings, instructions, queries
         )
     )
     if error:

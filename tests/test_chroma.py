@@ -206,3 +206,48 @@ def test_chroma_calls_no_hook_when_a_function_is_passed_so_open_collection_is_th
         modified.modify(configuration={"embedding_function": other})  # type: ignore[typeddict-item]
     persisted = chroma_client.get_collection("modified-function").configuration_json["embedding_function"]
     assert persisted["config"]["instruction"] == FEELING, "Chroma persisted it before the check ran"
+
+
+QUESTION_TOPIC = "Which topic is this question asking about?"
+QUESTION_OTHER = "Which city is this question about, and what is its weather like?"
+
+
+def test_a_corpus_asks_queries_its_own_question(chroma_client, engine):
+    corpus = InstructedCorpus(chroma_client, "asked", model_kwargs=FLOAT32)
+    corpus.index(DOCS, [TOPIC, FEELING], query_instructions={TOPIC: QUESTION_OTHER})
+    query = "football results"
+    hit = corpus.search(query, TOPIC, k=1)[0]
+    stored = corpus.embeddings(TOPIC, [hit.id])[0]
+    asked = float(stored @ engine.embed([query], QUESTION_OTHER)[0])
+    as_document = float(stored @ engine.embed([query], TOPIC)[0])
+    assert abs(hit.score - asked) < 1e-5 < abs(hit.score - as_document), (hit.score, asked, as_document)
+    assert corpus.langchain(TOPIC).embeddings.query_instruction == QUESTION_OTHER  # type: ignore[union-attr]
+    assert corpus.llama_index(TOPIC)._embed_model.query_instruction == QUESTION_OTHER  # type: ignore[attr-defined]
+    assert corpus.langchain(FEELING).embeddings.query_instruction == FEELING  # type: ignore[union-attr]
+    assert corpus.index(DOCS, [TOPIC]) == {TOPIC: 0}, "unmapped: the persisted one is kept"
+    with pytest.raises(InstructionMismatchError, match="query_instruction"):
+        corpus.index(DOCS, [TOPIC], query_instructions={TOPIC: "Who is named?"})
+    with pytest.raises(ValueError, match="not one of the instructions"):
+        corpus.index(DOCS, [TOPIC], query_instructions={FEELING: "Why?"})
+
+
+def test_cli_index_takes_a_query_instruction_per_instruction(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for index, text in enumerate(DOCS):
+        (docs / f"{index}.txt").write_text(text, encoding="utf-8")
+    store = str(tmp_path / "store")
+    base = [sys.executable, "-m", "inbedder_integrations.cli", "index", str(docs), "--name", "cli-asked",
+            "--path", store, "--dtype", "float32", "--no-cache", "--instruction", TOPIC]  # fmt: skip
+    refused = subprocess.run([*base, "--instruction", FEELING, "--query-instruction", QUESTION_TOPIC],
+                             capture_output=True, text=True)  # fmt: skip
+    assert refused.returncode == 1 and "1 --query-instruction for 2 --instruction" in refused.stderr
+    done = subprocess.run([*base, "--query-instruction", QUESTION_TOPIC], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    import chromadb
+
+    client = chromadb.PersistentClient(path=str(tmp_path / "store"))
+    collection = client.get_collection(collection_name("cli-asked", TOPIC))
+    assert (
+        collection.configuration_json["embedding_function"]["config"]["query_instruction"] == QUESTION_TOPIC
+    )

@@ -42,6 +42,11 @@ def add_index_command(commands: Commands) -> None:
     index.add_argument(
         "--instruction", action="append", required=True, help="repeat for several instructions"
     )
+    index.add_argument(
+        "--query-instruction", action="append", default=[], metavar="QUESTION",
+        help="the question queries are asked, one per --instruction in the same order (repeat "
+        "the instruction itself to keep one the same); persisted with the collection",
+    )  # fmt: skip
     index.add_argument("--batch-size", type=positive, default=64, help="documents per upsert")
     index.add_argument(
         "--retries",
@@ -84,7 +89,12 @@ def cmd_index(args: argparse.Namespace) -> None:
     corpus = instructed_corpus(args)  # a bad corpus name or store fails before the documents are read
     documents = load_documents(args.docs, follow_symlinks=args.follow_symlinks)
     result = corpus.sync(
-        documents, args.instruction, batch_size=args.batch_size, show_progress=True, cleanup=args.cleanup
+        documents,
+        args.instruction,
+        batch_size=args.batch_size,
+        show_progress=True,
+        cleanup=args.cleanup,
+        query_instructions=paired_query_instructions(args),
     )
     for instruction, count in result.written.items():
         name = corpus.collection_name(instruction)
@@ -95,6 +105,18 @@ def cmd_index(args: argparse.Namespace) -> None:
         )
     for instruction, count in result.deleted.items():
         print(f"{corpus.collection_name(instruction)}: {count} deleted, gone from the source ({instruction})")
+
+
+def paired_query_instructions(args: argparse.Namespace) -> dict[str, str] | None:
+    """``--query-instruction`` paired in order with ``--instruction``."""
+    if not args.query_instruction:
+        return None
+    if len(args.query_instruction) != len(args.instruction):
+        raise InvalidArgumentError(
+            f"{len(args.query_instruction)} --query-instruction for {len(args.instruction)} --instruction: "
+            "give one per instruction, in the same order"
+        )
+    return dict(zip(args.instruction, args.query_instruction, strict=True))
 
 
 def _index_with_ray(args: argparse.Namespace) -> None:
@@ -122,6 +144,7 @@ def _index_with_ray(args: argparse.Namespace) -> None:
         cache=cache_setting(args),
         retry=retry_policy(args),
         follow_symlinks=args.follow_symlinks,
+        query_instructions=paired_query_instructions(args),
     )
     rate = result.documents / result.seconds if result.seconds else 0.0
     print(f"{result.documents} documents in {result.seconds:.1f} s on {result.actors} actors ({rate:.1f}/s)")
