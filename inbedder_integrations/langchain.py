@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .instructed import InstructedEmbedder, build_embedder, missing_extra
 
 try:
+    from langchain_core.callbacks import CallbackManagerForRetrieverRun
+    from langchain_core.documents import Document
     from langchain_core.embeddings import Embeddings
+    from langchain_core.retrievers import BaseRetriever
     from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     raise missing_extra("langchain", "langchain-core") from exc
@@ -20,6 +25,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "InBedderEmbeddings",
+    "InstructedRetriever",
+    "llm_chooser",
 ]
 
 
@@ -153,3 +160,67 @@ class InBedderEmbeddings(BaseModel, Embeddings):
             batch_size=batch_size,
             query_embedding_store=queries.document_embedding_store,
         )
+
+
+class InstructedRetriever(BaseRetriever):
+    """Retrieves from the collection of an :class:`~inbedder_integrations.corpus.InstructedCorpus`
+    whose instruction fits the question (see :mod:`inbedder_integrations.routing`).
+
+    Each document's metadata names the instruction it was found under
+    (``inbedder_instruction``), with its ``score``.
+
+    Example:
+        .. code-block:: python
+
+            retriever = InstructedRetriever(corpus=corpus, descriptions={
+                "What is the topic?": "the subject: sport, business, politics...",
+                "How does the writer feel?": "the writer's mood: happy, angry, sad...",
+            })
+            documents = retriever.invoke("Which articles sound furious?")
+    """
+
+    corpus: Any
+    """The :class:`~inbedder_integrations.corpus.InstructedCorpus` to search."""
+    k: int = Field(default=4, gt=0)
+    """Documents returned (``invoke(question, k=2)`` overrides it per call)."""
+    descriptions: dict[str, str] | None = None
+    """Instruction -> what its answers are about (default: every indexed instruction, by its text)."""
+    top: int = Field(default=1, gt=0)
+    """Search the ``top`` best-fitting instructions and merge by score."""
+    llm: Any = None
+    """A LangChain chat model or LLM that picks the instruction instead (see :func:`llm_chooser`)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None
+    ) -> list[Document]:
+        from .routing import routed_search
+
+        choose = llm_chooser(self.llm) if self.llm is not None else None
+        _, hits = routed_search(
+            self.corpus, query, k=k or self.k, descriptions=self.descriptions, top=self.top, choose=choose
+        )
+        return [
+            Document(page_content=hit.text, metadata={**hit.metadata, "score": hit.score}, id=hit.id)
+            for hit in hits
+        ]
+
+
+def llm_chooser(llm: Any) -> Callable[[str, Mapping[str, str]], str]:
+    """A routing choice made by ``llm``: it is shown the numbered descriptions and the question,
+    and the first number in its answer picks the instruction (the first, if it names none)."""
+
+    def choose(question: str, routes: Mapping[str, str]) -> str:
+        instructions = list(routes)
+        listed = "\n".join(f"{n}. {description}" for n, description in enumerate(routes.values(), start=1))
+        prompt = (
+            f"Which of these collections answers the question best?\n{listed}\n\n"
+            f"Question: {question}\nAnswer with the collection's number only."
+        )
+        reply = llm.invoke(prompt)
+        text = reply if isinstance(reply, str) else str(getattr(reply, "content", reply))
+        number = next((int(token) for token in re.findall(r"\d+", text)), 1)
+        return instructions[number - 1] if 1 <= number <= len(instructions) else instructions[0]
+
+    return choose

@@ -9,15 +9,20 @@ from .instructed import InstructedEmbedder, build_embedder, missing_extra
 
 try:
     from llama_index.core.embeddings import BaseEmbedding
+    from llama_index.core.retrievers import BaseRetriever
+    from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
     from pydantic import Field, PrivateAttr, SecretStr, model_validator
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     raise missing_extra("llama-index", "llama-index-core") from exc
 
 if TYPE_CHECKING:
+    from .corpus import InstructedCorpus
     from .remote import RemoteEmbedder
+    from .routing import Chooser
 
 __all__ = [
     "InBedderEmbedding",
+    "InstructedRetriever",
 ]
 
 
@@ -127,3 +132,36 @@ class InBedderEmbedding(BaseEmbedding):
 
     async def _aget_text_embeddings(self, texts: list[str]) -> list[list[float]]:
         return await self._embedder.aembed_documents(texts)
+
+
+class InstructedRetriever(BaseRetriever):
+    """Retrieves from the collection of an :class:`~inbedder_integrations.corpus.InstructedCorpus`
+    whose instruction fits the question (see :mod:`inbedder_integrations.routing`); each node's
+    metadata names the instruction it was found under (``inbedder_instruction``)."""
+
+    def __init__(
+        self,
+        corpus: InstructedCorpus,
+        *,
+        similarity_top_k: int = 4,
+        descriptions: dict[str, str] | None = None,
+        top: int = 1,
+        choose: Chooser | None = None,
+    ) -> None:
+        """``descriptions``: instruction -> what its answers are about; ``top``: search that many
+        of the best-fitting instructions and merge by score; ``choose``: pick another way."""
+        self.corpus, self.similarity_top_k = corpus, similarity_top_k
+        self.descriptions, self.top, self.choose = descriptions, top, choose
+        super().__init__()
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        from .routing import routed_search
+
+        _, hits = routed_search(
+            self.corpus, query_bundle.query_str, k=self.similarity_top_k,
+            descriptions=self.descriptions, top=self.top, choose=self.choose,
+        )  # fmt: skip
+        return [
+            NodeWithScore(node=TextNode(text=hit.text, id_=hit.id, metadata=hit.metadata), score=hit.score)
+            for hit in hits
+        ]

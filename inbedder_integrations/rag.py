@@ -1,25 +1,15 @@
-"""Routing a question to an instruction, citing sources, and finding a local generator.
+"""Citing sources and finding a local generator, for the RAG recipes.
 
-A corpus indexed under several instructions has one collection per
-instruction; a question should be answered from the collection whose
-instruction fits it.  :func:`route_question` asks the engine: the question and
-a short description of each instruction's answers ("the subject of the news:
-sport, business...") are embedded under :data:`ROUTING_INSTRUCTION`, and the
-nearest description wins.  Descriptions matter: the bare instruction texts
-route poorly, because an instruction, read as a text, has no answer of its own.
-LlamaIndex's ``EmbeddingSingleSelector`` does the same given tools described
-this way and ``InBedderEmbedding(instruction=ROUTING_INSTRUCTION)``.
+Routing a question to the instruction that fits it lives in :mod:`.routing`
+(re-exported here: :func:`route_question`, :class:`Route`, :data:`ROUTING_INSTRUCTION`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
-from .engine import InBedder
 from .engine.loading import resolve_source
-from .engine.prompting import validate_instruction
-from .errors import InvalidTypeError
+from .routing import ROUTING_INSTRUCTION, Route, route_question
 
 __all__ = [
     "ANSWER_PROMPT",
@@ -30,47 +20,11 @@ __all__ = [
     "route_question",
 ]
 
-ROUTING_INSTRUCTION = "What is this text about?"
 ANSWER_PROMPT = (
     "Sources:\n{sources}\n\nQuestion: {question}\n"
     "Answer in one sentence and cite the source number in brackets, like [1]."
 )
 """Sources before the question, the instruction last: what a 135M chat model follows best here."""
-
-
-@dataclass(frozen=True)
-class Route:
-    """The chosen instruction with every score, so a caller can see how close the call was."""
-
-    instruction: str
-    scores: dict[str, float]
-    """Cosine between the question and each instruction's description, under the routing instruction."""
-
-
-def route_question(
-    engine: InBedder,
-    question: str,
-    routes: Mapping[str, str] | Sequence[str],
-    *,
-    routing_instruction: str = ROUTING_INSTRUCTION,
-) -> Route:
-    """The instruction whose description is nearest the question (ties go to the first).
-
-    ``routes`` maps each instruction to a description of what its answers are
-    about; a plain list of instructions describes each by its own text.
-    """
-    if isinstance(routes, str) or not routes:
-        raise InvalidTypeError("routes must be a non-empty mapping of instruction to description, or a list")
-    if not isinstance(routes, Mapping):
-        routes = {instruction: instruction for instruction in routes}
-    for instruction, description in routes.items():
-        validate_instruction(instruction, "a route's instruction")
-        validate_instruction(description, f"the description of {instruction!r}")
-    instructions = list(routes)
-    vectors = engine.embed([question, *routes.values()], routing_instruction)
-    similarities = vectors[1:] @ vectors[0]
-    scores = {instruction: float(s) for instruction, s in zip(instructions, similarities, strict=True)}
-    return Route(instructions[int(similarities.argmax())], scores)
 
 
 def format_sources(texts: Sequence[str], *, max_chars: int = 500) -> str:

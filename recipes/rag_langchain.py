@@ -2,7 +2,7 @@
 
 One BBC News sample is indexed into Chroma under two instructions, one
 collection each.  For every question the chain picks the collection whose
-instruction fits it (the engine routes: see ``inbedder_integrations.rag``), or
+instruction fits it (the package's ``InstructedRetriever``: see ``inbedder_integrations.routing``), or
 the one you name with ``--instruction``, retrieves from it, and answers with a
 local generator (SmolLM2-135M-Instruct through ``transformers``), citing the
 retrieved sources as [1], [2]...
@@ -23,9 +23,10 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 from langchain_huggingface import ChatHuggingFace, HuggingFacePipeline
 
-from inbedder_integrations import InBedder
 from inbedder_integrations.corpus import InstructedCorpus
-from inbedder_integrations.rag import ANSWER_PROMPT, format_sources, generator_path, route_question
+from inbedder_integrations.langchain import InstructedRetriever
+from inbedder_integrations.rag import ANSWER_PROMPT, format_sources, generator_path
+from inbedder_integrations.routing import INSTRUCTION_METADATA_KEY
 
 
 def local_chat_model(model: str = "default", max_new_tokens: int = 80) -> ChatHuggingFace:
@@ -41,20 +42,19 @@ def local_chat_model(model: str = "default", max_new_tokens: int = 80) -> ChatHu
 def build_chain(corpus: InstructedCorpus, llm: Any, routes: Mapping[str, str], *, k: int = 3) -> Runnable:
     """``{"question", "instruction"?}`` -> the inputs plus ``documents``, ``sources`` and ``answer``.
 
-    ``routes`` maps each indexed instruction to a description of its answers (see ``route_question``).
+    ``routes`` maps each indexed instruction to a description of its answers; the package's
+    ``InstructedRetriever`` picks the one that fits each question, unless the input names it.
     """
-    engine = InBedder.from_pretrained(corpus.model, **corpus.model_kwargs)
-    stores = {instruction: corpus.langchain(instruction) for instruction in routes}
 
     def retrieve(inputs: dict[str, Any]) -> dict[str, Any]:
-        question = inputs["question"]
-        instruction = inputs.get("instruction") or route_question(engine, question, routes).instruction
-        if instruction not in stores:
-            raise LookupError(f"no collection for {instruction!r}; indexed: {list(stores)}")
-        documents = stores[instruction].similarity_search(question, k=k)
+        question, named = inputs["question"], inputs.get("instruction")
+        if named is not None and named not in routes:
+            raise LookupError(f"no collection for {named!r}; indexed: {list(routes)}")
+        descriptions = dict(routes) if named is None else {named: routes[named]}
+        documents = InstructedRetriever(corpus=corpus, descriptions=descriptions, k=k).invoke(question)
         return {
             "question": question,
-            "instruction": instruction,
+            "instruction": documents[0].metadata[INSTRUCTION_METADATA_KEY] if documents else named,
             "documents": documents,
             "sources": format_sources([d.page_content for d in documents]),
         }
