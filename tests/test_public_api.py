@@ -51,3 +51,41 @@ def test_every_module_declares_its_public_names(module_name: str) -> None:
     accidental = {"recipe_main", "print_answer", "index_sample", "file_digest", "html_report"}
     if module_name in {"inbedder_integrations.rag", "inbedder_integrations.engine.loading"}:
         assert not accidental & set(declared)
+
+
+QUIET = """
+import warnings
+from transformers.utils import logging
+from inbedder_integrations import InBedder
+warnings.simplefilter("default")  # the caller's own filters: every warning shown once
+engine = InBedder.from_pretrained("default", dtype="float32", cache=False)
+print(engine.embed(["a text"], "What is the topic?").shape)
+print(logging.is_progress_bar_enabled())
+warnings.warn("the caller's own warning", FutureWarning)
+"""
+
+
+def test_library_calls_print_nothing_the_caller_did_not_ask_for(tmp_path) -> None:
+    """A first load (the GGUF conversion included, into an empty cache) prints no load bar and no
+    transformers deprecation warning, and leaves the caller's bars and warnings as they were."""
+    environment = {**__import__("os").environ, "INBEDDER_CACHE": str(tmp_path / "cache")}
+    result = subprocess.run(
+        [sys.executable, "-c", QUIET], capture_output=True, text=True, check=True, env=environment
+    )
+    assert result.stdout.split("\n")[:2] == ["(1, 576)", "True"], result.stdout
+    assert result.stderr.count("Warning") == 1 and "the caller's own warning" in result.stderr, result.stderr
+    for noise in ("Loading weights", "is_gradient_checkpointing", "de-quantizing", "%|"):
+        assert noise not in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import inbedder_integrations.cache",
+        "from inbedder_integrations.cli import build_parser; build_parser()",
+    ],
+)
+def test_the_cli_parser_and_the_cache_load_no_torch(code: str) -> None:
+    probe = f"import sys; {code}; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False", f"{code} imported torch"

@@ -10,12 +10,11 @@ the quiet libraries and the one-line error policy.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 from .. import __version__
 from ..errors import InBedderError
+from ..quiet import quiet_libraries
 from .embedding import add_cache_command, add_embed_command, add_info_command, iter_texts
 from .evaluation import _eval_embedders as _eval_embedders
 from .evaluation import add_cluster_command, add_eval_command
@@ -31,9 +30,6 @@ __all__ = [
     "main",
 ]
 
-#: Library warnings a command line user cannot act on: transformers deprecates a name
-#: that peft calls while the adapter is merged.
-_QUIET_WARNINGS = (r".*is_gradient_checkpointing.*",)
 #: The top-level package: a missing module of its own is a bug, not a missing extra.
 _PACKAGE = __name__.partition(".")[0]
 
@@ -64,40 +60,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-@contextlib.contextmanager
-def _quiet_libraries(verbose: bool = False) -> Iterator[None]:
-    """While a command runs: transformers' and huggingface_hub's logging (errors only) and
-    progress bars (the "Loading weights" bar) off, and the library warnings in
-    ``_QUIET_WARNINGS`` filtered; everything as it was afterwards.  ``verbose``: change nothing.
-
-    The command's own progress bars are plain tqdm and stay.
-    """
-    if verbose:
-        yield
-        return
-    from huggingface_hub import utils as hub_utils
-    from transformers.utils import logging as transformers_logging
-
-    verbosity = (transformers_logging.get_verbosity(), hub_utils.logging.get_verbosity())
-    bars = (transformers_logging.is_progress_bar_enabled(), not hub_utils.are_progress_bars_disabled())
-    transformers_logging.set_verbosity_error()
-    transformers_logging.disable_progress_bar()
-    hub_utils.logging.set_verbosity_error()
-    hub_utils.disable_progress_bars()
-    try:
-        with warnings.catch_warnings():
-            for message in _QUIET_WARNINGS:
-                warnings.filterwarnings("ignore", message=message, category=FutureWarning)
-            yield
-    finally:
-        transformers_logging.set_verbosity(verbosity[0])
-        hub_utils.logging.set_verbosity(verbosity[1])
-        if bars[0]:
-            transformers_logging.enable_progress_bar()
-        if bars[1]:
-            hub_utils.enable_progress_bars()
-
-
 def _one_line(exc: BaseException) -> bool:
     """Whether ``main`` reports ``exc`` as one line: an error the user caused and can fix.
 
@@ -120,7 +82,7 @@ def _one_line(exc: BaseException) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    with _quiet_libraries(args.verbose):
+    with quiet_libraries(args.verbose):
         try:
             args.run(args)
         except Exception as exc:

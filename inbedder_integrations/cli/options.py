@@ -9,7 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from .. import KNOWN_CHECKPOINTS, POOLING_MODES, InBedder
+from ..engine.checkpoints import KNOWN_CHECKPOINTS
+from ..engine.settings import POOLING_MODES
+
+if TYPE_CHECKING:
+    from ..engine import InBedder
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -147,6 +151,8 @@ def cache_setting(args: argparse.Namespace) -> str | bool:
 
 
 def engine_from_args(args: argparse.Namespace, **overrides: Any) -> InBedder:
+    from ..engine import InBedder
+
     """The engine every model option asks for (and the cache), with ``overrides`` on top."""
     options = {**model_kwargs(args), **overrides}
     return InBedder.from_pretrained(args.model, **options, cache=cache_setting(args))

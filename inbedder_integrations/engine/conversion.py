@@ -12,6 +12,8 @@ containers; the converted folder is then loaded like any safetensors model.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -19,10 +21,11 @@ import os
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ..quiet import quiet_libraries
 from .digests import cache_root, file_digest, write_json_atomically
 from .weights import CONVERTIBLE_PICKLE, PICKLE_SUFFIXES, WeightsError
 
@@ -110,7 +113,23 @@ def converted_gguf(gguf_file: Path) -> tuple[Path, str]:
     """(the dequantised safetensors folder of ``gguf_file``, the file's sha256)."""
     digest = file_digest(gguf_file)
     target = cache_root() / "converted" / f"{gguf_file.stem}-{digest[:16]}"
-    return _ensure_converted(target, lambda staging: _write_gguf(gguf_file, staging)), digest
+    with quiet_libraries(), _no_gguf_bar():
+        return _ensure_converted(target, lambda staging: _write_gguf(gguf_file, staging)), digest
+
+
+@contextlib.contextmanager
+def _no_gguf_bar() -> Iterator[None]:
+    """transformers' GGUF reader draws a plain tqdm bar that its progress-bar switch does not
+    reach; for the length of this package's own conversion, it draws none."""
+    from transformers import modeling_gguf_pytorch_utils
+
+    gguf_utils: Any = modeling_gguf_pytorch_utils
+    original = gguf_utils.tqdm
+    gguf_utils.tqdm = functools.partial(original, disable=True)
+    try:
+        yield
+    finally:
+        gguf_utils.tqdm = original
 
 
 def _write_gguf(gguf_file: Path, staging: Path) -> dict[str, Any]:

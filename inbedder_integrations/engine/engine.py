@@ -18,7 +18,6 @@ from ..shared import empty_accelerator_cache
 from .batching import chunks
 from .checkpoints import KNOWN_CHECKPOINTS, resolve_checkpoint
 from .forward import ModelRunner
-from .pooling import PoolingMode
 from .prompting import (
     PromptSize,
     validate_instruction,
@@ -26,7 +25,7 @@ from .prompting import (
     validate_texts,
 )
 from .registry import LoadedModel, get_loaded_model, release
-from .settings import EmbeddingSettings, cache_key, fingerprint, legacy_fingerprints
+from .settings import EmbeddingSettings, PoolingMode, cache_key, fingerprint, legacy_fingerprints
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase

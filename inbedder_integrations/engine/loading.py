@@ -19,6 +19,7 @@ from typing import Any, Literal
 import torch
 
 from ..errors import InvalidArgumentError
+from ..quiet import quiet_libraries
 from .checkpoints import KNOWN_CHECKPOINTS, hub_snapshot
 from .conversion import companion_file, converted_gguf, converted_pickles
 from .digests import cache_root, folder_digest
@@ -274,7 +275,26 @@ def load_model_and_tokenizer(
 
     ``trust_remote_code=False`` refuses models that need their own Python code;
     ``allow_pickle=False`` refuses pickle weights, on the hub as well as locally.
+    Quiet: transformers' load bars and its own deprecation warnings stay off (see :mod:`..quiet`).
     """
+    with quiet_libraries():
+        return _load_model_and_tokenizer(
+            source, kind_hint=kind_hint, kind=kind, dtype=dtype, device=device, adapter=adapter,
+            trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
+        )  # fmt: skip
+
+
+def _load_model_and_tokenizer(
+    source: ModelSource,
+    *,
+    kind_hint: str,
+    kind: ModelKind | None,
+    dtype: torch.dtype,
+    device: torch.device,
+    adapter: str | None,
+    trust_remote_code: bool,
+    allow_pickle: bool,
+) -> tuple[Any, Any, ModelKind]:
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
 
     common: dict[str, Any] = {"revision": source.revision, "trust_remote_code": trust_remote_code}

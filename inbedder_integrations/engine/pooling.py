@@ -14,42 +14,10 @@ the last prompt token is simply the final column of a left-padded batch):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, get_args
 
 import torch
 
-from ..errors import InvalidArgumentError
-
-__all__ = [
-    "DEFAULT_POOLING",
-    "POOLING_MODES",
-    "PoolingMode",
-    "answer_positions",
-    "mask_positions",
-    "mean_at_positions",
-    "resolve_pooling",
-]
-
-PoolingMode = Literal["last_prompt_token", "mask_mean", "mean_answer_tokens"]
-POOLING_MODES: tuple[str, ...] = get_args(PoolingMode)
-DEFAULT_POOLING: dict[str, PoolingMode] = {"causal": "last_prompt_token", "masked": "mask_mean"}
-_SUPPORTED: dict[str, set[str]] = {
-    "causal": {"last_prompt_token", "mean_answer_tokens"},
-    "masked": {"mask_mean"},
-}
-
-
-def resolve_pooling(pooling: str | None, kind: str) -> PoolingMode:
-    """The pooling for a model kind, or a clear error when the pair makes no sense."""
-    if pooling is None:
-        return DEFAULT_POOLING[kind]
-    if pooling not in POOLING_MODES:
-        raise InvalidArgumentError(f"pooling must be one of {POOLING_MODES}, got {pooling!r}")
-    if pooling not in _SUPPORTED[kind]:
-        raise InvalidArgumentError(
-            f"pooling {pooling!r} does not apply to a {kind} LM; use one of {sorted(_SUPPORTED[kind])}"
-        )
-    return pooling  # type: ignore[return-value]
+__all__ = ["answer_positions", "mask_positions", "mean_at_positions"]
 
 
 def mean_at_positions(hidden: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:

@@ -18,19 +18,45 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from ..errors import InvalidArgumentError, InvalidTypeError, positive_int
-from .pooling import POOLING_MODES, PoolingMode, resolve_pooling
 from .prompting import DEFAULT_TEMPLATE, validate_template
 
+#: How a prompt's hidden states become one vector (computed in :mod:`.pooling`).
+PoolingMode = Literal["last_prompt_token", "mask_mean", "mean_answer_tokens"]
+POOLING_MODES: tuple[str, ...] = get_args(PoolingMode)
+DEFAULT_POOLING: dict[str, PoolingMode] = {"causal": "last_prompt_token", "masked": "mask_mean"}
+_SUPPORTED: dict[str, set[str]] = {
+    "causal": {"last_prompt_token", "mean_answer_tokens"},
+    "masked": {"mask_mean"},
+}
+
+
+def resolve_pooling(pooling: str | None, kind: str) -> PoolingMode:
+    """The pooling for a model kind, or a clear error when the pair makes no sense."""
+    if pooling is None:
+        return DEFAULT_POOLING[kind]
+    if pooling not in POOLING_MODES:
+        raise InvalidArgumentError(f"pooling must be one of {POOLING_MODES}, got {pooling!r}")
+    if pooling not in _SUPPORTED[kind]:
+        raise InvalidArgumentError(
+            f"pooling {pooling!r} does not apply to a {kind} LM; use one of {sorted(_SUPPORTED[kind])}"
+        )
+    return pooling  # type: ignore[return-value]
+
+
 __all__ = [
+    "DEFAULT_POOLING",
     "FINGERPRINT_FORMAT",
     "INPUT_LAYOUTS",
     "MIN_MAX_LENGTH",
+    "POOLING_MODES",
     "POSTPROCESSES",
     "TRANSFORMS",
     "EmbeddingSettings",
+    "PoolingMode",
     "cache_key",
     "fingerprint",
     "legacy_fingerprints",
+    "resolve_pooling",
 ]
 
 #: Bumped when the meaning of the hashed fields changes.  Format 1 (release 0.1.0) also
