@@ -50,8 +50,50 @@ def missing_extra(extra: str, package: str) -> MissingExtraError:
     )
 
 
+class _Embedder:
+    """What both embedders (an engine's here, a server's in :mod:`.remote`) derive from their
+    two array methods and their identity: the frameworks' list forms and the cache namespaces."""
+
+    instruction: str
+    query_instruction: str
+    normalize: bool
+
+    @property
+    def cache_key(self) -> str:
+        raise NotImplementedError
+
+    def embed_documents_array(self, texts: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def embed_queries_array(self, texts: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        """Python floats, as LangChain and LlamaIndex expect."""
+        return self.embed_documents_array(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        if not isinstance(text, str):
+            raise InvalidTypeError(f"query must be a str, got {type(text).__name__}")
+        validate_unicode(text, "query")
+        return self.embed_queries_array([text])[0].tolist()
+
+    @property
+    def cache_namespace(self) -> str:
+        """See :func:`cache_namespace`."""
+        return cache_namespace(self.cache_key, self.instruction, self.query_instruction, self.normalize)
+
+    @property
+    def query_cache_namespace(self) -> str:
+        """The namespace for cached *query* vectors: the documents' one when both are asked
+        the same question (the vectors are the same), a separate one when they are not."""
+        if self.query_instruction == self.instruction:
+            return self.cache_namespace
+        return self.cache_namespace + ":query"
+
+
 @dataclass(frozen=True)
-class InstructedEmbedder:
+class InstructedEmbedder(_Embedder):
     """Documents are embedded under ``instruction``, queries under ``query_instruction``."""
 
     engine: InBedder
@@ -106,16 +148,6 @@ class InstructedEmbedder:
             texts, self.query_instruction, normalize=self.normalize, batch_size=self.batch_size
         )
 
-    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        """Python floats, as LangChain and LlamaIndex expect."""
-        return self.embed_documents_array(texts).tolist()
-
-    def embed_query(self, text: str) -> list[float]:
-        if not isinstance(text, str):
-            raise InvalidTypeError(f"query must be a str, got {type(text).__name__}")
-        validate_unicode(text, "query")
-        return self.embed_queries_array([text])[0].tolist()
-
     async def aembed_documents(self, texts: Sequence[str]) -> list[list[float]]:
         """Runs in a worker thread so the event loop keeps serving other tasks."""
         return await asyncio.to_thread(self.embed_documents, texts)
@@ -135,18 +167,8 @@ class InstructedEmbedder:
         return self.engine.accepts_fingerprint(fingerprint)
 
     @property
-    def cache_namespace(self) -> str:
-        """See :func:`cache_namespace`."""
-        engine, normalize = self.engine, self.normalize
-        return cache_namespace(engine.cache_key, self.instruction, self.query_instruction, normalize)
-
-    @property
-    def query_cache_namespace(self) -> str:
-        """The namespace for cached *query* vectors: the documents' one when both are asked
-        the same question (the vectors are the same), a separate one when they are not."""
-        if self.query_instruction == self.instruction:
-            return self.cache_namespace
-        return self.cache_namespace + ":query"
+    def cache_key(self) -> str:
+        return self.engine.cache_key
 
 
 def build_embedder(

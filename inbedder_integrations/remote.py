@@ -20,9 +20,9 @@ from typing import Any
 import httpx
 import numpy as np
 
-from .engine.prompting import validate_texts, validate_unicode
+from .engine.prompting import validate_texts
 from .errors import InBedderError, InvalidArgumentError, InvalidTypeError, MissingError, positive_int
-from .instructed import QUERY_SUFFIX, cache_namespace
+from .instructed import QUERY_SUFFIX, _Embedder
 
 __all__ = ["RemoteEmbedder", "ServerError"]
 _RETRIED_STATUSES = (502, 503, 504)
@@ -33,7 +33,7 @@ class ServerError(InBedderError, RuntimeError):
 
 
 @dataclass
-class RemoteEmbedder:
+class RemoteEmbedder(_Embedder):
     """Documents under ``name``, queries under ``name:query``, embedded by a server at ``base_url``."""
 
     base_url: str
@@ -51,8 +51,7 @@ class RemoteEmbedder:
     """The served model's name, as ``/info`` gives it."""
     fingerprint: str = field(init=False)
     dim: int = field(init=False)
-    cache_key: str = field(init=False)
-    """The server's fingerprint, dtype and device type, as :attr:`InBedder.cache_key` has them."""
+    _cache_key: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.base_url, str) or not self.base_url.startswith(("http://", "https://")):
@@ -80,7 +79,7 @@ class RemoteEmbedder:
         self.instruction, self.query_instruction = entry["instruction"], query["instruction"]
         self.fingerprint, self.dim = entry["fingerprint"], int(entry["dim"])
         device_type = str(info["device"]).partition(":")[0]
-        self.cache_key = f"{self.fingerprint}|{info['model_dtype']}|{device_type}"
+        self._cache_key = f"{self.fingerprint}|{info['model_dtype']}|{device_type}"
 
     def _get(self, path: str) -> dict[str, Any]:
         response = self._send(lambda client: client.get(self.base_url + path, headers=self._headers()))
@@ -93,15 +92,6 @@ class RemoteEmbedder:
 
     def embed_queries_array(self, texts: Sequence[str]) -> np.ndarray:
         return self._embed(texts, self.name + QUERY_SUFFIX)
-
-    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        return self.embed_documents_array(texts).tolist()
-
-    def embed_query(self, text: str) -> list[float]:
-        if not isinstance(text, str):
-            raise InvalidTypeError(f"query must be a str, got {type(text).__name__}")
-        validate_unicode(text, "query")
-        return self.embed_queries_array([text])[0].tolist()
 
     async def aembed_documents(self, texts: Sequence[str]) -> list[list[float]]:
         return (await self._aembed(texts, self.name)).tolist()
@@ -193,14 +183,9 @@ class RemoteEmbedder:
     # ------------------------------------------------------------------ what adapters share
 
     @property
-    def cache_namespace(self) -> str:
-        return cache_namespace(self.cache_key, self.instruction, self.query_instruction, self.normalize)
-
-    @property
-    def query_cache_namespace(self) -> str:
-        if self.query_instruction == self.instruction:
-            return self.cache_namespace
-        return self.cache_namespace + ":query"
+    def cache_key(self) -> str:
+        """The server's fingerprint, dtype and device type, as :attr:`InBedder.cache_key` has them."""
+        return self._cache_key
 
     def accepts_fingerprint(self, fingerprint: str) -> bool:
         """Whether vectors of ``fingerprint`` are this server's (its current format only)."""

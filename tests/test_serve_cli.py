@@ -118,15 +118,7 @@ def test_bad_ports_are_refused() -> None:
 
 @pytest.mark.slow
 def test_a_server_process_finishes_its_in_flight_request_on_sigterm(tmp_path: Path, engine: InBedder) -> None:
-    (tmp_path / "key.txt").write_text("process-key\n", encoding="utf-8")
-    (tmp_path / "serve.toml").write_text(TOML, encoding="utf-8")
-    port = free_port()
-    executable = shutil.which("inbedder", path=str(Path(sys.executable).parent))
-    assert executable
-    command = [executable, "serve", "--config", "serve.toml", "--port", str(port), "--no-cache"]
-    with (tmp_path / "server.log").open("w") as log:
-        process = subprocess.Popen(command, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
-    url, headers = f"http://127.0.0.1:{port}", {"Authorization": "Bearer process-key"}
+    process, url, headers = start_server_process(tmp_path, TOML)
     try:
         wait_until_healthy(url, process, tmp_path / "server.log")
         texts = [f"Message {i}: the parcel arrived late and broken." for i in range(24)]
@@ -164,15 +156,7 @@ def test_sigterm_with_more_work_than_the_grace_answers_503_and_exits_within_it(t
     toml = TOML.replace(
         "max_queue = 64", f"max_queue = 4096\nmax_batch_texts = 8\nshutdown_grace_s = {grace}"
     )
-    (tmp_path / "key.txt").write_text("process-key\n", encoding="utf-8")
-    (tmp_path / "serve.toml").write_text(toml, encoding="utf-8")
-    port = free_port()
-    executable = shutil.which("inbedder", path=str(Path(sys.executable).parent))
-    assert executable
-    command = [executable, "serve", "--config", "serve.toml", "--port", str(port), "--no-cache"]
-    with (tmp_path / "server.log").open("w") as log:
-        process = subprocess.Popen(command, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
-    url, headers = f"http://127.0.0.1:{port}", {"Authorization": "Bearer process-key"}
+    process, url, headers = start_server_process(tmp_path, toml)
     texts = [f"Message {i}: the parcel arrived late and broken." for i in range(2000)]
     answers: dict[str, httpx.Response] = {}
 
@@ -205,6 +189,20 @@ def test_sigterm_with_more_work_than_the_grace_answers_503_and_exits_within_it(t
     assert tei.status_code == 503 and tei.json()["error_type"] == "Overloaded", tei.text
     assert "shutting down" in openai.json()["error"]["message"]
     assert "Traceback" not in log and "CancelledError" not in log, log
+
+
+def start_server_process(tmp_path: Path, toml: str) -> tuple[subprocess.Popen[bytes], str, dict[str, str]]:
+    """``inbedder serve`` as a real process on a free port, from ``toml`` and the key
+    ``process-key``, logging to ``tmp_path/server.log``; with its URL and auth header."""
+    (tmp_path / "key.txt").write_text("process-key\n", encoding="utf-8")
+    (tmp_path / "serve.toml").write_text(toml, encoding="utf-8")
+    port = free_port()
+    executable = shutil.which("inbedder", path=str(Path(sys.executable).parent))
+    assert executable
+    command = [executable, "serve", "--config", "serve.toml", "--port", str(port), "--no-cache"]
+    with (tmp_path / "server.log").open("w") as log:
+        process = subprocess.Popen(command, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+    return process, f"http://127.0.0.1:{port}", {"Authorization": "Bearer process-key"}
 
 
 def wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
