@@ -376,7 +376,7 @@ class _Broken:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._engine, name)
 
-    def embed_many(self, *args: object, **kwargs: object) -> Any:
+    def embed_encoded(self, *args: object, **kwargs: object) -> Any:
         raise ZeroDivisionError("a bug in the forward pass")
 
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -13,12 +13,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..errors import InBedderError, InvalidTypeError, positive_int
+from ..errors import InBedderError, InvalidArgumentError, InvalidTypeError, positive_int
 from ..shared import empty_accelerator_cache
 from .batching import chunks
 from .checkpoints import KNOWN_CHECKPOINTS, resolve_checkpoint
 from .forward import ModelRunner
 from .prompting import (
+    EncodedPrompts,
     PromptSize,
     validate_instruction,
     validate_instructions,
@@ -38,6 +39,9 @@ DEFAULT_BATCH_SIZE = 32
 DEFAULT_MAX_BATCH_TOKENS = 4096
 
 logger = logging.getLogger(__name__)
+
+#: Prompt ids made beforehand: per instruction, one row of ids per text.
+PromptIds = Mapping[str, Sequence[Sequence[int]]]
 
 __all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_MAX_BATCH_TOKENS", "EngineClosedError", "InBedder"]
 
@@ -306,16 +310,69 @@ class InBedder:
         return self._live_runner.prompts.display(text, instruction)
 
     def prompt_sizes(self, texts: Sequence[str], instruction: str) -> list[PromptSize]:
-        """How many tokens each prompt takes as embedded, and whether its text was cut to fit.
+        """How many tokens each prompt takes as embedded, and whether its text was cut to fit."""
+        return self.encode_prompts(texts, instruction).sizes
 
-        Servers report the first as usage, and refuse a text the caller asked not to cut.
+    def encode_prompts(
+        self, texts: Sequence[str], instruction: str, *, argument: str = "texts"
+    ) -> EncodedPrompts:
+        """``texts`` tokenised as prompts under ``instruction``, checked as :meth:`embed` checks
+        them (``argument`` names them in errors); :meth:`embed_encoded` embeds the result.
+
+        Servers tokenise a request once, when it arrives: its ids give its usage, show
+        which texts were cut, and weigh it in the batch budget, and the model runs on them.
         """
-        texts = validate_texts(texts)
+        texts = validate_texts(texts, argument)
         instruction = validate_instruction(instruction)
         prompts = self._live_runner.prompts
-        with self._loaded.lock:  # fast tokenizers are not re-entrant
-            encoded = [prompts.encode_and_tell(text, instruction) for text in texts]
-        return [PromptSize(len(ids), truncated) for ids, truncated in encoded]
+        with self._loaded.tokenizer_lock:  # not the model's lock: a running batch does not block it
+            return prompts.encode_all(texts, instruction)
+
+    def embed_encoded(self, parts: Sequence[EncodedPrompts], *, normalize: bool = True) -> list[np.ndarray]:
+        """One float32 matrix per part of ``parts``, equal to :meth:`embed` of its texts.
+
+        The parts may hold different instructions: a text asked for under several goes
+        through one :meth:`embed_many` pass (its shared prefix computed once), and the
+        cache serves repeats, as for texts.  Only parts made by this engine's
+        :meth:`encode_prompts` are taken.
+        """
+        prompts = self._live_runner.prompts
+        for index, part in enumerate(parts):
+            if not isinstance(part, EncodedPrompts):
+                raise InvalidTypeError(f"parts[{index}] must be EncodedPrompts, got {type(part).__name__}")
+            if part.encoder is not prompts:
+                raise InvalidArgumentError(
+                    f"parts[{index}] was tokenised by another engine or settings; "
+                    "encode it with this engine's encode_prompts"
+                )
+        ids_of = {
+            (text, part.instruction): ids
+            for part in parts
+            for text, ids in zip(part.texts, part.ids, strict=True)
+        }
+        wanted: dict[str, list[str]] = {}
+        for part in parts:
+            for text in part.texts:
+                asked = wanted.setdefault(text, [])
+                if part.instruction not in asked:
+                    asked.append(part.instruction)
+        groups: dict[tuple[str, ...], list[str]] = {}
+        for text, instructions in wanted.items():
+            groups.setdefault(tuple(sorted(instructions)), []).append(text)
+        vectors: dict[tuple[str, str], np.ndarray] = {}
+        for instructions, texts in groups.items():
+            encoded = {q: [ids_of[(text, q)] for text in texts] for q in instructions}
+            computed = self._embed(texts, list(instructions), normalize, None, False, encoded)
+            for q, matrix in computed.items():
+                vectors.update({(text, q): row for text, row in zip(texts, matrix, strict=True)})
+        return [
+            np.stack([vectors[(text, part.instruction)] for text in part.texts]).astype(
+                np.float32, copy=False
+            )
+            if len(part)
+            else np.zeros((0, self.dim), dtype=np.float32)
+            for part in parts
+        ]
 
     def info(self) -> dict[str, Any]:
         """What ``inbedder info`` prints."""
@@ -424,8 +481,10 @@ class InBedder:
         normalize: bool,
         batch_size: int | None,
         show_progress: bool,
+        encoded: PromptIds | None = None,
     ) -> dict[str, np.ndarray]:
-        """Cache lookups, one computation for whatever is missing, then normalisation."""
+        """Cache lookups, one computation for whatever is missing, then normalisation;
+        ``encoded``: each instruction's prompt ids of ``texts``, where already made."""
         output = {q: np.zeros((len(texts), self.dim), dtype=np.float32) for q in instructions}
         missing = {q: list(range(len(texts))) for q in instructions}
         if self.cache is not None:
@@ -440,7 +499,8 @@ class InBedder:
         todo = sorted(set().union(*missing.values()))
         pending = [q for q in instructions if missing[q]]
         if todo:
-            computed = self._compute([texts[i] for i in todo], pending, batch_size, show_progress)
+            todo_ids = None if encoded is None else {q: [encoded[q][i] for i in todo] for q in pending}
+            computed = self._compute([texts[i] for i in todo], pending, batch_size, show_progress, todo_ids)
             row_of = {text_index: row for row, text_index in enumerate(todo)}
             for instruction in pending:
                 indices = missing[instruction]
@@ -455,7 +515,12 @@ class InBedder:
         return output
 
     def _compute(
-        self, texts: list[str], instructions: list[str], batch_size: int | None, show_progress: bool
+        self,
+        texts: list[str],
+        instructions: list[str],
+        batch_size: int | None,
+        show_progress: bool,
+        encoded: PromptIds | None = None,
     ) -> dict[str, np.ndarray]:
         """Raw (unnormalised) vectors from the model, sharing prompt prefixes where it can."""
         output = {q: np.zeros((len(texts), self.dim), dtype=np.float32) for q in instructions}
@@ -463,7 +528,7 @@ class InBedder:
         runner, limits = self._live_runner, (batch_size or self.batch_size, self.max_batch_tokens)
         with tqdm(total=total, disable=not show_progress, unit="vector", desc="embed") as bar:
             if len(instructions) > 1 and runner.shares_prefix:
-                for batch in runner.prefix_batches(texts, instructions, *limits):
+                for batch in runner.prefix_batches(texts, instructions, *limits, encoded):
                     with self._loaded.lock:
                         vectors = runner.embed_prefix_batch(batch)
                     for instruction, matrix in zip(instructions, vectors, strict=True):
@@ -471,7 +536,8 @@ class InBedder:
                     bar.update(len(batch.indices) * len(instructions))
                 return output
             for instruction in instructions:
-                for batch in runner.batches(texts, instruction, *limits):
+                ids = None if encoded is None else encoded[instruction]
+                for batch in runner.batches(texts, instruction, *limits, ids):
                     with self._loaded.lock:
                         output[instruction][batch.indices] = runner.embed_batch(batch).cpu().numpy()
                     bar.update(len(batch.indices))

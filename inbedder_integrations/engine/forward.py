@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -27,8 +27,8 @@ __all__ = ["ModelRunner"]
 class ModelRunner:
     """One loaded model plus resolved settings: the part of an engine that touches tensors.
 
-    Callers hold ``loaded.lock`` around every method that runs the model or the
-    tokenizer (fast tokenizers are not re-entrant).
+    Callers hold ``loaded.lock`` around every method that runs the model; the runner
+    holds ``loaded.tokenizer_lock`` itself while it tokenises.
     """
 
     def __init__(self, loaded: LoadedModel, settings: EmbeddingSettings) -> None:
@@ -49,13 +49,26 @@ class ModelRunner:
         # transformers 5 renamed ``past_key_values`` to ``cache``.
         self._cache_argument = "cache" if "cache" in parameters else "past_key_values"
 
+    def encode(self, texts: Sequence[str], instruction: str) -> list[Sequence[int]]:
+        with self.loaded.tokenizer_lock:
+            return [self.prompts.encode(text, instruction) for text in texts]
+
     def batches(
-        self, texts: list[str], instruction: str, max_rows: int, max_tokens: int
+        self,
+        texts: list[str],
+        instruction: str,
+        max_rows: int,
+        max_tokens: int,
+        encoded: Sequence[Sequence[int]] | None = None,
     ) -> Iterator[PromptBatch]:
-        """Length-sorted batches with dynamic padding (left for causal, right for masked)."""
-        with self.loaded.lock:
-            encoded = [self.prompts.encode(text, instruction) for text in texts]
-        end_id = self.prompts.prompt_end_id(instruction) if self.loaded.kind == "causal" else None
+        """Length-sorted batches with dynamic padding (left for causal, right for masked);
+        ``encoded``: the texts' prompt ids, already made by :attr:`prompts`."""
+        if encoded is None:
+            encoded = self.encode(texts, instruction)
+        end_id = None
+        if self.loaded.kind == "causal":
+            with self.loaded.tokenizer_lock:
+                end_id = self.prompts.prompt_end_id(instruction)
         for indices in length_batches([len(ids) for ids in encoded], max_rows, max_tokens):
             rows = [encoded[i] for i in indices]
             input_ids, attention_mask = pad(rows, self._pad_id, left=self.loaded.kind == "causal")
@@ -79,7 +92,12 @@ class ModelRunner:
         )
 
     def prefix_batches(
-        self, texts: list[str], instructions: list[str], max_rows: int, max_tokens: int
+        self,
+        texts: list[str],
+        instructions: list[str],
+        max_rows: int,
+        max_tokens: int,
+        encoded: Mapping[str, Sequence[Sequence[int]]] | None = None,
     ) -> Iterator[PrefixBatch]:
         """Batches of texts, each prompt split into the prefix all instructions share and suffixes.
 
@@ -88,8 +106,9 @@ class ModelRunner:
         instruction's length) is exactly that of ``InBedder.embed``.  At least one token
         stays in every suffix: the pooled state comes from the suffix pass.
         """
-        with self.loaded.lock:
-            prompts = [[self.prompts.encode(text, q) for q in instructions] for text in texts]
+        if encoded is None:
+            encoded = {q: self.encode(texts, q) for q in instructions}
+        prompts = [[encoded[q][i] for q in instructions] for i in range(len(texts))]
         shared = [common_prefix_length(rows, cap=min(len(ids) for ids in rows) - 1) for rows in prompts]
         longest = [max(len(ids) for ids in rows) for rows in prompts]
         device = self.loaded.device

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any, NamedTuple
 
 from ..errors import InvalidArgumentError, InvalidTypeError
 
 __all__ = [
     "DEFAULT_TEMPLATE",
+    "EncodedPrompts",
     "PromptSize",
     "PromptTokenizer",
     "validate_instruction",
@@ -125,6 +127,48 @@ class PromptSize(NamedTuple):
     truncated: bool
 
 
+@dataclass(frozen=True, eq=False)
+class EncodedPrompts:
+    """Texts already tokenised as prompts under one instruction, by one engine's tokenizer.
+
+    A server tokenises each request once, on arrival: the ids give its usage, its
+    truncation check and its batch budget, and go to :meth:`InBedder.embed_encoded`
+    as they are.  Only the engine whose :meth:`InBedder.encode_prompts` made them
+    takes them (another tokenizer's ids would embed the wrong text).
+    """
+
+    texts: tuple[str, ...]
+    instruction: str
+    ids: tuple[tuple[int, ...], ...]
+    """One prompt's token ids per text, as embedded (after any cut)."""
+    truncated: tuple[bool, ...]
+    """Per text: whether its end was cut to fit ``max_length``."""
+    encoder: PromptTokenizer = dataclass_field(repr=False)
+    """What made the ids; :meth:`InBedder.embed_encoded` checks it is its own."""
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @property
+    def tokens(self) -> int:
+        """Prompt tokens of all texts: a request's usage and its share of a batch budget."""
+        return sum(len(ids) for ids in self.ids)
+
+    @property
+    def sizes(self) -> list[PromptSize]:
+        return [PromptSize(len(ids), cut) for ids, cut in zip(self.ids, self.truncated, strict=True)]
+
+    def part(self, start: int, stop: int) -> EncodedPrompts:
+        """Texts ``start:stop``, still bound to the same encoder (a batch is cut into slices)."""
+        return EncodedPrompts(
+            self.texts[start:stop],
+            self.instruction,
+            self.ids[start:stop],
+            self.truncated[start:stop],
+            self.encoder,
+        )
+
+
 @dataclass
 class PromptTokenizer:
     """Builds the token ids of InBedder prompts for one tokenizer and template (or the pair layout)."""
@@ -201,6 +245,17 @@ class PromptTokenizer:
         after tokenising everything, at a cost that does not grow with its length).
         """
         return self.encode_and_tell(text, instruction)[0]
+
+    def encode_all(self, texts: Sequence[str], instruction: str) -> EncodedPrompts:
+        """Every text's prompt ids under ``instruction`` (texts and instruction already valid)."""
+        encoded = [self.encode_and_tell(text, instruction) for text in texts]
+        return EncodedPrompts(
+            tuple(texts),
+            instruction,
+            tuple(tuple(ids) for ids, _ in encoded),
+            tuple(cut for _, cut in encoded),
+            self,
+        )
 
     def encode_and_tell(self, text: str, instruction: str) -> tuple[list[int], bool]:
         """:meth:`encode`'s ids, and whether the input text had to be cut to fit."""

@@ -41,7 +41,10 @@ class LoadedModel:
     adapter: str | None
     adapter_digest: str | None
     lock: threading.Lock = field(default_factory=threading.Lock)
-    """Held while tokenising and running the model: fast tokenizers are not re-entrant."""
+    """Held while running the model: one forward pass at a time uses the cores."""
+    tokenizer_lock: threading.Lock = field(default_factory=threading.Lock)
+    """Held while tokenising (fast tokenizers are not re-entrant); apart from :attr:`lock`, so
+    a server tokenises arriving requests while a batch runs."""
     users: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)
     """The live engines built on this model: closing one releases the model only when it was the last."""
     widths: dict[tuple[Any, ...], int] = field(default_factory=dict)

@@ -1,8 +1,9 @@
 """The HTTP face of one engine: OpenAI's and TEI's embedding APIs, health, info and metrics.
 
 :func:`create_app` builds a FastAPI app; ``inbedder serve`` runs it under uvicorn
-and ``inbedder serve --ray`` inside Ray Serve replicas.  Requests only parse and
-check their input here; embedding happens in the :class:`DynamicBatcher`.
+and ``inbedder serve --ray`` inside Ray Serve replicas.  Requests are parsed into
+the models of :mod:`.schemas` and tokenised here, once, on arrival; embedding
+happens in the :class:`DynamicBatcher`.
 """
 
 from __future__ import annotations
@@ -23,13 +24,27 @@ from starlette.requests import ClientDisconnect
 
 from .. import __version__
 from ..engine import InBedder
-from ..engine.prompting import validate_instruction, validate_texts
+from ..engine.prompting import EncodedPrompts, validate_instruction
 from ..errors import InvalidArgumentError, InvalidTypeError
 from .batcher import DynamicBatcher, EmbedRequest, QueueFullError, ServerClosingError, TextTooLongError
-from .config import ServeConfig
+from .config import ServeConfig, check_route_names
 from .guard import Guard
 from .metrics import CONTENT_TYPE, ServerMetrics
 from .responses import ApiError, InternalServerError
+from .schemas import (
+    HealthResponse,
+    InfoResponse,
+    ModelCard,
+    ModelList,
+    OpenAIEmbedding,
+    OpenAIEmbeddingRequest,
+    OpenAIEmbeddingResponse,
+    OpenAIError,
+    TEIEmbedRequest,
+    TEIError,
+    Usage,
+    parse_body,
+)
 
 __all__ = ["create_app", "server_state"]
 
@@ -53,9 +68,11 @@ def create_app(config: ServeConfig, engine: InBedder | None = None) -> FastAPI:
 
     app = FastAPI(title="inbedder", version=__version__, lifespan=lifespan)
     app.state.inbedder = state
-    app.add_middleware(Guard, config=config, metrics=state.metrics)  # type: ignore[arg-type]
     _add_error_handlers(app)
     _add_routes(app, state)
+    check_route_names(route.path for route in app.routes)  # type: ignore[attr-defined]
+    # The guard learns the routes from the app itself: their methods, and metrics labels.
+    app.add_middleware(Guard, config=config, metrics=state.metrics, routes=list(app.routes))  # type: ignore[arg-type]
     return app
 
 
@@ -70,6 +87,12 @@ class _ServerState:
     """The engine, its batcher and the metrics; ready once the model has loaded."""
 
     def __init__(self, config: ServeConfig, engine: InBedder | None) -> None:
+        budget = config.max_batch_tokens
+        if engine is not None and budget is not None and budget != engine.max_batch_tokens:
+            raise InvalidArgumentError(
+                f"max_batch_tokens={budget} differs from the given engine's "
+                f"{engine.max_batch_tokens}: a server has one budget (build the engine with it)"
+            )
         self.config = config
         self.engine: InBedder | None = engine
         self._owns_engine = engine is None
@@ -82,19 +105,18 @@ class _ServerState:
         self._loop = asyncio.get_running_loop()
         if self.engine is None:
             self.engine = await asyncio.to_thread(
-                InBedder.from_pretrained, config.model, **config.model_kwargs, cache=config.cache
+                InBedder.from_pretrained, config.model, **config.engine_kwargs(), cache=config.cache
             )
         self.batcher = DynamicBatcher(
             self.engine,
             max_batch_texts=config.max_batch_texts,
-            max_batch_tokens=config.max_batch_tokens,
+            max_batch_tokens=self.engine.max_batch_tokens,
             max_wait_s=config.max_wait_ms / 1000,
             max_queue=config.max_queue,
             on_batch=self.metrics.on_batch,
             on_abandoned=self.metrics.abandoned.inc,
         )
         self.batcher.start()
-        logger.info("serving %s as %s", self.engine.fingerprint, [name for name, _ in config.model_names()])
 
     def begin_shutdown(self) -> None:
         """Start draining now (callable from a signal handler or another thread): new requests
@@ -123,7 +145,7 @@ class _ServerState:
             raise ApiError(503, "the model is still loading", "server_error", code="loading")
         return self.engine, self.batcher
 
-    def instruction(self, name: Any, instruction: Any, *, param: str) -> str:
+    def instruction(self, name: str | None, instruction: str | None, *, param: str) -> str:
         """The instruction a request asks for: its own ``instruction`` field, else a served name."""
         if instruction is not None:
             if not self.config.allow_instruction_field:
@@ -131,14 +153,19 @@ class _ServerState:
             if name is not None and self.config.served(str(name)) is None and name != self.config.model:
                 raise _unknown_model(name, self.config, param)
             return validate_instruction(instruction, "instruction")
-        if not isinstance(name, str):
-            raise ApiError(422, f"{param} must be a string naming a served model", param=param)
+        if name is None:
+            raise ApiError(422, f"{param} is required: a served name, or an 'instruction'", param=param)
         served = self.config.served(name)
         if served is None:
             raise _unknown_model(name, self.config, param)
         return served
 
-    async def embed(self, http: Request, request: EmbedRequest, model_name: Any) -> tuple[np.ndarray, int]:
+    async def encode(self, texts: list[str], instruction: str, argument: str) -> EncodedPrompts:
+        """The texts checked and tokenised once, off the event loop (the batcher gets the ids)."""
+        engine, _ = self.ready()
+        return await asyncio.to_thread(engine.encode_prompts, texts, instruction, argument=argument)
+
+    async def embed(self, http: Request, request: EmbedRequest, model_name: str | None) -> np.ndarray:
         """``request``'s vectors, unless ``http``'s client disconnects first: then its texts
         leave the queue unembedded (counted as abandoned) and :class:`ClientDisconnect` ends it."""
         _, batcher = self.ready()
@@ -160,7 +187,7 @@ class _ServerState:
         result = answer.result()
         label = "(instruction field)" if model_name is None else str(model_name)
         self.metrics.texts.labels(label).inc(len(request.texts))
-        return result.vectors, result.prompt_tokens
+        return result.vectors
 
 
 async def _disconnected(http: Request) -> None:
@@ -169,123 +196,118 @@ async def _disconnected(http: Request) -> None:
         pass
 
 
-def _unknown_model(name: Any, config: ServeConfig, param: str) -> ApiError:
+def _unknown_model(name: str, config: ServeConfig, param: str) -> ApiError:
     known = [served for served, _ in config.model_names()]
     return ApiError(
         404, f"the model {name!r} is not served here; served: {known}", param=param, code="model_not_found"
     )
 
 
+def _documented(request: type[Any] | None, response: type[Any], error: type[Any]) -> dict[str, Any]:
+    """Route arguments that put ``request``'s and ``response``'s schemas in ``/openapi.json``:
+    bodies are parsed by hand (a body nested too deep gets its own 400, not a 500)."""
+    answers: dict[int | str, dict[str, Any]] = {200: {"model": response}}
+    if request is None:
+        return {"responses": answers}
+    answers.update({status: {"model": error} for status in (400, 401, 404, 413, 422, 503)})
+    schema = request.model_json_schema()
+    body = {"required": True, "content": {"application/json": {"schema": schema}}}
+    return {"responses": answers, "openapi_extra": {"requestBody": body}}
+
+
 def _add_routes(app: FastAPI, state: _ServerState) -> None:
     config = state.config
 
-    @app.post("/v1/embeddings")
+    @app.post("/v1/embeddings", **_documented(OpenAIEmbeddingRequest, OpenAIEmbeddingResponse, OpenAIError))
     async def openai_embeddings(request: Request) -> JSONResponse:
-        body = await _json_object(request)
+        body = parse_body(OpenAIEmbeddingRequest, await _json_object(request))
         engine, _ = state.ready()
-        texts = _openai_input(body.get("input"), config.max_inputs)
-        name = body.get("model")
-        instruction = state.instruction(name, body.get("instruction"), param="model")
-        encoding = body.get("encoding_format", "float")
-        if encoding not in ("float", "base64"):
-            raise ApiError(
-                422, f"encoding_format must be 'float' or 'base64', got {encoding!r}", param="encoding_format"
-            )
-        dimensions = body.get("dimensions")
-        if dimensions is not None and dimensions != engine.dim:
+        texts = _openai_input(body.input, config.max_inputs)
+        instruction = state.instruction(body.model, body.instruction, param="model")
+        if body.dimensions is not None and body.dimensions != engine.dim:
             raise ApiError(
                 422,
-                f"this model's vectors have {engine.dim} dimensions, not {dimensions!r}",
+                f"this model's vectors have {engine.dim} dimensions, not {body.dimensions!r}",
                 param="dimensions",
             )
-        vectors, tokens = await state.embed(request, EmbedRequest(texts, instruction), name)
+        prompts = await state.encode(texts, instruction, "input")
+        vectors = await state.embed(request, EmbedRequest(prompts), body.model)
         data = [
-            {"object": "embedding", "index": index, "embedding": _encoded(vector, encoding)}
+            OpenAIEmbedding(index=index, embedding=_encoded(vector, body.encoding_format))
             for index, vector in enumerate(vectors)
         ]
-        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
         # Always name what produced the vectors: the served name, else the model itself.
-        model = name if name is not None else engine.model_name
-        return JSONResponse({"object": "list", "data": data, "model": model, "usage": usage})
+        model = body.model if body.model is not None else engine.model_name
+        usage = Usage(prompt_tokens=prompts.tokens, total_tokens=prompts.tokens)
+        return _json(OpenAIEmbeddingResponse(data=data, model=model, usage=usage))
 
-    @app.get("/v1/models")
+    @app.get("/v1/models", **_documented(None, ModelList, OpenAIError))
     async def openai_models() -> JSONResponse:
         engine, _ = state.ready()
         data = [
-            {
-                "id": name,
-                "object": "model",
-                "created": 0,
-                "owned_by": "inbedder",
-                "instruction": instruction,
-                "dim": engine.dim,
-                "fingerprint": engine.fingerprint,
-            }
+            ModelCard(id=name, instruction=instruction, dim=engine.dim, fingerprint=engine.fingerprint)
             for name, instruction in config.model_names()
         ]
-        return JSONResponse({"object": "list", "data": data})
+        return _json(ModelList(data=data))
 
     async def tei_embed(request: Request) -> JSONResponse:
-        body = await _json_object(request)
-        state.ready()
-        inputs = body.get("inputs")
-        texts = [inputs] if isinstance(inputs, str) else inputs
-        texts = validate_texts(texts, "inputs")
-        if not texts:
+        body = parse_body(TEIEmbedRequest, await _json_object(request))
+        engine, _ = state.ready()
+        texts = [body.inputs] if isinstance(body.inputs, str) else body.inputs
+        if isinstance(texts, list) and not texts:
             raise ApiError(422, "inputs must not be empty", param="inputs")
         _check_count(texts, config.max_inputs, "inputs")
         name = _tei_name(request, body, config)
-        instruction = state.instruction(name, body.get("instruction"), param="prompt_name")
-        if body.get("truncation_direction", "Right") not in ("Right", "right"):
-            raise ApiError(
-                422,
-                "only truncation_direction 'Right' is supported: the text's end is cut",
-                param="truncation_direction",
-            )
-        truncate = _flag(body, "truncate", config.auto_truncate)
-        normalize = _flag(body, "normalize", True)
-        embed = EmbedRequest(texts, instruction, normalize=normalize, truncate=truncate)
-        vectors, _ = await state.embed(request, embed, name)
+        instruction = state.instruction(name, body.instruction, param="prompt_name")
+        prompts = await state.encode(texts, instruction, "inputs")
+        truncate = config.auto_truncate if body.truncate is None else body.truncate
+        if not truncate and any(prompts.truncated):
+            index = prompts.truncated.index(True)
+            raise TextTooLongError(index, len(prompts.ids[index]), engine.max_length)
+        vectors = await state.embed(request, EmbedRequest(prompts, normalize=body.normalize), name)
         return JSONResponse(vectors.tolist())
 
     # TEI answers embedding requests on / too: huggingface_hub's InferenceClient posts there.
     # A client that cannot send prompt_name (LlamaIndex's) picks an instruction by its base URL.
-    app.add_api_route("/embed", tei_embed, methods=["POST"])
-    app.add_api_route("/", tei_embed, methods=["POST"])
-    app.add_api_route("/{name}/embed", tei_embed, methods=["POST"])
-    app.add_api_route("/{name}", tei_embed, methods=["POST"])
+    tei = _documented(TEIEmbedRequest, list[list[float]], TEIError)
+    for path in ("/embed", "/", "/{name}/embed", "/{name}"):
+        app.add_api_route(path, tei_embed, methods=["POST"], **tei)
 
-    @app.api_route("/health", methods=["GET", "HEAD"])
+    @app.api_route("/health", methods=["GET", "HEAD"], **_documented(None, HealthResponse, TEIError))
     async def health() -> JSONResponse:
         state.ready()
-        return JSONResponse({"status": "ok"})
+        return _json(HealthResponse())
 
-    @app.get("/info")
+    @app.get("/info", **_documented(None, InfoResponse, TEIError))
     async def info() -> JSONResponse:
         engine, _ = state.ready()
-        return JSONResponse(
-            {
-                "model_id": engine.model_name,
-                "model_dtype": engine.dtype,
-                "model_type": {"embedding": {}},
-                "max_input_length": engine.max_length,
-                "max_batch_tokens": config.max_batch_tokens,
-                "max_client_batch_size": config.max_inputs,
-                "max_batch_requests": config.max_batch_texts,
-                "max_concurrent_requests": config.max_queue,
-                "auto_truncate": config.auto_truncate,
-                "version": __version__,
-                "dim": engine.dim,
-                "device": engine.device,
-                "fingerprint": engine.fingerprint,
-                "pid": os.getpid(),
-                "instructions": {name: instruction for name, instruction in config.model_names()},
-            }
+        return _json(
+            InfoResponse(
+                model_id=engine.model_name,
+                model_dtype=engine.dtype,
+                model_type={"embedding": {}},
+                max_input_length=engine.max_length,
+                max_batch_tokens=engine.max_batch_tokens,
+                max_client_batch_size=config.max_inputs,
+                max_batch_requests=config.max_batch_texts,
+                max_concurrent_requests=config.max_queue,
+                auto_truncate=config.auto_truncate,
+                version=__version__,
+                dim=engine.dim,
+                device=engine.device,
+                fingerprint=engine.fingerprint,
+                pid=os.getpid(),
+                instructions=dict(config.model_names()),
+            )
         )
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=Response)
     async def metrics() -> Response:
         return Response(state.metrics.exposition(), media_type=CONTENT_TYPE)
+
+
+def _json(model: Any) -> JSONResponse:
+    return JSONResponse(model.model_dump(mode="json"))
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -324,21 +346,21 @@ async def _json_object(request: Request) -> dict[str, Any]:
     return body
 
 
-def _tei_name(request: Request, body: dict[str, Any], config: ServeConfig) -> Any:
+def _tei_name(request: Request, body: TEIEmbedRequest, config: ServeConfig) -> str:
     """The served name a TEI request asks for: its path's (``/<name>/embed``), else its
     ``prompt_name``, else the first served one.  Only a missing ``prompt_name`` (or null)
     means the default: ``""``, ``0`` or ``false`` are names that are not served."""
     if "name" in request.path_params:
-        return request.path_params["name"]
-    name = body.get("prompt_name")
-    return config.instructions[0].name if name is None else name
+        return str(request.path_params["name"])
+    return config.instructions[0].name if body.prompt_name is None else body.prompt_name
 
 
-def _openai_input(value: Any, max_inputs: int) -> list[str]:
-    """OpenAI's ``input``: a string or a list of strings.  Token-id arrays are refused: they
-    come from another model's tokenizer, and embedding them would embed the wrong text."""
+def _openai_input(value: Any, max_inputs: int) -> Any:
+    """OpenAI's ``input`` as a list (its texts are checked as they are tokenised).  Token-id
+    arrays are refused: they come from another model's tokenizer, and embedding them would
+    embed the wrong text."""
     if isinstance(value, str):
-        return validate_texts([value], "input")
+        return [value]
     if isinstance(value, list) and value and all(_token_ids(item) for item in value):
         raise ApiError(
             400,
@@ -352,9 +374,9 @@ def _openai_input(value: Any, max_inputs: int) -> list[str]:
         raise ApiError(400, "input must not be empty", param="input")
     if value is None:
         raise ApiError(422, "input is required: a string or a list of strings", param="input")
-    texts = validate_texts(value, "input")
-    _check_count(texts, max_inputs, "input")
-    return texts
+    if isinstance(value, list):
+        _check_count(value, max_inputs, "input")
+    return value
 
 
 def _token_ids(item: Any) -> bool:
@@ -363,22 +385,13 @@ def _token_ids(item: Any) -> bool:
     return isinstance(item, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in item)
 
 
-def _check_count(texts: list[str], max_inputs: int, param: str) -> None:
-    if len(texts) > max_inputs:
+def _check_count(texts: Any, max_inputs: int, param: str) -> None:
+    if isinstance(texts, list) and len(texts) > max_inputs:
         raise ApiError(
             413,
             f"{param} holds {len(texts)} texts; this server takes at most {max_inputs} per request",
             param=param,
         )
-
-
-def _flag(body: dict[str, Any], key: str, default: bool) -> bool:
-    value = body.get(key)
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise ApiError(422, f"{key} must be true or false, got {value!r}", param=key)
-    return value
 
 
 def _encoded(vector: np.ndarray, encoding: str) -> list[float] | str:

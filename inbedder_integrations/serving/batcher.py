@@ -1,10 +1,11 @@
 """Dynamic batching: requests that arrive together are embedded together.
 
-Each request waits in one bounded queue; a single worker thread takes what
-arrived within ``max_wait`` of the oldest waiting request (up to a text and
-token budget) and embeds it in one go, across clients and across
-instructions: a text asked for under several instructions goes through
-:meth:`InBedder.embed_many` (its shared prompt prefix computed once), and the
+Each request arrives tokenised (its prompt ids made once, by the handler) and
+waits in one bounded queue; a single worker thread takes what arrived within
+``max_wait`` of the oldest waiting request, up to a text and a token budget
+counted in real prompt tokens, as TEI does, and embeds it in one go, across
+clients and across instructions: a text asked for under several instructions
+goes through one pass (its shared prompt prefix computed once), and the
 engine's on-disk cache serves repeats.  One thread owns the model, so the event
 loop never blocks on a forward pass and batches never compete for the cores.
 """
@@ -16,13 +17,14 @@ import contextlib
 import logging
 import threading
 import time
-from collections import defaultdict, deque
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..engine import InBedder
+from ..engine.prompting import EncodedPrompts
 from ..errors import InBedderError, InvalidArgumentError
 from .responses import InternalServerError
 
@@ -36,9 +38,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-#: Tokens the template and an instruction add to a text, for the batch budget's estimate.
-_PROMPT_OVERHEAD_TOKENS = 32
 
 
 class QueueFullError(InBedderError, RuntimeError):
@@ -63,13 +62,14 @@ class TextTooLongError(InvalidArgumentError):
 
 @dataclass(frozen=True)
 class EmbedRequest:
-    """Texts to embed under one instruction (already validated)."""
+    """A request's texts, tokenised under its instruction by the engine that embeds them."""
 
-    texts: list[str]
-    instruction: str
+    prompts: EncodedPrompts
     normalize: bool = True
-    truncate: bool = True
-    """False: a text longer than the prompt allows fails the request (TEI's default)."""
+
+    @property
+    def texts(self) -> tuple[str, ...]:
+        return self.prompts.texts
 
 
 @dataclass(frozen=True)
@@ -85,8 +85,11 @@ class _Job:
     request: EmbedRequest
     future: asyncio.Future[EmbedResult]
     loop: asyncio.AbstractEventLoop
-    tokens: int
     enqueued: float = field(default_factory=time.monotonic)
+
+    @property
+    def tokens(self) -> int:
+        return self.request.prompts.tokens
 
 
 class DynamicBatcher:
@@ -96,10 +99,10 @@ class DynamicBatcher:
         self,
         engine: InBedder,
         *,
-        max_batch_texts: int = 64,
-        max_batch_tokens: int = 16384,
-        max_wait_s: float = 0.005,
-        max_queue: int = 1024,
+        max_batch_texts: int,
+        max_batch_tokens: int,
+        max_wait_s: float,
+        max_queue: int,
         on_batch: Callable[[int, int], None] | None = None,
         on_abandoned: Callable[[int], None] | None = None,
     ) -> None:
@@ -157,10 +160,7 @@ class DynamicBatcher:
         if not request.texts:
             raise InvalidArgumentError("a request must hold at least one text")
         loop = asyncio.get_running_loop()
-        estimate = sum(min(len(text) // 3, self.engine.max_length) for text in request.texts)
-        job = _Job(
-            request, loop.create_future(), loop, estimate + _PROMPT_OVERHEAD_TOKENS * len(request.texts)
-        )
+        job = _Job(request, loop.create_future(), loop)
         with self._wakeup:
             if self._closing:
                 raise ServerClosingError("the server is shutting down")
@@ -222,79 +222,74 @@ class DynamicBatcher:
         return self._queued_texts >= self.max_batch_texts or self._queued_tokens >= self.max_batch_tokens
 
     def _process(self, jobs: list[_Job]) -> None:
-        """Embed every (text, instruction) pair of the live jobs once, then answer each job.
-        A request's own fault (an :class:`InBedderError`) fails that request alone; anything
-        else is a bug, and reaches :meth:`_run`."""
-        live: list[tuple[_Job, int]] = []
+        """Embed the live jobs' prompts, then answer each job.  A request's own fault (an
+        :class:`InBedderError`) fails that request alone; anything else is a bug, and
+        reaches :meth:`_run`."""
+        live = []
         for job in jobs:
             if job.future.cancelled():  # the client went away while it waited
                 if self._on_abandoned is not None:
                     self._on_abandoned(len(job.request.texts))
                 continue
-            try:
-                live.append((job, self._prompt_tokens(job.request)))
-            except InBedderError as exc:
-                _deliver(job, exc)
+            live.append(job)
         if not live:
             return
-        raw, embedded = self._embed_pairs([job for job, _ in live])
+        pieces, embedded = self._embed_slices(live)
         if self._on_batch is not None:
             self._on_batch(len(live), embedded)
-        for job, tokens in live:
-            request = job.request
-            try:
-                vectors = np.stack([_found(raw, text, request.instruction) for text in request.texts])
-            except InBedderError as exc:
-                _deliver(job, exc)
+        for job, parts in zip(live, pieces, strict=True):
+            failed = next((part for part in parts if isinstance(part, InBedderError)), None)
+            if failed is not None:
+                _deliver(job, failed)
                 continue
-            if request.normalize:
+            vectors = np.concatenate([part for part in parts if isinstance(part, np.ndarray)])
+            if job.request.normalize:
                 vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-            _deliver(job, EmbedResult(vectors.astype(np.float32, copy=False), tokens))
+            _deliver(job, EmbedResult(vectors.astype(np.float32, copy=False), job.tokens))
 
-    def _prompt_tokens(self, request: EmbedRequest) -> int:
-        sizes = self.engine.prompt_sizes(request.texts, request.instruction)
-        if not request.truncate:
-            for index, size in enumerate(sizes):
-                if size.truncated:
-                    raise TextTooLongError(index, size.tokens, self.engine.max_length)
-        return sum(size.tokens for size in sizes)
+    def _embed_slices(self, jobs: list[_Job]) -> tuple[list[list[np.ndarray | InBedderError]], int]:
+        """Each job's vectors, as pieces in order, and how many texts reached the model.
 
-    def _embed_pairs(self, jobs: list[_Job]) -> tuple[dict[tuple[str, str], np.ndarray | InBedderError], int]:
-        """Raw vectors by (text, instruction), and how many texts reached the model.
-
-        Texts asked under the same set of instructions go through ``embed_many`` together
-        (the shared prefix computed once where the set has several), ``max_batch_texts`` at
-        a time; between slices the work stops when every client has left, or when a stopping
-        server abandons its queue (those pairs then hold :class:`ServerClosingError`).
+        The jobs' prompts are embedded ``max_batch_texts`` at a time (a large request is
+        cut across slices); between slices the work stops when every client has left, or
+        when a stopping server abandons its queue (those pieces then hold the error).
         """
-        wanted: dict[str, set[str]] = defaultdict(set)
-        for job in jobs:
-            for text in job.request.texts:
-                wanted[text].add(job.request.instruction)
-        groups: dict[tuple[str, ...], list[str]] = defaultdict(list)
-        for text, instructions in wanted.items():
-            groups[tuple(sorted(instructions))].append(text)
-        raw: dict[tuple[str, str], np.ndarray | InBedderError] = {}
-        embedded = 0
-        for instructions, texts in groups.items():
-            for start in range(0, len(texts), self.max_batch_texts):
-                part = texts[start : start + self.max_batch_texts]
-                stop = self._interruption(jobs)
-                if stop is not None:
-                    raw.update({(text, q): stop for text in part for q in instructions})
-                    continue
-                embedded += len(part)
+        pieces: list[list[np.ndarray | InBedderError]] = [[] for _ in jobs]
+        embedded = skipped = 0
+        for slice_ in self._slices(jobs):
+            parts = [part for _, part in slice_]
+            stop = self._interruption(jobs)
+            if stop is not None:
+                skipped += sum(len(part) for part in parts)
+                outcomes: list[np.ndarray | InBedderError] = [stop] * len(parts)
+            else:
+                embedded += len({text for part in parts for text in part.texts})
                 try:
-                    vectors = self.engine.embed_many(part, list(instructions), normalize=False)
+                    outcomes = list(self.engine.embed_encoded(parts, normalize=False))
                 except InBedderError as exc:  # these texts' fault: their requests alone fail
-                    logger.info("embedding %d texts failed: %s", len(part), exc)
-                    raw.update({(text, q): exc for text in part for q in instructions})
-                    continue
-                for instruction, matrix in vectors.items():
-                    raw.update({(text, instruction): row for text, row in zip(part, matrix, strict=True)})
-        if self._on_abandoned is not None and len(wanted) > embedded and not self._abandoning:
-            self._on_abandoned(len(wanted) - embedded)  # every client left mid-way
-        return raw, embedded
+                    logger.info("embedding %d texts failed: %s", sum(len(part) for part in parts), exc)
+                    outcomes = [exc] * len(parts)
+            for (job_index, _), outcome in zip(slice_, outcomes, strict=True):
+                pieces[job_index].append(outcome)
+        if self._on_abandoned is not None and skipped and not self._abandoning:
+            self._on_abandoned(skipped)  # every client left mid-way
+        return pieces, embedded
+
+    def _slices(self, jobs: list[_Job]) -> list[list[tuple[int, EncodedPrompts]]]:
+        """(job index, part of its prompts) in slices of at most ``max_batch_texts`` texts."""
+        slices: list[list[tuple[int, EncodedPrompts]]] = [[]]
+        room = self.max_batch_texts
+        for index, job in enumerate(jobs):
+            prompts, start = job.request.prompts, 0
+            while start < len(prompts):
+                if room == 0:
+                    slices.append([])
+                    room = self.max_batch_texts
+                stop = min(len(prompts), start + room)
+                slices[-1].append((index, prompts.part(start, stop)))
+                room -= stop - start
+                start = stop
+        return slices
 
     def _interruption(self, jobs: list[_Job]) -> InBedderError | None:
         """Why the rest of ``jobs``' work must not run, or None."""
@@ -303,13 +298,6 @@ class DynamicBatcher:
         if all(job.future.cancelled() for job in jobs):
             return ServerClosingError("every client of this batch has disconnected")
         return None
-
-
-def _found(raw: dict[tuple[str, str], np.ndarray | InBedderError], text: str, instruction: str) -> np.ndarray:
-    vector = raw[(text, instruction)]
-    if isinstance(vector, InBedderError):
-        raise vector
-    return vector
 
 
 def _deliver(job: _Job, outcome: EmbedResult | Exception) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,11 @@ __all__ = [
     "API_KEY_ENV",
     "QUERY_SUFFIX",
     "RESERVED_NAMES",
+    "ROUTE_PATHS",
     "ServeConfig",
     "ServedInstruction",
+    "check_route_names",
+    "default_of",
     "load_config_file",
     "parse_named_instructions",
     "read_api_key",
@@ -33,8 +37,24 @@ __all__ = [
 
 #: The environment variable a server reads its bearer key from when no key file is given.
 API_KEY_ENV = "INBEDDER_API_KEY"
+#: Every path the app serves (FastAPI's docs included); :func:`create_app` checks that these
+#: are exactly its routes, so a new route cannot silently take a name clients serve under.
+ROUTE_PATHS = (
+    *("/v1/embeddings", "/v1/models", "/embed", "/", "/{name}/embed", "/{name}"),
+    *("/health", "/info", "/metrics", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"),
+)
 #: Names that are paths of the server's own endpoints (``POST /<name>/embed`` serves a name).
-RESERVED_NAMES = ("embed", "v1", "health", "info", "metrics", "docs", "openapi.json", "redoc")
+RESERVED_NAMES = tuple(sorted({path.split("/")[1] for path in ROUTE_PATHS} - {"", "{name}"}))
+
+
+def check_route_names(paths: Iterable[str]) -> None:
+    """Refuse an app whose routes differ from :data:`ROUTE_PATHS` (a route added in one place only)."""
+    served = set(paths)
+    if served != set(ROUTE_PATHS):
+        raise RuntimeError(
+            f"the app's routes and ROUTE_PATHS differ: {sorted(served ^ set(ROUTE_PATHS))}; "
+            "add the route to ROUTE_PATHS so that its name is reserved"
+        )
 
 
 @dataclass(frozen=True)
@@ -89,8 +109,9 @@ class ServeConfig:
     default).  ``/v1/embeddings`` always cuts the text's end to fit, as the engine does."""
     max_batch_texts: int = 64
     """Texts embedded together at most (across requests and instructions)."""
-    max_batch_tokens: int = 16384
-    """Prompt tokens (estimated) embedded together at most."""
+    max_batch_tokens: int | None = None
+    """Prompt tokens embedded together at most, counted after tokenising (None: the engine's
+    own budget, 4096).  One budget: the engine runs its forward passes under it too."""
     max_wait_ms: float = 5.0
     """How long the first request of a batch waits for others to join it."""
     max_queue: int = 1024
@@ -124,9 +145,10 @@ class ServeConfig:
                 raise InvalidArgumentError(f"instruction name {name!r} is given twice")
         if isinstance(self.port, bool) or not isinstance(self.port, int) or not 0 <= self.port <= 65535:
             raise InvalidArgumentError(f"port must be an int from 0 to 65535, got {self.port!r}")
+        if self.max_batch_tokens is not None:
+            positive_int("max_batch_tokens", self.max_batch_tokens)
         for limit in (
             "max_batch_texts",
-            "max_batch_tokens",
             "max_queue",
             "max_inputs",
             "max_body_bytes",
@@ -158,8 +180,25 @@ class ServeConfig:
                 names.append((served.name + QUERY_SUFFIX, served.query))
         return names
 
+    def engine_kwargs(self) -> dict[str, Any]:
+        """What :meth:`InBedder.from_pretrained` takes besides the model and the cache."""
+        if self.max_batch_tokens is None:
+            return dict(self.model_kwargs)
+        return {**self.model_kwargs, "max_batch_tokens": self.max_batch_tokens}
+
     def replace(self, **changes: Any) -> ServeConfig:
         return dataclasses.replace(self, **changes)
+
+
+def default_of(name: str) -> Any:
+    """:class:`ServeConfig`'s default for field ``name``: the one place serve defaults live."""
+    for option in dataclasses.fields(ServeConfig):
+        if option.name == name:
+            if option.default is not dataclasses.MISSING:
+                return option.default
+            if option.default_factory is not dataclasses.MISSING:
+                return option.default_factory()
+    raise KeyError(name)
 
 
 def _number_in(name: str, value: Any, low: float, high: float) -> None:

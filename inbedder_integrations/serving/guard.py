@@ -14,7 +14,10 @@ import asyncio
 import hmac
 import ipaddress
 import logging
+import re
 import time
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
@@ -24,19 +27,14 @@ from .config import ServeConfig
 from .metrics import ServerMetrics
 from .responses import ApiError
 
-__all__ = ["DISCONNECTED", "Guard"]
+__all__ = ["DISCONNECTED", "OTHER", "Guard"]
 
 logger = logging.getLogger(__name__)
 
-#: The routes that answer GET (and HEAD); every other route of the app takes POST.
-_GET_ROUTES = frozenset(
-    {"/health", "/info", "/metrics", "/v1/models", "/docs", "/docs/oauth2-redirect", "/openapi.json"}
-    | {"/redoc"}
-)
 #: Routes anyone may call, by method and path: a load balancer's health check carries no key.
 _OPEN_ROUTES = frozenset({("GET", "/health"), ("HEAD", "/health")})
-#: Endpoints named in metrics as they are; any other path counts as "other".
-_KNOWN_PATHS = frozenset({"/v1/embeddings", "/v1/models", "/embed", "/", "/health", "/info", "/metrics"})
+#: The metrics label of a path that no route serves.
+OTHER = "other"
 #: The metrics status of a request whose client went away before its answer.
 DISCONNECTED = "disconnected"
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
@@ -53,8 +51,16 @@ class _BodyTooSlow(Exception):
 class Guard:
     """Admits requests (see the module's docstring) and records every request's outcome."""
 
-    def __init__(self, app: ASGIApp, config: ServeConfig, metrics: ServerMetrics) -> None:
+    def __init__(
+        self, app: ASGIApp, config: ServeConfig, metrics: ServerMetrics, routes: Sequence[Any]
+    ) -> None:
+        """``routes``: the app's own (starlette routes), whose paths and methods the guard
+        admits by, and whose path templates label metrics (``/{name}/embed``, never a raw path)."""
         self.app = app
+        self.get_paths = frozenset(
+            route.path for route in routes if set(getattr(route, "methods", None) or ()) <= {"GET", "HEAD"}
+        )
+        self.labels: list[tuple[re.Pattern[str], str]] = [(route.path_regex, route.path) for route in routes]
         self.max_body = config.max_body_bytes
         self.body_timeout = config.body_timeout_s
         self.key = config.api_key.encode() if config.api_key else None
@@ -94,7 +100,7 @@ class Guard:
             error = ApiError(500, "internal server error (logged by the server)", "server_error")
             await error.response(path)(scope, receive, send_recording)
         finally:
-            self.metrics.observe(_endpoint(path), outcome[0], time.perf_counter() - started)
+            self.metrics.observe(self._label(path), outcome[0], time.perf_counter() - started)
 
     def _refusal(self, scope: Scope) -> ApiError | None:
         """Why ``scope`` is refused before its body is read, or None."""
@@ -111,7 +117,7 @@ class Guard:
                 "a server without a key answers only its own names (add one with --allowed-host)",
                 code="host_not_allowed",
             )
-        if path in _GET_ROUTES and method not in ("GET", "HEAD"):
+        if path in self.get_paths and method not in ("GET", "HEAD"):
             return ApiError(405, f"{path} answers GET, not {method}", headers={"Allow": "GET, HEAD"})
         if method == "POST" and _media_type(scope) != "application/json":
             return ApiError(
@@ -123,6 +129,11 @@ class Guard:
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
             return self._too_large()
         return None
+
+    def _label(self, path: str) -> str:
+        """The template of the first route serving ``path``: labels stay bounded, whatever
+        paths clients send, and a new route gets its own."""
+        return next((label for regex, label in self.labels if regex.match(path)), OTHER)
 
     def _authorized(self, scope: Scope) -> bool:
         assert self.key is not None
@@ -201,10 +212,3 @@ def _host_name(host: str) -> str:
         return host[1:].partition("]")[0]
     name, sep, port = host.rpartition(":")
     return name if sep and port.isdigit() and ":" not in name else host
-
-
-def _endpoint(path: str) -> str:
-    """The metrics label of ``path``: bounded, whatever paths clients send."""
-    if path in _KNOWN_PATHS:
-        return path
-    return "/{name}/embed" if path.endswith("/embed") else "other"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 import time
 from types import FrameType
@@ -48,6 +49,12 @@ def _uvicorn_server(config: ServeConfig, engine: InBedder | None, log_level: str
             server_state(app).begin_shutdown()
             super().handle_exit(sig, frame)
 
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started:  # the model has loaded and the port is bound (the real one if 0)
+                host, port = self.servers[0].sockets[0].getsockname()[:2]
+                log_start(server_state(app), f"http://{_url_host(host)}:{port}")
+
     return Server(
         uvicorn.Config(
             app,
@@ -60,6 +67,20 @@ def _uvicorn_server(config: ServeConfig, engine: InBedder | None, log_level: str
             timeout_graceful_shutdown=config.shutdown_grace_s,  # type: ignore[arg-type]
         )
     )
+
+
+def log_start(state: Any, address: str) -> None:
+    """The one line a deployment's log needs: what is served, as which names, where."""
+    engine, config = state.engine, state.config
+    logger.info(
+        "serving %s (fingerprint %s, %s on %s) as %s at %s",
+        engine.model_name, engine.fingerprint, engine.dtype, engine.device,
+        ", ".join(name for name, _ in config.model_names()), address,
+    )  # fmt: skip
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 class BackgroundServer:
