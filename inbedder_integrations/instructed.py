@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .engine import InBedder
 from .engine.prompting import validate_instruction, validate_unicode
 from .errors import InvalidArgumentError, InvalidTypeError, MissingExtraError
 
 if TYPE_CHECKING:
+    from .engine import InBedder
     from .remote import RemoteEmbedder
 
 __all__ = ["QUERY_SUFFIX", "InstructedEmbedder", "build_embedder", "cache_namespace", "missing_extra"]
@@ -119,6 +119,8 @@ class InstructedEmbedder(_Embedder):
         query_instruction = validate_instruction(
             instruction if query_instruction is None else query_instruction, "query_instruction"
         )
+        from .engine import InBedder  # here: the serve CLI reads QUERY_SUFFIX without torch
+
         # An engine of its own, on the process's shared model: closing it (or another
         # adapter's) never breaks another holder; the model goes when its last engine closes.
         return cls(

@@ -83,6 +83,7 @@ def test_library_calls_print_nothing_the_caller_did_not_ask_for(tmp_path) -> Non
     [
         "import inbedder_integrations.cache",
         "from inbedder_integrations.cli import build_parser; build_parser()",
+        "import inbedder_integrations.serving.config, inbedder_integrations.instructed",
     ],
 )
 def test_the_cli_parser_and_the_cache_load_no_torch(code: str) -> None:

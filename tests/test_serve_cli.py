@@ -21,7 +21,7 @@ from inbedder_integrations.cli import build_parser
 from .conftest import free_port
 
 pytest.importorskip("fastapi", reason="the 'serve' extra is part of the test install")
-from inbedder_integrations.cli.serve import serve_config
+from inbedder_integrations.cli.serve import environment_name, serve_config
 from inbedder_integrations.serving import ServeConfig, ServedInstruction
 
 TOML = """\
@@ -109,6 +109,77 @@ def test_bad_settings_fail_before_the_model_loads(
     assert says in str(raised.value)
 
 
+FILE_UNDER_ENV = """\
+port = 9100
+max_queue = 64
+max_inputs = 500
+auto_truncate = true
+[model_kwargs]
+dtype = "float32"
+[instructions]
+topic = "What is the topic of this text?"
+"""
+
+
+def test_the_command_line_wins_over_the_environment_over_the_file_over_the_defaults(tmp_path: Path) -> None:
+    (tmp_path / "serve.toml").write_text(FILE_UNDER_ENV, encoding="utf-8")
+    environ = {
+        "INBEDDER_CONFIG": str(tmp_path / "serve.toml"),
+        "INBEDDER_PORT": "9200",
+        "INBEDDER_MAX_QUEUE": "32",
+        "INBEDDER_MAX_BATCH_TOKENS": "2048",
+        "INBEDDER_AUTO_TRUNCATE": "false",
+        "INBEDDER_INSTRUCTION": '["mood=How does it feel?", "place=Where is it?"]',
+        "INBEDDER_DTYPE": "bfloat16",
+        "INBEDDER_NO_CACHE": "1",
+        "INBEDDER_CACHE": "/a/cache/folder",  # the package's cache folder: not the --cache flag
+        "INBEDDER_INSTRUCTION_FIELD": "no",
+    }
+    # --port 8080 and --max-queue 1024 equal the defaults, and still win over both.
+    args = build_parser().parse_args(["serve", "--port", "8080", "--max-queue", "1024"])
+    config = serve_config(args, environ)
+    assert (config.port, config.max_queue, config.max_batch_tokens) == (8080, 1024, 2048)
+    assert (config.max_inputs, config.auto_truncate, config.allow_instruction_field) == (500, False, False)
+    assert [served.name for served in config.instructions] == ["mood", "place"]
+    assert (config.model_kwargs, config.cache) == ({"dtype": "bfloat16"}, False)
+    assert config.max_body_bytes == ServeConfig.max_body_bytes, "untouched: the default"
+    flags = build_parser().parse_args(
+        ["serve", "--config", str(tmp_path / "serve.toml"), "--no-auto-truncate"]
+    )
+    assert serve_config(flags, {}).auto_truncate is False, "a flag turns a file's true off"
+
+
+def test_help_names_each_options_environment_variable() -> None:
+    serve = build_parser()._subparsers._group_actions[0].choices["serve"]  # type: ignore[union-attr]
+    text = " ".join(serve.format_help().split())
+    options = [a for a in serve._actions if a.option_strings and a.dest not in ("help", "verbose")]
+    assert len(options) > 30
+    for action in options:
+        assert f"[env: {environment_name(action)}]" in text, action.dest
+    assert environment_name(next(a for a in options if a.dest == "max_batch_tokens")) == (
+        "INBEDDER_MAX_BATCH_TOKENS"
+    )
+    names = {action.dest: environment_name(action) for action in options}
+    assert (names["cache"], names["cache_path"]) == ("INBEDDER_NO_CACHE", "INBEDDER_EMBEDDING_CACHE")
+    assert len(set(names.values())) == len(names), "one variable per option"
+
+
+@pytest.mark.parametrize(
+    ("environ", "says"),
+    [
+        ({"INBEDDER_PORT": "eighty"}, "$INBEDDER_PORT='eighty': must be a port number"),
+        ({"INBEDDER_AUTO_TRUNCATE": "maybe"}, "$INBEDDER_AUTO_TRUNCATE='maybe': must be true or false"),
+        ({"INBEDDER_ALLOWED_HOST": "[1]"}, "must be a JSON list of strings"),
+        ({"INBEDDER_POOLING": "max"}, "must be one of"),
+    ],
+)
+def test_a_bad_environment_variable_is_named(environ: dict[str, str], says: str) -> None:
+    args = build_parser().parse_args(["serve", "--instruction", "a=Q?"])
+    with pytest.raises(ValueError) as raised:
+        serve_config(args, environ)
+    assert says in str(raised.value)
+
+
 def test_bad_ports_are_refused() -> None:
     with pytest.raises(SystemExit):
         build_parser().parse_args(["serve", "--instruction", "a=Q?", "--port", "70000"])
@@ -146,6 +217,11 @@ def test_a_server_process_finishes_its_in_flight_request_on_sigterm(tmp_path: Pa
     log = (tmp_path / "server.log").read_text()
     assert "Waiting for connections to close" in log or "Finished server process" in log, log
     assert "process-key" not in log, "the key is never logged"
+    started = [line for line in log.splitlines() if "serving " in line and " at http://" in line]
+    fingerprint = InBedder.from_pretrained("default", dtype="float32").fingerprint
+    assert len(started) == 1, log
+    for part in ("SmolLM2-135M-Instruct", fingerprint, "float32", "cpu", "topic, topic:query, mood", url):
+        assert part in started[0], started[0]
 
 
 @pytest.mark.slow

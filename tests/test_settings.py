@@ -48,6 +48,9 @@ def test_fingerprint_is_derived_from_resolved_settings(engine: InBedder) -> None
     )
     assert explicit.fingerprint == through_settings.fingerprint == engine.fingerprint
     shorter = InBedder.from_pretrained("default", dtype="float32", settings=EmbeddingSettings(max_length=256))
+    # A value equal to the default is still given: None alone means "not given".
+    with pytest.raises(TypeError, match="pass settings= or max_length, not both"):
+        InBedder.from_pretrained("default", max_length=512, settings=EmbeddingSettings(max_length=256))
     assert shorter.fingerprint != engine.fingerprint
     # answer_tokens only shapes mean_answer_tokens vectors, so only there does it count.
     assert (

@@ -7,7 +7,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..clustering import CLUSTER_METHODS
-from .options import Commands, add_command, add_model_options, engine_from_args, non_negative, positive
+from .options import (
+    Commands,
+    add_command,
+    add_model_options,
+    engine_from_args,
+    model_name,
+    non_negative,
+    positive,
+)
 
 if TYPE_CHECKING:
     from ..evaluation.heldout import EvalSizes
@@ -65,13 +73,15 @@ def _eval_embedders(args: argparse.Namespace) -> list:
 
     engine = engine_from_args(args)
     tuned = engine.info()["adapter"] is not None
-    adapter_name = "shipped InBedder adapter" if args.adapter == "auto" else args.adapter
-    embedders: list = [InBedderEmbedder(engine, f"{args.model}" + (f" + {adapter_name}" if tuned else ""))]
+    shipped = args.adapter in (None, "auto")
+    adapter_name = "shipped InBedder adapter" if shipped else args.adapter
+    model = model_name(args)
+    embedders: list = [InBedderEmbedder(engine, model + (f" + {adapter_name}" if tuned else ""))]
     if args.baselines:
         embedders.insert(0, MiniLMEmbedder())
         if tuned:
             base = engine_from_args(args, adapter=None)
-            embedders.insert(1, InBedderEmbedder(base, f"{args.model} (untuned)"))
+            embedders.insert(1, InBedderEmbedder(base, f"{model} (untuned)"))
     return embedders
 
 
@@ -95,7 +105,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
         "splits_file": SPLITS_PATH.name,
         "splits_sha256": splits_sha256(),
         **asdict(sizes),
-        "dtype": args.dtype,
+        "dtype": args.dtype or "auto",
         "data": data.describe(),
         "seconds": round(time.monotonic() - started, 1),
     }

@@ -27,11 +27,13 @@ __all__ = [
     "add_command",
     "add_model_options",
     "add_store_options",
+    "cache_given",
     "cache_setting",
     "chroma_client",
     "engine_from_args",
     "instructed_corpus",
     "model_kwargs",
+    "model_name",
     "non_negative",
     "port_number",
     "positive",
@@ -87,17 +89,25 @@ def _bounded_int(value: str, low: int, high: int | None, what: str) -> int:
 # --------------------------------------------------------------------------- the model
 
 
+#: What an unset model option means (argparse defaults stay None, so that "given" is known).
+DEFAULT_MODEL = "default"
+#: ``--adapter none``: the untuned base model (None, the unset value, is the shipped adapter).
+NO_ADAPTER = "none"
+
+
 def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """The model group; every option defaults to None, meaning "not given": only given ones
+    reach the engine (and a collection's metadata), and ``serve``'s config file wins over
+    unset ones, whatever value they would default to."""
     group = parser.add_argument_group("model")
     group.add_argument(
-        "--model", default="default", help="'default', a hub id, a model folder or a .gguf file"
+        "--model", default=None, help="'default' (the default), a hub id, a model folder or a .gguf file"
     )
     group.add_argument(
         "--adapter",
-        default="auto",
-        type=lambda value: None if value == "none" else value,
+        default=None,
         help="a PEFT/LoRA adapter folder or hub id merged into the weights; 'auto' (default): the"
-        " shipped InBedder adapter for --model default; 'none': the untuned base model",
+        f" shipped InBedder adapter for --model default; '{NO_ADAPTER}': the untuned base model",
     )
     group.add_argument(
         "--checkpoint",
@@ -107,39 +117,51 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         " or Hugging Face cache snapshot of one gets its recipe without this",
     )
     group.add_argument("--pooling", choices=POOLING_MODES, default=None, help="default: the model's own")
-    group.add_argument("--dtype", default="auto", help="auto (bf16 where native), float32, bfloat16, float16")
-    group.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     group.add_argument(
-        "--max-length", type=positive, default=512, help="tokens per prompt; only the text is cut"
+        "--dtype", default=None, help="auto (default: bf16 where native), float32, bfloat16, float16"
+    )
+    group.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:1, mps")
+    group.add_argument(
+        "--max-length", type=positive, default=None, help="tokens per prompt (512); only the text is cut"
     )
     group.add_argument(
         "--allow-pickle",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="load pickle weights (*.bin) as full pickles, which can run code: only for files you"
         " trust (without it, pytorch_model*.bin are read weights-only and converted to safetensors)",
     )
     group.add_argument(
-        "--no-cache", action="store_true", help="neither read nor write the on-disk embedding cache"
+        "--cache",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="read and write the on-disk embedding cache (default: on)",
     )
     group.add_argument("--cache-path", default=None, help=f"embedding cache file; default: {CACHE_DEFAULT}")
 
 
+def model_name(args: argparse.Namespace) -> str:
+    return args.model if args.model is not None else DEFAULT_MODEL
+
+
 def model_kwargs(args: argparse.Namespace) -> dict[str, object]:
-    """Only what differs from the defaults: these are persisted with Chroma collections."""
+    """The given model options only: these are persisted with Chroma collections."""
     options = {
         "checkpoint": args.checkpoint,
         "pooling": args.pooling,
         "dtype": args.dtype,
         "device": args.device,
+        "max_length": args.max_length,
+        "allow_pickle": args.allow_pickle,
     }
-    options = {key: value for key, value in options.items() if value not in (None, "auto")}
-    if args.adapter != "auto":
-        options["adapter"] = args.adapter  # None: the untuned base model
-    if args.max_length != 512:
-        options["max_length"] = args.max_length
-    if args.allow_pickle:
-        options["allow_pickle"] = True
+    options = {key: value for key, value in options.items() if value is not None}
+    if args.adapter is not None:
+        options["adapter"] = None if args.adapter == NO_ADAPTER else args.adapter  # None: the base
     return options
+
+
+def cache_given(args: argparse.Namespace) -> bool:
+    return args.cache is not None or args.cache_path is not None
 
 
 def cache_setting(args: argparse.Namespace) -> str | bool:
@@ -147,15 +169,15 @@ def cache_setting(args: argparse.Namespace) -> str | bool:
     from ..cache import check_cache_path
 
     check_cache_path(args.cache_path)
-    return False if args.no_cache else (args.cache_path or True)
+    return False if args.cache is False else (args.cache_path or True)
 
 
 def engine_from_args(args: argparse.Namespace, **overrides: Any) -> InBedder:
+    """The engine every model option asks for (and the cache), with ``overrides`` on top."""
     from ..engine import InBedder
 
-    """The engine every model option asks for (and the cache), with ``overrides`` on top."""
     options = {**model_kwargs(args), **overrides}
-    return InBedder.from_pretrained(args.model, **options, cache=cache_setting(args))
+    return InBedder.from_pretrained(model_name(args), **options, cache=cache_setting(args))
 
 
 # --------------------------------------------------------------------------- the Chroma store
@@ -192,7 +214,7 @@ def instructed_corpus(args: argparse.Namespace, *, existing: bool = False) -> In
     return InstructedCorpus(
         chroma_client(args, existing=existing),
         args.name,
-        model=args.model,
+        model=model_name(args),
         model_kwargs=model_kwargs(args),
         cache=cache_setting(args),
         retry=retry_policy(args),

@@ -17,6 +17,7 @@ from .options import (
     chroma_client,
     instructed_corpus,
     model_kwargs,
+    model_name,
     positive,
     retry_policy,
 )
@@ -134,7 +135,7 @@ def _index_with_ray(args: argparse.Namespace) -> None:
         args.instruction,
         host=args.host,
         port=args.port,
-        model=args.model,
+        model=model_name(args),
         model_kwargs=model_kwargs(args),
         address=args.address,
         actors=args.actors,

@@ -106,11 +106,11 @@ class InBedder:
         layer: int | None = None,
         dtype: str | torch.dtype = "auto",
         device: str = "auto",
-        max_length: int = 512,
+        max_length: int | None = None,
         template: str | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
-        answer_tokens: int = 3,
+        answer_tokens: int | None = None,
         input_layout: str | None = None,
         transform: str | None = None,
         postprocess: str | None = None,
@@ -141,8 +141,9 @@ class InBedder:
 
         ``pooling``, ``layer``, ``template``, ``max_length``, ``answer_tokens``,
         ``input_layout``, ``transform`` and ``postprocess`` build an
-        :class:`EmbeddingSettings` (see it for each); pass ``settings=`` instead to reuse
-        one (not both).  Every argument is checked before the model loads.
+        :class:`EmbeddingSettings` (see it for each; None, their default, means "not given":
+        the recipe's or the settings' own value); pass ``settings=`` instead to reuse one (not
+        both).  Every argument is checked before the model loads.
         """
         separate = {
             "pooling": pooling,
@@ -590,16 +591,10 @@ def _settings_from_arguments(
 ) -> EmbeddingSettings:
     """One :class:`EmbeddingSettings` from either ``settings=`` or the separate arguments, not both.
 
-    ``separate`` maps each field to its argument; None (and ``EmbeddingSettings``' own default
-    for ``max_length`` and ``answer_tokens``) means "not given".
+    ``separate`` maps each field to its argument; None means "not given" (a value equal to
+    the default is given, and conflicts with ``settings=`` like any other).
     """
-    defaults = EmbeddingSettings()
-    given = {
-        name: value
-        for name, value in separate.items()
-        if value is not None
-        and not (name in ("max_length", "answer_tokens") and value == getattr(defaults, name))
-    }
+    given = {name: value for name, value in separate.items() if value is not None}
     if settings is not None:
         if not isinstance(settings, EmbeddingSettings):
             raise InvalidTypeError(f"settings must be an EmbeddingSettings, got {type(settings).__name__}")
