@@ -253,7 +253,8 @@ def open_collection(
     if function is not None:
         instruction, query_instruction = function.embedder.instruction, function.embedder.query_instruction
     try:
-        existing = client.get_collection(name)
+        # Given a function, Chroma does not rebuild the persisted one (which loads a model).
+        existing = client.get_collection(name, embedding_function=function)  # type: ignore[arg-type]
     except (NotFoundError, ValueError):
         existing = None
     if existing is None:

@@ -9,6 +9,7 @@ restarting, network blip) are retried with exponential backoff.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -20,9 +21,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .cache import text_sha256
-from .chroma import open_collection, persisted_config
+from .chroma import InBedderEmbeddingFunction, open_collection, persisted_config
 from .documents import SOURCES_KEY, TEXT_HASH_KEY, CorpusDocument, load_documents, to_documents
-from .engine import InBedder
 from .engine.prompting import validate_instruction, validate_instructions
 from .errors import InBedderError, InvalidArgumentError, InvalidTypeError, MissingError, positive_int
 from .sync import (
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from llama_index.core import VectorStoreIndex
 
     from .cache import EmbeddingCache
+    from .engine import InBedder
 
 try:
     import chromadb
@@ -179,16 +180,23 @@ class InstructedCorpus:
         model_kwargs: dict[str, Any] | None = None,
         cache: EmbeddingCache | str | Path | bool = True,
         retry: RetryPolicy = RetryPolicy(),
+        query_server: str | None = None,
+        api_key_env_var: str | None = None,
     ) -> None:
         """``cache``: where :meth:`index` keeps computed vectors (True: the default
         file, see :mod:`inbedder_integrations.cache`; False: none), so re-indexing
         seen texts, or indexing them into a second store, costs a lookup.
-        ``retry``: how long indexing waits for a Chroma server that stops answering."""
+        ``retry``: how long indexing waits for a Chroma server that stops answering.
+        ``query_server``: a running ``inbedder serve`` that embeds the queries of
+        :meth:`search`, :meth:`langchain` and :meth:`llama_index` (no model loads here);
+        it must serve each collection's instruction, and its fingerprint and query
+        instruction must be the collection's (its key: ``$api_key_env_var``)."""
         collection_name(name, "validate")  # fail early on a bad corpus name
         self.client, self.name, self.model = client, name, model
         self.model_kwargs = dict(model_kwargs or {})
         self.cache = cache
         self.retry = retry
+        self.query_server, self.api_key_env_var = query_server, api_key_env_var
 
     def collection_name(self, instruction: str) -> str:
         return collection_name(self.name, instruction)
@@ -254,6 +262,8 @@ class InstructedCorpus:
         check_cleanup(cleanup)
         corpus = self._validated(documents)
         holders = Holders.of(corpus, cleanup, source_key)
+        from .engine import InBedder  # here: searching through a query server needs no torch
+
         engine = InBedder.from_pretrained(self.model, **{"cache": self.cache, **self.model_kwargs})
         collections = {q: self.ensure_collection(q, queries.get(q)) for q in instructions}
         result = SyncResult(dict.fromkeys(instructions, 0), dict.fromkeys(instructions, 0), {})
@@ -417,16 +427,25 @@ class InstructedCorpus:
         return sorted(found)
 
     def collection(self, instruction: str) -> Collection:
-        """The raw Chroma collection for one instruction (it must have been indexed)."""
+        """The raw Chroma collection for one instruction (it must have been indexed); with a
+        ``query_server``, its function embeds through the server."""
+        function = None if self.query_server is None else self._server_function(instruction)
         try:
-            return self._open(instruction, create=False)
+            return self._open(instruction, create=False, function=function)
         except LookupError:
             raise MissingError(
                 f"corpus {self.name!r} has not been indexed under {instruction!r}; "
                 f"it has: {self.instructions() or 'no instructions yet'}"
             ) from None
 
-    def _open(self, instruction: str, *, create: bool, query_instruction: str | None = None) -> Collection:
+    def _open(
+        self,
+        instruction: str,
+        *,
+        create: bool,
+        query_instruction: str | None = None,
+        function: InBedderEmbeddingFunction | None = None,
+    ) -> Collection:
         return open_collection(
             self.client,
             self.collection_name(instruction),
@@ -436,7 +455,16 @@ class InstructedCorpus:
             model_kwargs=self.model_kwargs,
             create=create,
             metadata={CORPUS_KEY: self.name, INSTRUCTION_KEY: instruction},
+            function=function,
         )
+
+    def _server_function(self, instruction: str) -> InBedderEmbeddingFunction:
+        from .remote import served_name_for
+
+        assert self.query_server is not None
+        key = os.environ.get(self.api_key_env_var) if self.api_key_env_var else None
+        name = served_name_for(self.query_server, instruction, key)
+        return InBedderEmbeddingFunction.from_server(self.query_server, name, self.api_key_env_var)
 
     def search(self, query: str, instruction: str, k: int = 5) -> list[SearchHit]:
         """The ``k`` documents nearest to ``query`` when both are read under ``instruction``."""

@@ -24,7 +24,7 @@ from .engine.prompting import validate_texts
 from .errors import InBedderError, InvalidArgumentError, InvalidTypeError, MissingError, positive_int
 from .instructed import QUERY_SUFFIX, _Embedder
 
-__all__ = ["RemoteEmbedder", "ServerError"]
+__all__ = ["RemoteEmbedder", "ServerError", "served_name_for"]
 _RETRIED_STATUSES = (502, 503, 504)
 
 
@@ -193,6 +193,26 @@ class RemoteEmbedder(_Embedder):
 
     def close(self) -> None:
         """Nothing to release: each call opens and closes its own connection pool."""
+
+
+def served_name_for(base_url: str, instruction: str, api_key: str | None = None, timeout: float = 30) -> str:
+    """The name under which the server at ``base_url`` serves ``instruction`` for documents
+    (a collection records its instruction, not the name a server gives it)."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    url = base_url.rstrip("/").removesuffix("/v1") + "/v1/models"
+    try:
+        response = _checked(httpx.get(url, headers=headers, timeout=timeout))
+    except httpx.TransportError as exc:
+        raise ServerError(f"{url}: {exc}") from exc
+    served = {entry["id"]: entry["instruction"] for entry in response.json()["data"]}
+    for name, question in served.items():
+        if question == instruction and not name.endswith(QUERY_SUFFIX):
+            return name
+    raise MissingError(
+        f"{base_url} serves no name for {instruction!r}; it serves "
+        + ", ".join(f"{name}={question!r}" for name, question in served.items())
+        + " (start it with --instruction NAME=QUESTION)"
+    )
 
 
 def _retry_after(response: httpx.Response, default: float) -> float:

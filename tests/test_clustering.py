@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 
+from inbedder_integrations import InBedder
 from inbedder_integrations.clustering import (
     BBC_INSTRUCTIONS,
     NAME_SEPARATOR,
@@ -148,7 +149,9 @@ class CannedAnswers:
     def __init__(self, answers: list[str]) -> None:
         self.answers = dict(zip(TOY_TEXTS, answers, strict=True))
 
-    def answer(self, texts: list[str], instruction: str, *, max_new_tokens: int = 8) -> list[str]:
+    def answer(
+        self, texts: list[str], instruction: str, *, max_new_tokens: int = 8, show_progress: object = False
+    ) -> list[str]:
         return [self.answers[text] for text in texts]
 
 
@@ -192,8 +195,13 @@ class BlobEngine:
 
     dim, model_name, fingerprint = 16, "blobs", "none"
 
-    def embed(self, texts: list[str], instruction: str, *, show_progress: bool = False) -> np.ndarray:
-        return blobs(3, per_centre=3)[: len(texts)]
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def embed_many(self, texts: list[str], instructions: list[str], *, show_progress: object = False) -> dict:
+        self.calls.append(list(instructions))
+        show_progress.update(len(texts) * len(instructions))  # type: ignore[attr-defined]  # the job's bar
+        return {q: blobs(3, per_centre=3)[: len(texts)] for q in instructions}
 
 
 def test_cluster_corpus_logs_and_does_not_print(caplog, capsys):
@@ -208,6 +216,31 @@ def test_cluster_corpus_logs_and_does_not_print(caplog, capsys):
     assert result.metrics["v_measure"] == pytest.approx(1.0)
     names = {cluster.name for cluster in result.clusters}
     assert names == {"goal, match, team", "bank, profit, shares", "album, band, song"}
+
+
+def test_cluster_corpus_embeds_every_instruction_in_one_pass_under_one_bar(capsys):
+    engine = BlobEngine()
+    corpus = LabelledCorpus("toy", TOY_TEXTS)
+    given = {"Given?": blobs(3, per_centre=3)}
+    report = cluster_corpus(
+        engine, corpus, ["A?", "Given?", "B?"], k=3, name=False, embeddings=given, show_progress=True
+    )
+    assert engine.calls == [["A?", "B?"]], "one embed_many for what was not given"
+    assert [result.instruction for result in report.results] == ["A?", "Given?", "B?"]
+    bars = [line for line in capsys.readouterr().err.replace("\r", "\n").splitlines() if "cluster" in line]
+    assert bars and all(line.startswith("cluster") for line in bars), "one bar, the job's"
+    assert f"{2 * len(TOY_TEXTS)}/{2 * len(TOY_TEXTS)}" in bars[-1]
+
+
+def test_cluster_corpus_reads_the_cache_on_a_second_run(tmp_path, monkeypatch):
+    """The CLI's engine caches: a second run of the same corpus runs no forward pass, and the
+    job's bar still counts the vectors it read."""
+    cached = InBedder.from_pretrained("default", dtype="float32", cache=tmp_path / "cache.sqlite")
+    texts = [f"{text} (cached run)" for text in TOY_TEXTS]
+    first = cluster_corpus(cached, texts, [TOPIC, "How does the writer feel?"], k=3, name=False)
+    monkeypatch.setattr(cached, "_compute", lambda *args: pytest.fail("a cached vector was computed"))
+    second = cluster_corpus(cached, texts, [TOPIC, "How does the writer feel?"], k=3, name=False)
+    assert [r.assignments for r in second.results] == [r.assignments for r in first.results]
 
 
 def test_instructions_default_only_for_bbc():

@@ -5,9 +5,14 @@ with LangChain's standard embedding suites run in remote mode."""
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +22,8 @@ from inbedder_integrations import InBedder
 from inbedder_integrations.errors import InBedderError, MissingError
 
 pytest.importorskip("fastapi", reason="the 'serve' extra is part of the test install")
-from inbedder_integrations.chroma import InBedderEmbeddingFunction, open_collection
+from inbedder_integrations.chroma import InBedderEmbeddingFunction, InstructionMismatchError, open_collection
+from inbedder_integrations.corpus import InstructedCorpus
 from inbedder_integrations.langchain import InBedderEmbeddings
 from inbedder_integrations.llama_index import InBedderEmbedding
 from inbedder_integrations.serving import ServeConfig, ServedInstruction, serve_in_background
@@ -142,6 +148,57 @@ def test_a_server_that_restarts_is_retried(server_engine: InBedder) -> None:
         starter.join(60)
         for running in restarted:
             running.stop()  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- searching through it
+
+
+def test_a_corpus_searches_through_a_query_server_as_it_does_in_process(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Indexed in-process, searched with the server embedding the queries: the same hits and
+    scores; the CLI's ``search --server`` prints them too.  A server without the collection's
+    instruction, or with another query instruction, is refused and named."""
+    import chromadb
+
+    client = chromadb.PersistentClient(path=str(tmp_path / "store"))
+    local_corpus = InstructedCorpus(client, "news", model_kwargs=FLOAT32, cache=False)
+    local_corpus.index(DOCS, [TOPIC, MOOD], query_instructions={TOPIC: TOPIC_QUERY})
+    monkeypatch.setenv("INBEDDER_API_KEY", KEY)
+    remote_corpus = InstructedCorpus(
+        client, "news", model_kwargs=FLOAT32, query_server=server, api_key_env_var="INBEDDER_API_KEY"
+    )
+    expected = local_corpus.search(QUESTION, TOPIC, k=3)
+    got = remote_corpus.search(QUESTION, TOPIC, k=3)
+    assert [hit.id for hit in got] == [hit.id for hit in expected]
+    assert np.allclose([hit.score for hit in got], [hit.score for hit in expected], atol=1e-5)
+
+    other = "Which place is named?"
+    local_corpus.index(DOCS, [other])
+    with pytest.raises(MissingError, match=r"serves no name for 'Which place is named\?'.*topic="):
+        remote_corpus.search(QUESTION, other)
+    local_corpus.index(
+        DOCS, [MOOD + " Answer in one word."], query_instructions={MOOD + " Answer in one word.": MOOD}
+    )
+    with pytest.raises(MissingError):
+        remote_corpus.search(QUESTION, MOOD + " Answer in one word.")
+    mismatched = InstructedCorpus(client, "moody", model_kwargs=FLOAT32, cache=False)
+    mismatched.index(DOCS, [MOOD], query_instructions={MOOD: "How do they feel, as a question?"})
+    mismatched.query_server, mismatched.api_key_env_var = server, "INBEDDER_API_KEY"
+    with pytest.raises(InstructionMismatchError, match="query_instruction"):
+        mismatched.search(QUESTION, MOOD)
+
+    cli = shutil.which("inbedder", path=str(Path(sys.executable).parent))
+    assert cli
+    command = [cli, "search", "news", QUESTION, "--instruction", TOPIC, "-k", "3"]
+    result = subprocess.run(
+        [*command, "--server", server, "--path", str(tmp_path / "store")],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "INBEDDER_API_KEY": KEY}, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()]
+    assert [row[2] for row in rows] == [hit.id for hit in expected]
+    assert [float(row[1]) for row in rows] == pytest.approx([hit.score for hit in expected], abs=1e-4)
 
 
 class TestStandardIntegrationRemote(EmbeddingsIntegrationTests):

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 from ..errors import InvalidArgumentError
+from ..serving.config import API_KEY_ENV
 from .options import (
     Commands,
     add_command,
@@ -159,12 +161,23 @@ def add_search_command(commands: Commands) -> None:
     search.add_argument("query")
     search.add_argument("--instruction", required=True)
     search.add_argument("-k", type=positive, default=5)
+    search.add_argument(
+        "--server",
+        default=None,
+        metavar="URL",
+        help="embed the query with this running `inbedder serve` instead of loading the model"
+        f" (its key: ${API_KEY_ENV} if set); it must serve the instruction",
+    )
     add_store_options(search)
     add_model_options(search)
 
 
 def cmd_search(args: argparse.Namespace) -> None:
-    hits = instructed_corpus(args, existing=True).search(args.query, args.instruction, k=args.k)
+    corpus = instructed_corpus(args, existing=True)
+    if args.server is not None:
+        corpus.query_server = args.server
+        corpus.api_key_env_var = API_KEY_ENV if API_KEY_ENV in os.environ else None
+    hits = corpus.search(args.query, args.instruction, k=args.k)
     for rank, hit in enumerate(hits, start=1):
         snippet = " ".join(hit.text.split())[:100]
         print(f"{rank:>2}. {hit.score:.4f}  {hit.id}  {snippet}")

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from ..engine.prompting import validate_instruction, validate_texts
 from .corpora import LabelledCorpus
@@ -172,11 +173,22 @@ def cluster_corpus(
     """
     corpus, instructions = _checked_input(corpus, instructions)
     _check_settings(len(corpus.texts), k, method)
+    missing = [q for q in instructions if (embeddings or {}).get(q) is None]
     results = []
-    for instruction in instructions:
-        logger.info("clustering under %r", instruction)
-        vectors = _vectors(engine, corpus, instruction, embeddings, show_progress)
-        results.append(_cluster_one(engine if name else None, corpus, instruction, vectors, k, method, seed))
+    # One bar for the whole job: every vector (the cache's too), then each answer asked.
+    total = len(corpus.texts) * len(missing)
+    with tqdm(total=total, disable=not show_progress, unit="step", desc="cluster") as bar:
+        # One pass for every instruction: each text's prompt prefix is computed once.
+        computed = engine.embed_many(corpus.texts, missing, show_progress=bar) if missing else {}
+        for instruction in instructions:
+            logger.info("clustering under %r", instruction)
+            vectors = (
+                computed[instruction]
+                if instruction in computed
+                else _given(engine, corpus, instruction, embeddings)
+            )
+            namer = engine if name else None
+            results.append(_cluster_one(namer, corpus, instruction, vectors, k, method, seed, bar))
     return ClusteringReport(
         corpus=corpus.name,
         model=engine.model_name,
@@ -202,17 +214,11 @@ def _checked_input(
     return corpus, checked
 
 
-def _vectors(
-    engine: InBedder,
-    corpus: LabelledCorpus,
-    instruction: str,
-    embeddings: Mapping[str, np.ndarray] | None,
-    show_progress: bool,
+def _given(
+    engine: InBedder, corpus: LabelledCorpus, instruction: str, embeddings: Mapping[str, np.ndarray] | None
 ) -> np.ndarray:
-    """The vectors given for ``instruction`` (checked against the engine's shape), or new ones."""
-    vectors = (embeddings or {}).get(instruction)
-    if vectors is None:
-        return engine.embed(corpus.texts, instruction, show_progress=show_progress)
+    """The vectors given for ``instruction``, checked against the engine's shape."""
+    vectors = (embeddings or {})[instruction]
     if vectors.shape != (len(corpus.texts), engine.dim):
         raise InvalidArgumentError(
             f"embeddings[{instruction!r}] has shape {vectors.shape}, "
@@ -229,6 +235,7 @@ def _cluster_one(
     k: int | None,
     method: str,
     seed: int,
+    progress: tqdm,
 ) -> InstructionClusters:
     """Cluster, score, name and project one instruction's vectors (``engine=None``: names from words)."""
     from sklearn.decomposition import PCA
@@ -243,7 +250,7 @@ def _cluster_one(
         instruction=instruction,
         k=chosen_k,
         assignments=assignments.tolist(),
-        clusters=name_clusters(engine, corpus.texts, vectors, assignments, instruction),
+        clusters=name_clusters(engine, corpus.texts, vectors, assignments, instruction, progress=progress),
         coordinates=[(float(x), float(y)) for x, y in coordinates],
         metrics=metrics,
     )

@@ -15,11 +15,13 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 if TYPE_CHECKING:
     from scipy import sparse
 
     from ..engine import InBedder
+    from ..engine.engine import Progress
 
 __all__ = [
     "KEPT_WORDS",
@@ -206,10 +208,19 @@ def _nearest_members(vectors: np.ndarray, assignments: np.ndarray, count: int) -
 
 
 def _ask(
-    engine: InBedder, texts: Sequence[str], indices: Sequence[int], instruction: str, max_new_tokens: int
+    engine: InBedder,
+    texts: Sequence[str],
+    indices: Sequence[int],
+    instruction: str,
+    max_new_tokens: int,
+    progress: Progress,
 ) -> dict[int, str]:
     """The normalised answer of each text asked, by its index (one batched call)."""
-    answers = engine.answer([texts[i] for i in indices], instruction, max_new_tokens=max_new_tokens)
+    if isinstance(progress, tqdm):  # a job's bar: these answers are steps of it too
+        progress.total = (progress.total or 0) + len(indices)
+        progress.refresh()
+    asked = [texts[i] for i in indices]
+    answers = engine.answer(asked, instruction, max_new_tokens=max_new_tokens, show_progress=progress)
     return dict(zip(indices, (_normalise_answer(answer) for answer in answers), strict=True))
 
 
@@ -222,6 +233,7 @@ def name_clusters(
     *,
     members_asked: int = 8,
     max_new_tokens: int = 8,
+    progress: Progress = False,
 ) -> list[Cluster]:
     """Name each cluster by its members' top answer and the words that set it apart.
 
@@ -229,10 +241,11 @@ def name_clusters(
     naming cheap on large corpora; the c-TF-IDF words come from every member's
     text.  With ``engine=None`` (or when no member gives an answer) the name is
     the words alone.  The three members nearest the centroid are the examples.
+    ``progress``: a bar for the answers, or a job's bar they advance.
     """
     nearest = _nearest_members(vectors, assignments, members_asked)
     asked = [index for indices in nearest.values() for index in indices]
-    answer_of = _ask(engine, texts, asked, instruction, max_new_tokens) if engine is not None else {}
+    answer_of = {} if engine is None else _ask(engine, texts, asked, instruction, max_new_tokens, progress)
     members = {cluster_id: np.flatnonzero(assignments == cluster_id) for cluster_id in nearest}
     words = distinctive_words([[texts[int(i)] for i in members[cluster_id]] for cluster_id in nearest])
     clusters = []

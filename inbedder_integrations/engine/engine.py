@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,20 @@ logger = logging.getLogger(__name__)
 
 #: Prompt ids made beforehand: per instruction, one row of ids per text.
 PromptIds = Mapping[str, Sequence[Sequence[int]]]
+#: ``show_progress``: a bar of the call's own, or a caller's bar that the call advances (one
+#: bar for a whole job, such as ``inbedder cluster``'s: vectors read from the cache count too).
+Progress = bool | tqdm
+
+
+@contextmanager
+def progress_bar(progress: Progress, total: int, unit: str, desc: str) -> Iterator[tqdm]:
+    """The caller's bar, left open, or a new one of ``total`` (hidden when ``progress`` is False)."""
+    if isinstance(progress, tqdm):
+        yield progress
+        return
+    with tqdm(total=total, disable=not progress, unit=unit, desc=desc) as bar:
+        yield bar
+
 
 __all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_MAX_BATCH_TOKENS", "EngineClosedError", "InBedder"]
 
@@ -409,7 +424,7 @@ class InBedder:
         *,
         normalize: bool = True,
         batch_size: int | None = None,
-        show_progress: bool = False,
+        show_progress: Progress = False,
     ) -> np.ndarray:
         """Embed ``texts`` under ``instruction``: float32 array of shape (len(texts), dim).
 
@@ -428,7 +443,7 @@ class InBedder:
         *,
         normalize: bool = True,
         batch_size: int | None = None,
-        show_progress: bool = False,
+        show_progress: Progress = False,
     ) -> dict[str, np.ndarray]:
         """Embed ``texts`` under every instruction: ``{instruction: (len(texts), dim) float32}``.
 
@@ -481,7 +496,7 @@ class InBedder:
         instructions: list[str],
         normalize: bool,
         batch_size: int | None,
-        show_progress: bool,
+        show_progress: Progress,
         encoded: PromptIds | None = None,
     ) -> dict[str, np.ndarray]:
         """Cache lookups, one computation for whatever is missing, then normalisation;
@@ -499,6 +514,8 @@ class InBedder:
                         missing[instruction].append(index)
         todo = sorted(set().union(*missing.values()))
         pending = [q for q in instructions if missing[q]]
+        if isinstance(show_progress, tqdm):  # a job's bar counts the cache's vectors too
+            show_progress.update(sum(len(texts) - len(missing[q]) for q in instructions))
         if todo:
             todo_ids = None if encoded is None else {q: [encoded[q][i] for i in todo] for q in pending}
             computed = self._compute([texts[i] for i in todo], pending, batch_size, show_progress, todo_ids)
@@ -520,14 +537,14 @@ class InBedder:
         texts: list[str],
         instructions: list[str],
         batch_size: int | None,
-        show_progress: bool,
+        show_progress: Progress,
         encoded: PromptIds | None = None,
     ) -> dict[str, np.ndarray]:
         """Raw (unnormalised) vectors from the model, sharing prompt prefixes where it can."""
         output = {q: np.zeros((len(texts), self.dim), dtype=np.float32) for q in instructions}
         total = len(texts) * len(instructions)
         runner, limits = self._live_runner, (batch_size or self.batch_size, self.max_batch_tokens)
-        with tqdm(total=total, disable=not show_progress, unit="vector", desc="embed") as bar:
+        with progress_bar(show_progress, total, "vector", "embed") as bar:
             if len(instructions) > 1 and runner.shares_prefix:
                 for batch in runner.prefix_batches(texts, instructions, *limits, encoded):
                     with self._loaded.lock:
@@ -552,7 +569,7 @@ class InBedder:
         *,
         max_new_tokens: int = 16,
         batch_size: int | None = None,
-        show_progress: bool = False,
+        show_progress: Progress = False,
     ) -> list[str]:
         """The model's short answer to ``instruction`` for each text (greedy, deterministic).
 
@@ -564,7 +581,7 @@ class InBedder:
         positive_int("max_new_tokens", max_new_tokens)
         answers = [""] * len(texts)
         runner, limits = self._live_runner, (batch_size or self.batch_size, self.max_batch_tokens)
-        with tqdm(total=len(texts), disable=not show_progress, unit="text", desc="answer") as bar:
+        with progress_bar(show_progress, len(texts), "text", "answer") as bar:
             for batch in runner.batches(texts, instruction, *limits):
                 with self._loaded.lock:
                     if self.kind == "masked":
