@@ -7,9 +7,14 @@
    request back to back for ``--seconds``, against a server with dynamic batching
    and against the same server taking one request at a time
    (``max_batch_texts=1``, no wait).  Target: batching at least 3x.
-2. Overhead: one ``POST /v1/embeddings`` of a batch of 64 texts against
+   Beside it, what bounds that ratio: in-process, one ``embed`` of 64 single texts
+   against 64 calls of one text each (the engine's own gain from batching here).
+2. Overhead: one ``POST /v1/embeddings`` of a batch (1 text, and 64) against
    in-process :meth:`InBedder.embed` of the same batch, run alternately 5 times
    after a warm-up each: the median of the 5 paired ratios.  Target: at most 15%.
+   Measured for this tree and, in a subprocess on a git worktree, for commit
+   ``BEFORE_TOKENISE_ONCE`` (whose server tokenised every text twice and estimated
+   tokens from length), so both figures come from the same run.
 
 Both servers are real uvicorn servers on 127.0.0.1, in this process, sharing one
 fp32 engine without the on-disk cache (a repeat must cost a forward pass).
@@ -22,7 +27,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -44,6 +51,8 @@ from run import _cpu_name, short_texts  # noqa: E402
 
 INSTRUCTIONS = {"topic": "What is the topic of this text?", "mood": "How does the writer feel?"}
 TOLERANCE = 1e-5
+#: The last commit whose server validated each text three times and tokenised it twice.
+BEFORE_TOKENISE_ONCE = "e37ae1e"
 
 
 @dataclass
@@ -169,8 +178,72 @@ def measure_overhead(engine: InBedder, texts: list[str], repeats: int = 5) -> di
     }  # fmt: skip
 
 
+def overheads(engine: InBedder, sizes: list[int], repeats: int) -> dict[str, Any]:
+    return {str(n): measure_overhead(engine, short_texts(n), repeats) for n in sizes}
+
+
+def overheads_at_commit(commit: str, sizes: list[int], repeats: int) -> dict[str, Any]:
+    """:func:`overheads` of ``commit``'s package and benchmark, in a subprocess on a worktree."""
+    with tempfile.TemporaryDirectory(prefix="inbedder-before-") as folder:
+        tree = Path(folder) / "tree"
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(tree), commit], check=True
+        )
+        try:
+            code = (
+                "import json, sys; import inbedder_integrations as p; import serving; "
+                "from inbedder_integrations import InBedder; "
+                "e = InBedder.from_pretrained('default', dtype='float32', cache=False); "
+                f"print(json.dumps({{'package': p.__file__, 'overheads': {{str(n): serving.measure_overhead("
+                f"e, serving.short_texts(n), {repeats}) for n in {sizes!r}}}}}))"
+            )
+            path = os.pathsep.join([str(tree), str(tree / "benchmarks")])
+            result = subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                env={**os.environ, "PYTHONPATH": path}, cwd=tree,
+            )  # fmt: skip
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=True)
+    measured = json.loads(result.stdout.strip().splitlines()[-1])
+    assert measured["package"].startswith(str(tree)), f"measured the wrong package: {measured['package']}"
+    return measured["overheads"]
+
+
+def engine_batching_bound(engine: InBedder, texts: list[str], repeats: int = 3) -> dict[str, Any]:
+    """In-process: ``texts`` in one call against one call per text, medians of ``repeats``."""
+    instruction = INSTRUCTIONS["topic"]
+
+    def together() -> None:
+        engine.embed(texts, instruction)
+
+    def one_by_one() -> None:
+        for text in texts:
+            engine.embed([text], instruction)
+
+    times: dict[str, list[float]] = {"together": [], "one by one": []}
+    together(), one_by_one()
+    for _ in range(repeats):
+        for name, run in (("together", together), ("one by one", one_by_one)):
+            started = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - started)
+    joint, single = statistics.median(times["together"]), statistics.median(times["one by one"])
+    return {
+        "texts": len(texts), "one call s": round(joint, 3), "one call per text s": round(single, 3),
+        "speed-up": round(single / joint, 2),
+    }  # fmt: skip
+
+
+def _auto_dtype_bound(engine: InBedder, clients: int) -> dict[str, Any] | None:
+    """The same bound for ``dtype="auto"`` where it is not fp32 (bf16 on a CPU that runs it natively)."""
+    auto = InBedder.from_pretrained("default", cache=False)
+    if auto.dtype == engine.dtype:
+        return None
+    return {"dtype": auto.dtype, **engine_batching_bound(auto, short_texts(clients))}
+
+
 def run_benchmark(
-    engine: InBedder, *, clients: int, seconds: float, texts: int, overhead_texts: int
+    engine: InBedder, *, clients: int, seconds: float, texts: int, overhead_texts: int, before: bool = True
 ) -> dict[str, Any]:
     pool = make_pool(short_texts(texts))
     expected = expected_vectors(engine, pool)
@@ -187,7 +260,13 @@ def run_benchmark(
         "cpu": _cpu_name(), "torch threads": torch.get_num_threads(), "dtype": engine.dtype,
         "model": engine.model_name,
         "load": loads, "batching speed-up": round(batched / single, 2) if single else None,
-        "overhead": measure_overhead(engine, short_texts(overhead_texts)),
+        "engine batching": engine_batching_bound(engine, short_texts(clients)),
+        "engine batching, dtype auto": _auto_dtype_bound(engine, clients),
+        "overhead": overheads(engine, [1, overhead_texts], 5),
+        "overhead before tokenising once": (
+            overheads_at_commit(BEFORE_TOKENISE_ONCE, [1, overhead_texts], 5) if before else None
+        ),
+        "before commit": BEFORE_TOKENISE_ONCE,
     }  # fmt: skip
 
 
@@ -201,13 +280,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--output", default=None, help="default: docs/serving.json (--quick: a temporary file)"
     )
+    parser.add_argument(
+        "--no-before", action="store_true", help=f"skip commit {BEFORE_TOKENISE_ONCE}'s overhead"
+    )
     args = parser.parse_args(argv)
     seconds = args.seconds or (3.0 if args.quick else 30.0)
     engine = InBedder.from_pretrained("default", dtype="float32", cache=False)
     started = time.perf_counter()
     results = run_benchmark(
         engine, clients=args.clients, seconds=seconds, texts=64 if args.quick else 512,
-        overhead_texts=8 if args.quick else 64,
+        overhead_texts=8 if args.quick else 64, before=not args.no_before,
     )  # fmt: skip
     results["command"] += " --quick" if args.quick else ""
     results["total seconds"] = round(time.perf_counter() - started, 1)
