@@ -25,6 +25,7 @@ from .options import (
     cache_given,
     cache_setting,
     model_kwargs,
+    model_name,
     port_number,
     positive,
 )
@@ -45,6 +46,8 @@ _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 #: (``$INBEDDER_CACHE`` is the cache folder): the flag's ``--no-`` form, and the library's own
 #: variable for the cache file.
 _RENAMED = {"cache": "INBEDDER_NO_CACHE", "cache_path": "INBEDDER_EMBEDDING_CACHE"}
+#: Flags whose variable is named after their ``--no-`` form: true turns them off.
+_NAMED_BY_NEGATION = frozenset({"cache"})
 
 
 def add_serve_command(commands: Commands) -> None:
@@ -169,7 +172,7 @@ def _from_environment(action: argparse.Action, raw: str) -> Any:
         word = raw.strip().lower()
         if word not in _TRUE | _FALSE:
             raise ValueError("must be true or false (1/0, yes/no, on/off)")
-        return (word in _TRUE) != (action.dest == "cache")  # INBEDDER_NO_CACHE=1: no cache
+        return (word in _TRUE) != (action.dest in _NAMED_BY_NEGATION)  # INBEDDER_NO_CACHE=1: no cache
     if isinstance(action, argparse._AppendAction):
         items = json.loads(raw) if raw.lstrip().startswith("[") else [raw]
         if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
@@ -195,7 +198,7 @@ def serve_config(args: argparse.Namespace, environ: Mapping[str, str] | None = N
     if args.instruction or args.query_instruction:
         settings["instructions"] = parse_named_instructions(args.instruction or [], args.query_instruction)
     if args.model is not None or "model" not in settings:
-        settings["model"] = args.model or "default"
+        settings["model"] = model_name(args)
     settings["model_kwargs"] = {**settings.get("model_kwargs", {}), **model_kwargs(args)}
     if cache_given(args) or "cache" not in settings:
         settings["cache"] = cache_setting(args)
