@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +16,12 @@ from inbedder_integrations import DEFAULT_TEMPLATE, InBedder
 from inbedder_integrations.engine.prompting import PromptTokenizer
 from inbedder_integrations.evaluation.loaders import load_rotten_tomatoes
 from inbedder_integrations.evaluation.splits import held_out_movies, held_out_review_texts
-from inbedder_integrations.training import labellers, questions, sources, synthetic
+from inbedder_integrations.training import labellers, news, questions, sources, synthetic
 from inbedder_integrations.training.data import (
     EVALUATION_FILES,
     QARow,
     balance,
+    cap_topic_answers,
     clean_answer,
     clean_rows,
 )
@@ -134,11 +136,45 @@ def test_questions_cover_the_families_in_several_phrasings():
 
 
 def test_balance_caps_every_family():
-    rows = [QARow("q", f"t{i}", "a", "s", "source", "topic") for i in range(50)]
+    rows = [QARow("q", f"t{i}", "a", "s", "source", "people") for i in range(50)]
     rows += [QARow("q", f"u{i}", "a", "s", "source", "intent") for i in range(5)]
-    kept = balance(rows, 10, random.Random(0))
-    assert sum(row.family == "topic" for row in kept) == 10
+    rows += [QARow("q", f"v{i}", "a", "s", "source", "topic") for i in range(50)]
+    kept = balance(rows, 9, random.Random(0))
+    assert sum(row.family == "people" for row in kept) == 9
     assert sum(row.family == "intent" for row in kept) == 5
+    assert sum(row.family == "topic" for row in kept) == 12, "topic keeps FAMILY_SIZES['topic'] x 9"
+
+
+def test_no_topic_answer_fills_more_than_its_cap():
+    rows = [QARow("q", f"t{i}", "Film" if i % 2 else "film", "s", "source", "topic") for i in range(30)]
+    rows += [QARow("q", f"s{i}", "sport", "s", "source", "topic") for i in range(3)]
+    rows += [QARow("q", f"u{i}", "film", "s", "source", "genre") for i in range(30)]
+    kept = cap_topic_answers(rows, 5, random.Random(0))
+    topic = Counter(row.output.lower() for row in kept if row.family == "topic")
+    assert topic == {"film": 5, "sport": 3}, "case-insensitive cap; answers under it are all kept"
+    assert sum(row.family == "genre" for row in kept) == 30, "other families are not capped"
+
+
+def test_topic_questions_are_answered_with_categories_and_titles_only_when_asked_for():
+    labels = {"title": "Alabama", "topic": "geography"}
+    for seed in range(20):
+        for question in questions.questions_for(labels, random.Random(seed), ner_checked=False):
+            expected = {"topic": "geography", "title": "Alabama"}[question.label]
+            assert question.answer == expected
+            assert question.family == ("topic" if question.label == "topic" else "subject")
+    assert set(sources.WIKIPEDIA_CATEGORIES.values()) >= {"sport", "science", "politics", "geography"}
+
+
+def test_news_briefs_carry_topic_valence_and_only_the_places_they_name():
+    briefs = news.compose_briefs(300, 0, synthetic.PLACES)
+    assert len({brief.text for brief in briefs}) == 300
+    assert {brief.labels["topic"] for brief in briefs} == set(news.CATEGORIES)
+    assert {brief.labels["news_valence"] for brief in briefs} == {"positive", "negative", "neutral"}
+    for brief in briefs:
+        assert all(brief.labels[key] in brief.text for key in ("city", "country") if key in brief.labels)
+        valence = brief.labels["news_valence"]
+        assert any(reaction.split("{")[0][:20] in brief.text for reaction in news.REACTIONS[valence])
+    assert briefs == news.compose_briefs(300, 0, synthetic.PLACES), "deterministic for a seed"
 
 
 def test_entity_and_sentiment_labellers():
@@ -160,7 +196,10 @@ def test_real_sources_exclude_held_out_movies():
     labels = {review.labels.get("review_sentiment") for review in reviews}
     assert labels == {"positive", "negative", None}  # None: plot summaries
     wiki = list(sources.wikipedia_texts(package_file("gensim", f"test_data/{sources.WIKI_FILE}")))
-    assert any(text.labels["topic"] == "Anarchism" for text in wiki)
+    anarchism = [text for text in wiki if text.labels["title"] == "Anarchism"]
+    assert anarchism and all(text.labels["topic"] == "politics" for text in anarchism)
+    titles = {text.labels["title"] for text in wiki}
+    assert set(sources.WIKIPEDIA_CATEGORIES) <= titles, "every table entry names a page of the excerpt"
     assert not any(name in text.source for text in wiki + reviews for name in EVALUATION_FILES)
 
 

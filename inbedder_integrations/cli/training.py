@@ -29,6 +29,7 @@ def add_data_command(commands: Commands) -> None:
         "--synthetic-messages", type=positive, default=12000, help="composed customer messages"
     )
     build.add_argument("--synthetic-posts", type=positive, default=3000, help="composed personal posts")
+    build.add_argument("--synthetic-briefs", type=positive, default=6000, help="composed news briefs")
     build.add_argument("--seed", type=int, default=0)
 
 
@@ -40,6 +41,7 @@ def cmd_data_build(args: argparse.Namespace) -> None:
         per_family=args.per_family,
         synthetic_messages=args.synthetic_messages,
         synthetic_posts=args.synthetic_posts,
+        synthetic_briefs=args.synthetic_briefs,
         seed=args.seed,
         command=_command_line(),
     )

@@ -33,7 +33,7 @@ from typing import Any
 from ..evaluation.loaders import load_rotten_tomatoes
 from ..evaluation.splits import held_out_movies, held_out_review_texts
 from ..wheel_data import package_file
-from . import labellers, sources, synthetic
+from . import labellers, news, sources, synthetic
 from .leakage import LeakageIndex, evaluation_texts, leaking_rows
 from .questions import about_question, questions_for
 from .sources import SourceText
@@ -50,6 +50,17 @@ EVALUATION_FILES = frozenset(
 )
 #: the largest share of a family's rows that composed (synthetic) texts may fill.
 SYNTHETIC_SHARE = 2 / 3
+#: families the builder keeps more of (times ``per_family``): topic answers are categories and
+#: sentiment covers news, reviews, posts and messages, which need more rows than one source's worth.
+FAMILY_SIZES = {"topic": 4 / 3, "sentiment": 4 / 3}
+#: the least share of a family composed texts fill where they exist (a quarter unless named here):
+#: composed news briefs are where topic categories and good-or-bad news are known for sure.
+SYNTHETIC_FLOORS = {"topic": 0.4, "sentiment": 0.4}
+#: the largest share of the topic family any one answer may fill (no category crowds out the rest).
+MAX_TOPIC_ANSWER_SHARE = 0.1
+#: texts VADER does not label: a plot summary or an encyclopedia paragraph states no opinion of its
+#: own, so a lexicon's reading of its words is noise (the sentiment family has other sources).
+NO_VADER_REGISTERS = frozenset({"plot summary", "encyclopedia article"})
 #: sentiment labels VADER gives (mostly "neutral" on encyclopedic text): keep this share of the neutral ones.
 NEUTRAL_SENTIMENT_SHARE = 0.3
 
@@ -133,7 +144,7 @@ def add_labeller_answers(texts: list[SourceText], rng: random.Random) -> dict[in
         year = re.search(r"\b(1[0-9]{3}|20[0-2][0-9])\b", text.text)
         if year and "year" not in text.labels:
             added["year"] = year.group(1)
-        if "review_sentiment" not in text.labels and text.labels.get("register") != "plot summary":
+        if "review_sentiment" not in text.labels and text.labels.get("register") not in NO_VADER_REGISTERS:
             mood = labellers.vader_sentiment(text.text)
             if mood != "neutral" or rng.random() < NEUTRAL_SENTIMENT_SHARE:
                 added["sentiment"] = mood
@@ -145,11 +156,12 @@ def add_labeller_answers(texts: list[SourceText], rng: random.Random) -> dict[in
     return answerers
 
 
-def synthetic_texts(messages: int, posts: int, seed: int) -> list[SourceText]:
-    """Attribute-controlled customer messages and personal posts."""
+def synthetic_texts(messages: int, posts: int, seed: int, briefs: int = 0) -> list[SourceText]:
+    """Attribute-controlled customer messages, personal posts and news briefs."""
     composed = [
         *(("message", item) for item in synthetic.compose_messages(messages, seed, synthetic.PLACES)),
         *(("post", item) for item in synthetic.compose_posts(posts, seed + 1, synthetic.PLACES)),
+        *(("news", item) for item in news.compose_briefs(briefs, seed + 2, synthetic.PLACES)),
     ]
     return [
         SourceText(item.text, f"synthetic:{kind}:{number}", dict(item.labels))
@@ -180,11 +192,31 @@ def rows_for(
     return rows
 
 
+def family_size(family: str, per_family: int) -> int:
+    """How many rows ``family`` keeps at most."""
+    return round(FAMILY_SIZES.get(family, 1.0) * per_family)
+
+
+def cap_topic_answers(rows: list[QARow], cap: int, rng: random.Random) -> list[QARow]:
+    """At most ``cap`` topic rows per answer (case-insensitive), the rest of the rows untouched."""
+    by_answer: dict[str, list[QARow]] = {}
+    kept = []
+    for row in rows:
+        if row.family == "topic":
+            by_answer.setdefault(row.output.lower(), []).append(row)
+        else:
+            kept.append(row)
+    for answer in sorted(by_answer):
+        group = by_answer[answer]
+        kept.extend(group if len(group) <= cap else rng.sample(group, cap))
+    return kept
+
+
 def balance(rows: list[QARow], per_family: int, rng: random.Random) -> list[QARow]:
-    """At most ``per_family`` rows of each family, real text first.
+    """At most ``per_family`` rows of each family (``FAMILY_SIZES`` for some), real text first.
 
     Synthetic rows fill what real text cannot, but never more than
-    ``SYNTHETIC_SHARE`` of ``per_family``, and at least a quarter where they exist,
+    ``SYNTHETIC_SHARE`` of ``per_family``, and at least a quarter (``SYNTHETIC_FLOORS``) where they exist,
     so that every family is asked of both kinds of text.
     """
     by_family: dict[str, tuple[list[QARow], list[QARow]]] = {}
@@ -194,9 +226,10 @@ def balance(rows: list[QARow], per_family: int, rng: random.Random) -> list[QARo
     kept = []
     for family in sorted(by_family):
         real, composed = by_family[family]
-        synthetic_floor = min(len(composed), per_family // 4)
-        take_real = min(len(real), per_family - synthetic_floor)
-        take_synthetic = min(len(composed), int(SYNTHETIC_SHARE * per_family), per_family - take_real)
+        size = family_size(family, per_family)
+        synthetic_floor = min(len(composed), int(SYNTHETIC_FLOORS.get(family, 0.25) * size))
+        take_real = min(len(real), size - synthetic_floor)
+        take_synthetic = min(len(composed), int(SYNTHETIC_SHARE * size), size - take_real)
         kept.extend(rng.sample(real, take_real) + rng.sample(composed, take_synthetic))
     rng.shuffle(kept)
     return kept
@@ -220,6 +253,7 @@ def build_dataset(
     per_family: int = DEFAULT_PER_FAMILY,
     synthetic_messages: int = 12000,
     synthetic_posts: int = 3000,
+    synthetic_briefs: int = 6000,
     seed: int = 0,
     command: str = "",
 ) -> dict[str, Any]:
@@ -228,9 +262,11 @@ def build_dataset(
     texts, files = real_texts()
     logger.info("labelling %d real texts (spaCy NER, VADER)", len(texts))
     answerers = add_labeller_answers(texts, rng)
-    texts += synthetic_texts(synthetic_messages, synthetic_posts, seed)
+    texts += synthetic_texts(synthetic_messages, synthetic_posts, seed, synthetic_briefs)
     rows = clean_rows(rows_for(texts, answerers, rng))
     rows, leaking_inputs = drop_leaks(rows)
+    topic_cap = int(MAX_TOPIC_ANSWER_SHARE * family_size("topic", per_family))
+    rows = cap_topic_answers(rows, topic_cap, rng)
     rows = balance(rows, per_family, rng)
     write_rows(output, rows)
     provenance = describe(output, rows, files, seed, command, leaking_inputs, per_family)

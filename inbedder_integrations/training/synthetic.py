@@ -22,6 +22,7 @@ __all__ = [
     "EMOTION_WORDS",
     "INTENTS",
     "LIFE_EVENTS",
+    "MESSAGE_SENTIMENT",
     "NAMES",
     "NEGATIVE_EMOTIONS",
     "PLACES",
@@ -34,6 +35,7 @@ __all__ = [
     "compose_messages",
     "compose_post",
     "compose_posts",
+    "distinct_texts",
 ]
 
 
@@ -227,6 +229,11 @@ EMOTION_FITS: dict[str, tuple[str, ...]] = {
     "information": ("calm", "excited", "confused", "happy"),
 }
 NEGATIVE_EMOTIONS = ("angry", "frustrated", "worried", "sad", "confused", "calm")
+#: a message's sentiment from its feeling (a confused message is neither clearly one nor the other)
+MESSAGE_SENTIMENT = {
+    "happy": "positive", "grateful": "positive", "excited": "positive", "calm": "neutral",
+    "angry": "negative", "frustrated": "negative", "worried": "negative", "sad": "negative",
+}  # fmt: skip
 
 PRODUCTS: dict[str, tuple[str, ...]] = {
     "electronics": ("phone", "laptop", "headphones", "television", "tablet", "camera", "printer"),
@@ -345,10 +352,12 @@ def compose_message(rng: random.Random, places: list[tuple[str, str]]) -> Synthe
         "audience": AUDIENCES[register],
         "satisfied": "yes" if intent == "praise" or cause == "good service" else "no",
     }
+    if emotion in MESSAGE_SENTIMENT:
+        labels["sentiment"] = MESSAGE_SENTIMENT[emotion]
     return SyntheticText(text, labels)
 
 
-def _distinct(
+def distinct_texts(
     composer: Callable[[random.Random, list[tuple[str, str]]], SyntheticText],
     count: int,
     seed: int,
@@ -370,7 +379,7 @@ def _distinct(
 
 def compose_messages(count: int, seed: int, places: list[tuple[str, str]]) -> list[SyntheticText]:
     """``count`` distinct customer messages."""
-    return _distinct(compose_message, count, seed, places)
+    return distinct_texts(compose_message, count, seed, places)
 
 
 #: life event -> (emotion, sentences telling it)
@@ -439,4 +448,4 @@ def compose_post(rng: random.Random, places: list[tuple[str, str]]) -> Synthetic
 
 def compose_posts(count: int, seed: int, places: list[tuple[str, str]]) -> list[SyntheticText]:
     """``count`` distinct personal posts."""
-    return _distinct(compose_post, count, seed, places)
+    return distinct_texts(compose_post, count, seed, places)
