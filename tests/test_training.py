@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import torch
 
 from inbedder_integrations import DEFAULT_TEMPLATE, InBedder
 from inbedder_integrations.engine.prompting import PromptTokenizer
+from inbedder_integrations.errors import InvalidArgumentError
 from inbedder_integrations.evaluation.loaders import load_rotten_tomatoes
 from inbedder_integrations.evaluation.splits import held_out_movies, held_out_review_texts
 from inbedder_integrations.training import labellers, news, questions, sources, synthetic
@@ -26,6 +28,7 @@ from inbedder_integrations.training.data import (
     clean_rows,
 )
 from inbedder_integrations.training.leakage import LeakageIndex, check_file, evaluation_texts, shingles
+from inbedder_integrations.training.lora import adapted_layers, apply_lora
 from inbedder_integrations.training.train import (
     IGNORE_INDEX,
     ExampleEncoder,
@@ -33,6 +36,7 @@ from inbedder_integrations.training.train import (
     add_evaluation_to_card,
     load_rows,
     train,
+    training_rows,
 )
 from inbedder_integrations.wheel_data import package_file
 
@@ -286,13 +290,82 @@ def test_adapter_merge_round_trip_gives_identical_vectors(trained_adapter, engin
     assert tuned.answer(["Match report 3: the striker scored."], "What is the topic?")[0] == "football"
 
 
+def _lora_tensors(folder: str) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(Path(folder) / "adapter_model.safetensors"))
+
+
+@pytest.mark.slow
+def test_continued_training_on_the_top_layers_leaves_the_rest_untouched(trained_adapter, tmp_path):
+    """--init-adapter + --lora-layers: only the top blocks learn; the saved adapter keeps every block."""
+    data = Path(trained_adapter.output_dir).parent / "rows.jsonl"
+    config = TrainConfig(
+        data=str(data), output_dir=str(tmp_path / "continued"), max_steps=4, batch_size=4,
+        learning_rate=2e-3, logging_steps=1, save_steps=2, warmup_ratio=0.0, seed=0,
+        init_adapter=trained_adapter.output_dir, lora_layers=2, max_rows=6,
+        replay=str(data), replay_fraction=0.25,
+    )  # fmt: skip
+    result = train(config)
+    before, after = _lora_tensors(trained_adapter.output_dir), _lora_tensors(result.output_dir)
+    assert before.keys() == after.keys()
+    layer = lambda key: int(re.search(r"layers\.(\d+)\.", key).group(1))  # noqa: E731
+    changed = {layer(key) for key in before if not torch.equal(before[key], after[key].to(before[key].dtype))}
+    assert changed == {28, 29}, "the top two blocks of 30 learned, none below"
+    card = json.loads((Path(result.output_dir) / "inbedder_card.json").read_text())
+    assert card["rows_by_file"] == {str(data): 6, f"replay:{data}": 2}, (
+        "a quarter replayed, main rows skipped"
+    )
+    assert (
+        card["config"]["init_adapter"] == trained_adapter.output_dir and len(card["init_adapter_digest"]) > 8
+    )
+    assert card["examples_per_second"] > 0
+    rerun = train(config)
+    assert rerun.steps == 4, "rerun with the same output resumes from the last checkpoint"
+
+
+def test_fresh_lora_on_the_top_layers_only(engine):
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(engine.info()["source"], dtype=torch.float32)
+    config = TrainConfig(data="unused", output_dir="unused", lora_layers=3)
+    model = apply_lora(base, kind="causal", config=config)
+    assert adapted_layers(model) == [27, 28, 29] == adapted_layers(model, trainable_only=True)
+    with pytest.raises(InvalidArgumentError, match=r"lora_layers must be between 1 and 30.*got 31"):
+        apply_lora(base, kind="causal", config=TrainConfig(data="", output_dir="", lora_layers=31))
+
+
+def test_rows_by_family_and_replay_are_deterministic(tmp_path):
+    main, extra = tmp_path / "main.jsonl", tmp_path / "extra.jsonl"
+    rows = [{**ROW, "input": f"text {i}", "family": "topic" if i % 2 else "place"} for i in range(20)]
+    main.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    extra.write_text("".join(json.dumps({**ROW, "input": f"old {i}"}) + "\n" for i in range(50)))
+    config = TrainConfig(
+        data=str(main), output_dir="", families=["topic"], replay=str(extra), replay_fraction=0.5
+    )
+    picked, counts = training_rows(config)
+    assert counts == {str(main): 10, f"replay:{extra}": 10}
+    assert all(row["input"].startswith(("text", "old")) for row in picked)
+    assert {int(row["input"].split()[1]) % 2 for row in picked[:10]} == {1}, "only the topic family"
+    assert picked == training_rows(config)[0]
+    with pytest.raises(InvalidArgumentError, match=r"replay_fraction must be between 0 and 1, got 1\.0"):
+        training_rows(TrainConfig(data=str(main), output_dir="", replay=str(extra), replay_fraction=1.0))
+    with pytest.raises(InvalidArgumentError, match="no rows of the families"):
+        load_rows(str(main), families=["emotion"])
+
+
 def test_shipped_adapter_card_matches_its_base_and_data():
     """The card of the shipped default names the weights it was trained on and the committed data."""
     from inbedder_integrations.engine.loading import DEFAULT_ADAPTER_DIR, resolve_source
 
     card = json.loads((DEFAULT_ADAPTER_DIR / "inbedder_card.json").read_text(encoding="utf-8"))
     assert card["base_weights"] == resolve_source("default").weights_digest
-    rows = load_rows(str(Path(__file__).resolve().parent.parent / card["data"]), card["data_rows"])
+    root = Path(__file__).resolve().parent.parent
+    config = TrainConfig(**card["config"])
+    config.data = str(root / config.data)
+    config.replay = str(root / config.replay) if config.replay else None
+    rows, _ = training_rows(config)
+    assert len(rows) == card["data_rows"]
     assert hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest() == card["data_sha256"]
     assert card["config"]["seed"] == card["seed"] and card["steps"] > 0
     assert card["evaluation"]["results"], "inbedder eval --card recorded its results"

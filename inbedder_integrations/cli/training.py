@@ -70,7 +70,30 @@ def add_train_command(commands: Commands) -> None:
     training.add_argument("--batch-size", type=positive, default=8)
     training.add_argument("--max-length", type=positive, default=256)
     training.add_argument("--max-rows", type=positive, default=None)
+    training.add_argument("--families", nargs="+", default=None, help="train on these question families only")
+    training.add_argument(
+        "--lora-layers", type=positive, default=None, help="LoRA on the top N blocks only (faster on a CPU)"
+    )
+    training.add_argument(
+        "--init-adapter",
+        default=None,
+        help="continue from this LoRA adapter folder ('default': the shipped one)",
+    )
+    training.add_argument("--replay", default=None, help="a QA file mixed in against forgetting")
+    training.add_argument(
+        "--replay-fraction", type=float, default=0.3, help="share of the training rows drawn from --replay"
+    )
+    training.add_argument(
+        "--bf16",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="bf16 autocast (default: where the hardware runs it natively)",
+    )
     training.add_argument("--gradient-checkpointing", action="store_true")
+    training.add_argument("--logging-steps", type=positive, default=10)
+    training.add_argument(
+        "--save-steps", type=positive, default=100, help="checkpoint every N steps (a rerun resumes)"
+    )
     training.add_argument("--seed", type=int, default=0)
 
 
@@ -94,6 +117,14 @@ def cmd_train(args: argparse.Namespace) -> None:
         batch_size=args.batch_size,
         max_length=args.max_length,
         max_rows=args.max_rows,
+        families=args.families,
+        lora_layers=args.lora_layers,
+        init_adapter=args.init_adapter,
+        replay=args.replay,
+        replay_fraction=args.replay_fraction,
+        bf16=args.bf16,
+        logging_steps=args.logging_steps,
+        save_steps=args.save_steps,
         gradient_checkpointing=args.gradient_checkpointing,
         seed=args.seed,
         command=_command_line(),

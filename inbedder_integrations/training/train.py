@@ -14,8 +14,10 @@ import dataclasses
 import gzip
 import hashlib
 import json
+import logging
 import math
 import platform
+import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,10 +25,12 @@ from typing import Any
 
 import torch
 
+from ..engine.digests import folder_digest
 from ..engine.loading import infer_kind, resolve_device, resolve_dtype, resolve_source
 from ..engine.prompting import DEFAULT_TEMPLATE, PromptTokenizer
 from ..errors import InvalidArgumentError
 from ..jsonl import read_jsonl
+from .lora import apply_lora, init_adapter_folder
 
 __all__ = [
     "IGNORE_INDEX",
@@ -41,10 +45,13 @@ __all__ = [
     "length_grouping",
     "load_rows",
     "train",
+    "training_rows",
     "warmup_steps",
     "write_model_card",
 ]
 
+
+logger = logging.getLogger(__name__)
 
 IGNORE_INDEX = -100
 MAX_MASKED_ANSWER_TOKENS = 8
@@ -77,6 +84,16 @@ class TrainConfig:
     """``bfloat16`` halves the saved adapter (or model); it is merged into the weights at load."""
     seed: int = 0
     max_rows: int | None = None
+    families: list[str] | None = None
+    """Train only on the rows of these question families of ``data`` (rows carry a ``family``)."""
+    lora_layers: int | None = None
+    """LoRA on the top N blocks only (none trainable below them, so no backward pass there)."""
+    init_adapter: str | None = None
+    """Continue from this LoRA adapter folder (``default``: the shipped one); its r, alpha and modules win."""
+    replay: str | None = None
+    """Rows of this file are mixed in against forgetting (see ``replay_fraction``)."""
+    replay_fraction: float = 0.3
+    """The share of the training rows drawn from ``replay``."""
     logging_steps: int = 10
     save_steps: int = 100
     template: str = DEFAULT_TEMPLATE
@@ -89,13 +106,20 @@ class TrainResult:
     steps: int
     losses: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    examples_per_second: float | None = None
+    """Trainer's own rate over the steps run in this process (None when resumed with nothing left)."""
 
 
 # --------------------------------------------------------------------------- data
 
 
-def load_rows(data: str, max_rows: int | None = None) -> list[dict[str, str]]:
-    """Rows with instruction/input/output from a local JSON(L) file or a hub dataset."""
+def load_rows(
+    data: str, max_rows: int | None = None, families: list[str] | None = None
+) -> list[dict[str, str]]:
+    """Rows with instruction/input/output from a local JSON(L) file or a hub dataset.
+
+    ``families``: keep only rows whose ``family`` is one of them (before ``max_rows``).
+    """
     path = Path(data)
     if path.is_file():
         if path.name.endswith((".json", ".json.gz")):
@@ -107,6 +131,10 @@ def load_rows(data: str, max_rows: int | None = None) -> list[dict[str, str]]:
         from datasets import load_dataset
 
         rows = list(load_dataset(data, split="train"))
+    if families is not None:
+        rows = [row for row in rows if isinstance(row, dict) and row.get("family") in set(families)]
+        if not rows:
+            raise InvalidArgumentError(f"{data} has no rows of the families {families}")
     cleaned = []
     for index, row in enumerate(rows[:max_rows] if max_rows else rows):
         for key in ("instruction", "output"):
@@ -116,6 +144,26 @@ def load_rows(data: str, max_rows: int | None = None) -> list[dict[str, str]]:
             {"instruction": row["instruction"], "input": row.get("input") or "", "output": row["output"]}
         )
     return cleaned
+
+
+def training_rows(config: TrainConfig) -> tuple[list[dict[str, str]], dict[str, int]]:
+    """The rows a run trains on, and how many came from each file.
+
+    ``replay_fraction`` of the rows come from ``replay`` (a seeded sample, rows
+    already in the main data skipped), the rest from ``data``.
+    """
+    rows = load_rows(config.data, config.max_rows, config.families)
+    counts = {config.data: len(rows)}
+    if config.replay is None:
+        return rows, counts
+    if not 0 < config.replay_fraction < 1:
+        raise InvalidArgumentError(f"replay_fraction must be between 0 and 1, got {config.replay_fraction}")
+    seen = {(row["instruction"], row["input"]) for row in rows}
+    pool = [row for row in load_rows(config.replay) if (row["instruction"], row["input"]) not in seen]
+    wanted = round(len(rows) * config.replay_fraction / (1 - config.replay_fraction))
+    replayed = random.Random(config.seed).sample(pool, min(wanted, len(pool)))
+    counts[f"replay:{config.replay}"] = len(replayed)
+    return rows + replayed, counts
 
 
 @dataclass
@@ -205,22 +253,13 @@ def train(config: TrainConfig) -> TrainResult:
         model.gradient_checkpointing_enable()
         model.config.use_cache = False
     if config.lora:
-        from peft import LoraConfig, get_peft_model
-
-        model = get_peft_model(
-            model,
-            LoraConfig(
-                r=config.lora_r,
-                lora_alpha=config.lora_alpha,
-                lora_dropout=config.lora_dropout,
-                target_modules=config.lora_target_modules,
-                task_type="CAUSAL_LM" if kind == "causal" else None,
-            ),
-        )
+        model = apply_lora(model, kind=kind, config=config)
         if config.gradient_checkpointing:
             model.enable_input_require_grads()
+    elif config.lora_layers or config.init_adapter:
+        raise InvalidArgumentError("lora_layers and init_adapter are LoRA options: drop them or --full")
 
-    rows = load_rows(config.data, config.max_rows)
+    rows, row_counts = training_rows(config)
     encoder = ExampleEncoder(
         tokenizer, config.template, config.max_length, masked=kind == "masked", eos_id=answer_end_id(model)
     )
@@ -230,6 +269,9 @@ def train(config: TrainConfig) -> TrainResult:
         config.bf16
         if config.bf16 is not None
         else resolve_dtype("auto", resolve_device("auto")) == torch.bfloat16
+    )
+    logger.info(
+        "training %d rows %s, bf16 autocast %s", len(examples), row_counts, "on" if use_bf16 else "off"
     )
     output_dir = Path(config.output_dir)
     arguments = TrainingArguments(
@@ -267,8 +309,19 @@ def train(config: TrainConfig) -> TrainResult:
     if not config.lora:
         tokenizer.save_pretrained(output_dir)
     result = TrainResult(str(output_dir), trainer.state.global_step, losses, time.time() - started)
-    write_model_card(output_dir, config, source.display_name, source.weights_digest, result, rows)
+    result.examples_per_second = _examples_per_second(trainer.state.log_history)
+    run = {"rows_by_file": row_counts, "bf16": use_bf16, "examples_per_second": result.examples_per_second}
+    if config.init_adapter:
+        run["init_adapter_digest"] = folder_digest(init_adapter_folder(config.init_adapter))
+    write_model_card(output_dir, config, source.display_name, source.weights_digest, result, rows, run)
     return result
+
+
+def _examples_per_second(log_history: list[dict[str, Any]]) -> float | None:
+    rates = [
+        entry["train_samples_per_second"] for entry in log_history if "train_samples_per_second" in entry
+    ]
+    return round(float(rates[-1]), 2) if rates else None
 
 
 def answer_end_id(model: Any) -> int | None:
@@ -303,6 +356,7 @@ def write_model_card(
     base_digest: str,
     result: TrainResult,
     rows: list[dict[str, str]],
+    run: dict[str, Any] | None = None,
 ) -> None:
     """``inbedder_card.json`` and ``README.md``: what was trained, on what, how, and how well."""
     data_hash = hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()
@@ -315,6 +369,7 @@ def write_model_card(
         "data_sha256": data_hash,
         "config": dataclasses.asdict(config),
         "seed": config.seed,
+        **(run or {}),
         "steps": result.steps,
         "train_seconds": round(result.seconds, 1),
         "first_losses": result.losses[:3],
