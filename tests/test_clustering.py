@@ -26,6 +26,12 @@ from inbedder_integrations.clustering import (
     name_clusters,
     write_report,
 )
+from inbedder_integrations.clustering.names import (
+    MIN_AGREEING_SHARE,
+    agreed_answer,
+    answer_groups,
+    cluster_prompt,
+)
 
 from .conftest import load_recipe
 from .test_cli import run_cli
@@ -144,15 +150,28 @@ def test_cluster_name_format():
 
 
 class CannedAnswers:
-    """Fixed answers per text: the naming logic without loading a model."""
+    """Fixed answers per text, and per cluster question: the naming logic without loading a model.
 
-    def __init__(self, answers: list[str]) -> None:
-        self.answers = dict(zip(TOY_TEXTS, answers, strict=True))
+    A cluster question (a prompt that :func:`cluster_prompt` built) is answered by
+    ``about``'s answer for the first key word it names.
+    """
+
+    def __init__(
+        self, answers: list[str], about: dict[str, str] | None = None, texts: list[str] = TOY_TEXTS
+    ) -> None:
+        self.answers = dict(zip(texts, answers, strict=True))
+        self.about = about or {}
+        self.calls: list[list[str]] = []
 
     def answer(
         self, texts: list[str], instruction: str, *, max_new_tokens: int = 8, show_progress: object = False
     ) -> list[str]:
-        return [self.answers[text] for text in texts]
+        self.calls.append(list(texts))
+        return [self.answers[text] if text in self.answers else self._about(text) for text in texts]
+
+    def _about(self, prompt: str) -> str:
+        key_words = prompt.rsplit("Key words: ", 1)[1].split(", ")
+        return self.about[key_words[0]]
 
 
 def name_toy(engine: CannedAnswers | None) -> list:
@@ -161,24 +180,67 @@ def name_toy(engine: CannedAnswers | None) -> list:
     return name_clusters(engine, TOY_TEXTS, blobs(3, per_centre=3), assignments, "What is the topic?")
 
 
-def test_names_combine_the_top_answer_and_the_distinctive_words():
-    # sport: three different answers, a tie: the alphabetically first real answer
-    # wins; money: "business" twice once normalised; music: no answer at all.
+def test_names_combine_the_agreed_answer_and_the_distinctive_words():
+    # sport: three different answers, no agreement: the model is asked about the cluster;
+    # money: "business" twice once normalised; music: no answer at all, nor about the cluster.
     answers = ["Sport.", "The football", "", "Business", "business.", "Economy", "", " ", "\n"]
-    clusters = name_toy(CannedAnswers(answers))
+    engine = CannedAnswers(answers, about={"goal": "Sports", "album": ""})
+    clusters = name_toy(engine)
     assert [c.name for c in clusters] == [
-        "football · goal, match, team",
+        "sports · goal, match, team",
         "business · bank, profit, shares",
         "album, band, song",
     ]
-    assert clusters[0].answers == [(NO_ANSWER, 1), ("football", 1), ("sport", 1)]
+    assert [c.answer_source for c in clusters] == ["cluster", "agreement", "none"]
+    assert clusters[0].answers == [("sport", 1), ("football", 1), (NO_ANSWER, 1)], "ties in centroid order"
     assert clusters[2].answers == [(NO_ANSWER, 3)], "blank answers are counted, never a name"
+    assert len(engine.calls) == 2, "the members in one call, both undecided clusters in one more"
+    assert len(engine.calls[1]) == 2 and all("Key words: " in prompt for prompt in engine.calls[1])
     saved = clusters[1].to_dict()
     assert saved["words"][:3] == ["bank", "profit", "shares"] and len(saved["words"]) == 5
-    assert saved["answers"] == [("business", 2), ("economy", 1)]
+    assert saved["answers"] == [("business", 2), ("economy", 1)] and saved["answer_source"] == "agreement"
     unasked = name_toy(None)
     assert [c.name for c in unasked] == ["goal, match, team", "bank, profit, shares", "album, band, song"]
-    assert all(c.answers == [] for c in unasked)
+    assert all(c.answers == [] and c.answer_source == "none" for c in unasked)
+
+
+def test_a_cluster_whose_answers_all_differ_is_never_named_by_spelling():
+    """Eight members, eight answers: the alphabetically first ("abolishment") used to name the cluster."""
+    answers = ["zebra", "abolishment", "budget", "adele", "money", "shares", "kenya", "film"]
+    groups = answer_groups(answers)
+    assert agreed_answer(groups) is None
+    assert [answer for answer, _ in groups] == answers, "all distinct, kept in centroid order"
+    texts = [f"article {i} about the budget" for i in range(8)]
+    engine = CannedAnswers(answers, about={"article": "business"}, texts=texts)
+    clusters = name_clusters(
+        engine, texts, blobs(1, per_centre=8), np.zeros(8, dtype=int), "What is the topic?"
+    )
+    assert clusters[0].answer_source == "cluster" and clusters[0].name.startswith("business")
+
+
+def test_agreement_needs_several_members_a_share_and_no_tie():
+    assert (
+        agreed_answer(answer_groups(["Sports", "sport", "sports.", "film", "music", "tv", "art", "war"]))
+        == "sports"
+    ), "plural and singular agree; the commonest form names them"
+    assert agreed_answer(answer_groups(["sport", "sport", "film", "film", "art"])) is None, (
+        "a tie is no agreement"
+    )
+    assert agreed_answer(answer_groups(["sport", "film", "art"])) is None, "one member is not several"
+    many = ["sport", "sport"] + [f"answer {i}" for i in range(8)]
+    assert agreed_answer(answer_groups(many)) is None, f"2 of 10 is under {MIN_AGREEING_SHARE:.0%}"
+    assert answer_groups(["football match", "Football", "football", "a film"]) == [
+        ("football", 3),
+        ("film", 1),
+    ]
+    assert agreed_answer(answer_groups([NO_ANSWER, NO_ANSWER, "sport"])) is None
+
+
+def test_cluster_prompt_holds_central_members_cut_short_and_the_words():
+    prompt = cluster_prompt(["one " * 100, "two words"], ["bank", "profit"])
+    lines = prompt.splitlines()
+    assert lines[0].startswith("1. one") and len(lines[0].split()) == 41 and lines[1] == "2. two words"
+    assert lines[-1] == "Key words: bank, profit"
 
 
 def test_names_are_deterministic():
@@ -314,7 +376,9 @@ def test_the_topic_instruction_recovers_the_topics(bbc_report):
     assert len(set(names)) == 5, names
     for cluster in topic.clusters:
         answer, _, words = cluster.name.partition(NAME_SEPARATOR)
-        assert cluster.answers and answer == cluster.answers[0][0], cluster
+        assert cluster.answers and cluster.answer_source in {"agreement", "cluster"}, cluster
+        if cluster.answer_source == "agreement":  # else the model's answer about the whole cluster
+            assert answer == cluster.answers[0][0] and cluster.answers[0][1] >= 2, cluster
         assert len(cluster.words) == 5 and words and set(words.split(", ")) <= set(cluster.words), cluster
     assert sum(size for size in (c.size for c in topic.clusters)) == 100
     for cluster in topic.clusters:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KEPT_WORDS",
+    "MIN_AGREEING",
+    "MIN_AGREEING_SHARE",
     "MIN_LIFT",
     "NAME_SEPARATOR",
     "NAME_WORDS",
@@ -32,8 +34,11 @@ __all__ = [
     "TITLES",
     "TOKEN_PATTERN",
     "Cluster",
+    "agreed_answer",
+    "answer_groups",
     "class_tfidf",
     "cluster_name",
+    "cluster_prompt",
     "distinctive_words",
     "name_clusters",
 ]
@@ -52,6 +57,12 @@ TITLES = frozenset({"mr", "mrs", "ms", "dr"})
 """Stop words beside sklearn's English list: titles come before names and name no subject."""
 MIN_LIFT = 2.0
 """How many times more frequent (relatively) in its cluster than elsewhere a word must be to be named."""
+MIN_AGREEING = 2
+"""Members that must give one answer (after grouping) for it to name their cluster."""
+MIN_AGREEING_SHARE = 0.3
+"""... and the least share of the members that answered."""
+CLUSTER_PROMPT_WORDS = 40
+"""Words of each central member shown when the model is asked about a whole cluster."""
 _LEADING_ARTICLE = re.compile(r"^(?:the|a|an)\s+")
 
 
@@ -64,11 +75,14 @@ class Cluster:
     name: str
     """``"<top answer> · <word>, <word>, <word>"``: see :func:`cluster_name`."""
     answers: list[tuple[str, int]]
-    """Up to five distinct answers with how many of the members asked gave each, most first."""
+    """Up to five answers (those that mean the same grouped) with how many members gave each, most first."""
     examples: list[str]
     """The members nearest the centroid (at most three)."""
     words: list[str] = field(default_factory=list)
     """Up to five words that set this cluster apart from the others (c-TF-IDF), best first."""
+    answer_source: str = "none"
+    """How the answer half of the name was chosen: ``agreement`` (members agree on it),
+    ``cluster`` (they did not: the model was asked about the cluster as a whole) or ``none``."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -192,9 +206,75 @@ def cluster_name(answer: str | None, words: Sequence[str], *, fallback: str, top
     return NAME_SEPARATOR.join(part for part in (answer, ", ".join(shown)) if part) or fallback
 
 
-def _answer_counts(answers: Iterable[str], top: int = 5) -> list[tuple[str, int]]:
-    """The ``top`` most common answers with their counts; ties broken alphabetically, for repeatable names."""
-    return sorted(Counter(answers).items(), key=lambda item: (-item[1], item[0]))[:top]
+def _answer_key(answer: str) -> str:
+    """What two answers must share to count as one: plural and singular ("sports", "sport") are one."""
+    return " ".join(
+        word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")) else word
+        for word in answer.split()
+    )
+
+
+def answer_groups(given_answers: Sequence[str]) -> list[tuple[str, int]]:
+    """Answers that mean the same thing counted together, most first; ties in the order first seen.
+
+    Why: eight members rarely use one string, but "sport", "Sports." and "football
+    match" / "football" agree.  An answer whose words hold another answer's words
+    joins it (the shorter, more general one).  A group is shown by its most common
+    form (ties: the shortest, then the first seen); the order of ``answers`` (the
+    members nearest the centroid first) decides remaining ties, never the spelling.
+    """
+    answers = [_normalise_answer(answer) for answer in given_answers]
+    given = [answer for answer in answers if answer != NO_ANSWER]
+    keys = list(dict.fromkeys(_answer_key(answer) for answer in given))
+    parent = {key: key for key in keys}
+    for key in sorted(keys, key=lambda k: (len(k.split()), keys.index(k))):
+        general = next((k for k in keys if k != key and len(k.split()) < len(key.split())
+                        and set(k.split()) <= set(key.split())), None)  # fmt: skip
+        if general is not None:
+            parent[key] = parent[general]
+    members: dict[str, list[str]] = {}
+    for answer in given:
+        members.setdefault(parent[_answer_key(answer)], []).append(answer)
+    groups = []
+    for forms in members.values():
+        counts = Counter(forms)
+        label = min(counts, key=lambda form: (-counts[form], len(form), forms.index(form)))
+        groups.append((label, len(forms)))
+    blank = len(answers) - len(given)
+    groups.sort(key=lambda group: -group[1])  # stable: first seen first among equals
+    return groups + ([(NO_ANSWER, blank)] if blank else [])
+
+
+def agreed_answer(groups: Sequence[tuple[str, int]]) -> str | None:
+    """The answer members agree on, or None.
+
+    Agreement: at least ``MIN_AGREEING`` members and ``MIN_AGREEING_SHARE`` of those
+    that answered give it, and no other answer is given as often (a tie is no agreement).
+    """
+    answered = [(answer, count) for answer, count in groups if answer != NO_ANSWER]
+    if not answered:
+        return None
+    top, count = answered[0]
+    runner_up = answered[1][1] if len(answered) > 1 else 0
+    total = sum(number for _, number in answered)
+    if count >= MIN_AGREEING and count >= MIN_AGREEING_SHARE * total and count > runner_up:
+        return top
+    return None
+
+
+def cluster_prompt(examples: Sequence[str], words: Sequence[str]) -> str:
+    """One text that stands for a cluster: its most central members, cut short, and its distinctive words.
+
+    Why: when the members disagree, the model is asked once about the cluster
+    itself, under the same instruction, rather than one member speaking for all.
+    """
+    lines = [
+        f"{number}. {' '.join(text.split()[:CLUSTER_PROMPT_WORDS])}"
+        for number, text in enumerate(examples, 1)
+    ]
+    if words:
+        lines.append(f"Key words: {', '.join(words)}")
+    return "\n".join(lines)
 
 
 def _nearest_members(vectors: np.ndarray, assignments: np.ndarray, count: int) -> dict[int, list[int]]:
@@ -235,33 +315,72 @@ def name_clusters(
     max_new_tokens: int = 8,
     progress: Progress = False,
 ) -> list[Cluster]:
-    """Name each cluster by its members' top answer and the words that set it apart.
+    """Name each cluster by the answer its members agree on and the words that set it apart.
 
     Only the ``members_asked`` members nearest the centroid are asked, which keeps
     naming cheap on large corpora; the c-TF-IDF words come from every member's
-    text.  With ``engine=None`` (or when no member gives an answer) the name is
-    the words alone.  The three members nearest the centroid are the examples.
-    ``progress``: a bar for the answers, or a job's bar they advance.
+    text.  Where the members do not agree (:func:`agreed_answer`), the model is
+    asked once about the cluster itself (:func:`cluster_prompt`; one batched call
+    for all such clusters).  With ``engine=None`` the name is the words alone.  The
+    three members nearest the centroid are the examples.  ``progress``: a bar for
+    the answers, or a job's bar they advance.
     """
     nearest = _nearest_members(vectors, assignments, members_asked)
     asked = [index for indices in nearest.values() for index in indices]
     answer_of = {} if engine is None else _ask(engine, texts, asked, instruction, max_new_tokens, progress)
     members = {cluster_id: np.flatnonzero(assignments == cluster_id) for cluster_id in nearest}
     words = distinctive_words([[texts[int(i)] for i in members[cluster_id]] for cluster_id in nearest])
+    groups = {
+        cluster_id: answer_groups([answer_of[i] for i in indices if i in answer_of])
+        for cluster_id, indices in nearest.items()
+    }
+    chosen = {cluster_id: agreed_answer(found) for cluster_id, found in groups.items()}
+    undecided = {
+        cluster_id: cluster_prompt([texts[i] for i in nearest[cluster_id][:3]], cluster_words)
+        for cluster_id, cluster_words in zip(nearest, words, strict=True)
+        if chosen[cluster_id] is None
+    }
+    about = (
+        {}
+        if engine is None
+        else _ask_about_clusters(engine, undecided, instruction, max_new_tokens, progress)
+    )
     clusters = []
     for (cluster_id, indices), cluster_words in zip(nearest.items(), words, strict=True):
-        answers = _answer_counts(answer_of[i] for i in indices if i in answer_of)
-        top_answer = next((answer for answer, _ in answers if answer != NO_ANSWER), None)
-        name = cluster_name(top_answer, cluster_words, fallback=f"cluster {cluster_id}")
-        logger.debug("cluster %d under %r: %r", cluster_id, instruction, name)
+        answer, source = _answer_half(chosen[cluster_id], about.get(cluster_id))
+        name = cluster_name(answer, cluster_words, fallback=f"cluster {cluster_id}")
+        logger.debug("cluster %d under %r: %r (%s)", cluster_id, instruction, name, source)
         clusters.append(
             Cluster(
                 id=cluster_id,
                 size=len(members[cluster_id]),
                 name=name,
-                answers=answers,
+                answers=groups[cluster_id][:5],
                 examples=[texts[i] for i in indices[:3]],
                 words=cluster_words,
+                answer_source=source,
             )
         )
     return clusters
+
+
+def _answer_half(agreed: str | None, about_cluster: str | None) -> tuple[str | None, str]:
+    """The answer half of a name and where it came from (see :attr:`Cluster.answer_source`)."""
+    if agreed is not None:
+        return agreed, "agreement"
+    if about_cluster is not None and about_cluster != NO_ANSWER:
+        return about_cluster, "cluster"
+    return None, "none"
+
+
+def _ask_about_clusters(
+    engine: InBedder, prompts: dict[int, str], instruction: str, max_new_tokens: int, progress: Progress
+) -> dict[int, str]:
+    """The model's normalised answer about each undecided cluster, by cluster id (one batched call)."""
+    if not prompts:
+        return {}
+    ids = list(prompts)
+    answers = _ask(
+        engine, [prompts[c] for c in ids], list(range(len(ids))), instruction, max_new_tokens, progress
+    )
+    return {cluster_id: answers[number] for number, cluster_id in enumerate(ids)}

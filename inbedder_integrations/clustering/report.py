@@ -36,6 +36,14 @@ def write_report(report: ClusteringReport, folder: str | Path) -> dict[str, Path
     return paths
 
 
+#: how a name's answer half was chosen, as a reader is told (see Cluster.answer_source)
+NAMED_BY = {
+    "agreement": "named by its members' agreed answer",
+    "cluster": "members disagreed: named by the answer about the whole cluster",
+    "none": "named by its words",
+}
+
+
 def markdown_report(report: ClusteringReport) -> str:
     """The metrics table and every cluster's name, size, top answers and distinctive words."""
     lines = [f"# {report.corpus}: {len(report.texts)} texts, {report.method}", "", report.metrics_table()]
@@ -44,7 +52,10 @@ def markdown_report(report: ClusteringReport) -> str:
         for cluster in sorted(result.clusters, key=lambda c: -c.size):
             answers = ", ".join(f"{answer} ({count})" for answer, count in cluster.answers) or "-"
             words = ", ".join(cluster.words) or "-"
-            lines.append(f"- **{cluster.name}** ({cluster.size} texts): answers {answers}; words {words}")
+            named = NAMED_BY[cluster.answer_source]
+            lines.append(
+                f"- **{cluster.name}** ({cluster.size} texts, {named}): answers {answers}; words {words}"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -127,8 +138,9 @@ def _html_cluster(cluster: Cluster) -> str:
     e = html.escape
     answers = ", ".join(f"{e(answer)} ({count})" for answer, count in cluster.answers)
     examples = "".join(f"<li class='example'>{e(_shorten(x, 300))}</li>" for x in cluster.examples)
+    named = NAMED_BY[cluster.answer_source]
     return (
-        f"<div class='cluster'><b>{e(cluster.name)}</b> ({cluster.size} texts)"
+        f"<div class='cluster'><b>{e(cluster.name)}</b> ({cluster.size} texts, {named})"
         f"<br>answers: {answers or '-'}<br>distinctive words: {e(', '.join(cluster.words)) or '-'}"
         f"<ul>{examples}</ul></div>"
     )
