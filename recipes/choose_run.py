@@ -1,6 +1,10 @@
 """Choose between training runs on their dev reports, by the rule in docs/training.md.
 
-    python recipes/choose_run.py runs/*/dev-eval/report.json
+    python recipes/choose_run.py runs/*/dev-eval/report.json [--reference MODEL]
+
+``--reference`` names the shipped default's row: a run more than ``KEEP_MARGIN`` below
+it on ``KEPT`` is not eligible (what works must keep working), and the reference
+itself stays eligible, so no run is shipped that is not better by the rule.
 
 Every report must be of the dev split: the test split is never used to choose.
 Prints one markdown row per run (the rule's parts and its score) and the winner.
@@ -12,6 +16,14 @@ import argparse
 import json
 import statistics
 from pathlib import Path
+
+KEPT = ("bbc_topic_place hmean", "mean answer agreement")
+KEEP_MARGIN = 0.02
+
+
+def eligible(parts: dict[str, float], reference: dict[str, float] | None) -> bool:
+    """Not more than ``KEEP_MARGIN`` below the reference on any of ``KEPT``."""
+    return reference is None or all(parts[name] >= reference[name] - KEEP_MARGIN for name in KEPT)
 
 
 def rule_parts(results: dict) -> dict[str, float]:
@@ -32,6 +44,7 @@ def main() -> None:
     parser.add_argument(
         "reports", nargs="+", type=Path, help="report.json files of `inbedder eval --split dev`"
     )
+    parser.add_argument("--reference", default=None, help="the shipped default's model name in the reports")
     args = parser.parse_args()
     scored = []
     for path in args.reports:
@@ -46,7 +59,14 @@ def main() -> None:
     print("|---|" + "---|" * (len(names) + 1))
     for score, model, parts in scored:
         print(f"| {model} | " + " | ".join(f"{parts[name]:.3f}" for name in names) + f" | **{score:.4f}** |")
-    best = max(scored, key=lambda item: item[0])
+    reference = next((parts for _, model, parts in scored if model == args.reference), None)
+    if args.reference and reference is None:
+        raise SystemExit(f"--reference {args.reference!r} is in none of the reports")
+    allowed = [item for item in scored if eligible(item[2], reference)]
+    for _, model, parts in scored:
+        if not eligible(parts, reference):
+            print(f"\nnot eligible: {model} (over {KEEP_MARGIN} below the reference on {', '.join(KEPT)})")
+    best = max(allowed, key=lambda item: item[0])
     print(f"\nchosen: {best[1]} (score {best[0]:.4f})")
 
 

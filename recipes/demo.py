@@ -13,12 +13,21 @@ Run with ``make demo`` (or ``python recipes/demo.py --limit 200``).
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 from inbedder_integrations import InBedder
-from inbedder_integrations.clustering import BBC_INSTRUCTIONS, cluster_corpus, load_corpus, write_report
+from inbedder_integrations.clustering import (
+    BBC_INSTRUCTIONS,
+    NAME_SEPARATOR,
+    InstructionClusters,
+    cluster_corpus,
+    load_corpus,
+    write_report,
+)
 from inbedder_integrations.corpus import InstructedCorpus, connect
+from inbedder_integrations.evaluation.answers import canonical_topic
 
 QUERY = "The company's profits collapsed and hundreds of workers lost their jobs."
 
@@ -58,12 +67,32 @@ def main(argv: Sequence[str] | None = None) -> None:
     report = cluster_corpus(engine, sample, list(BBC_INSTRUCTIONS), k=args.k or None, embeddings=stored)
     for result in report.results:
         print(f"  {result.instruction}\n    {result.cluster_names()}")
+        print(f"    {name_check(result, sample.labels or [])}")
     print("\n  against the topic labels:")
     print("  " + report.metrics_table().replace("\n", "\n  "))
 
     print("\n[4/4] writing the report", flush=True)
     paths = write_report(report, output / "report")
     print(f"  picture: {paths['png']}\n  report:  {paths['html']}")
+
+
+def name_check(result: InstructionClusters, labels: Sequence[str]) -> str:
+    """How many names' answer half is the cluster's majority topic, and how many members agreed on it.
+
+    Why: a reader trusts a name that says what most of the cluster is, in words the members
+    themselves chose; these two counts are what docs/recipes.md reports.
+    """
+    matching = 0
+    for cluster in result.clusters:
+        members = [labels[i] for i, c in enumerate(result.assignments) if c == cluster.id]
+        majority = Counter(members).most_common(1)[0][0] if members else None
+        answer = cluster.name.partition(NAME_SEPARATOR)[0] if cluster.answer_source != "none" else ""
+        matching += bool(answer) and canonical_topic(answer) == majority
+    agreed = sum(cluster.answer_source == "agreement" for cluster in result.clusters)
+    return (
+        f"answer half names the majority topic: {matching} of {len(result.clusters)};"
+        f" named by the members' agreed answer: {agreed} of {len(result.clusters)}"
+    )
 
 
 if __name__ == "__main__":
