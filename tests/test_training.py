@@ -40,7 +40,7 @@ from inbedder_integrations.training.train import (
 )
 from inbedder_integrations.wheel_data import package_file
 
-from .conftest import FLOAT32
+from .conftest import FLOAT32, load_recipe
 
 ROW = {
     "instruction": "What is the topic?",
@@ -371,3 +371,17 @@ def test_shipped_adapter_card_matches_its_base_and_data():
     assert card["evaluation"]["results"], "inbedder eval --card recorded its results"
     readme = (DEFAULT_ADAPTER_DIR / "README.md").read_text(encoding="utf-8")
     assert readme.startswith("# InBedder lora-adapter") and "## Evaluation" in readme
+
+
+def test_a_run_below_the_shipped_default_on_what_works_is_not_eligible():
+    """recipes/choose_run.py --reference: what works must keep working (issue 27, item 5)."""
+    choose_run = load_recipe("choose_run")
+    reference = {"bbc_topic_place hmean": 0.80, "mean answer agreement": 0.70, "polarity knn_acc": 0.7}
+    assert choose_run.eligible({**reference, "bbc_topic_place hmean": 0.785}, reference)
+    assert not choose_run.eligible({**reference, "bbc_topic_place hmean": 0.779}, reference)
+    assert not choose_run.eligible(
+        {**reference, "mean answer agreement": 0.67, "polarity knn_acc": 1.0}, reference
+    )
+    assert choose_run.eligible({**reference, "bbc_topic_place hmean": 0.1}, None), (
+        "no reference: all eligible"
+    )
