@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from tqdm.auto import tqdm
 
 from inbedder_integrations import InBedder
 from inbedder_integrations.clustering import (
@@ -215,14 +216,26 @@ def test_a_cluster_whose_answers_all_differ_is_never_named_by_spelling():
     clusters = name_clusters(
         engine, texts, blobs(1, per_centre=8), np.zeros(8, dtype=int), "What is the topic?"
     )
-    assert clusters[0].answer_source == "cluster" and clusters[0].name.startswith("business")
+    assert clusters[0].name == "business · article, budget" and clusters[0].answer_source == "cluster"
+    assert [len(call) for call in engine.calls] == [8, 1], "the members, then one cluster question"
+
+
+def test_the_cluster_question_counts_on_the_callers_bar():
+    answers = ["Sport.", "The football", "", "Business", "business.", "Economy", "", " ", "\n"]
+    engine = CannedAnswers(answers, about={"goal": "Sports", "album": ""})
+    with tqdm(total=0, disable=True) as bar:
+        name_clusters(
+            engine, TOY_TEXTS, blobs(3, per_centre=3), np.repeat(np.arange(3), 3), "Q?", progress=bar
+        )
+    assert bar.total == 9 + 2, "nine members and two cluster questions"
 
 
 def test_agreement_needs_several_members_a_share_and_no_tie():
     assert (
         agreed_answer(answer_groups(["Sports", "sport", "sports.", "film", "music", "tv", "art", "war"]))
-        == "sports"
-    ), "plural and singular agree; the commonest form names them"
+        == "sport"
+    ), "plural and singular agree: three votes for the singular"
+    assert agreed_answer(answer_groups(["Wales", "wales", "film"])) == "wales", "nobody wrote 'wale'"
     assert agreed_answer(answer_groups(["sport", "sport", "film", "film", "art"])) is None, (
         "a tie is no agreement"
     )

@@ -3,9 +3,9 @@
 The same texts fall into different groups depending on the question asked of
 them.  :func:`cluster_corpus` embeds a corpus under each instruction, clusters
 it (k-means or agglomerative, ``k`` given or chosen by silhouette), names every
-cluster by the model's most frequent short answer among its members (the
-paper's interpretability result) together with the words that set the cluster
-apart from the others (class-based TF-IDF, as BERTopic does), scores the
+cluster by the short answer its members agree on, or else by the model's answer
+about the cluster as a whole (the paper's interpretability result), together
+with the words that set the cluster apart from the others (class-based TF-IDF, as BERTopic does), scores the
 clusters against gold labels where there are any, and projects the vectors to
 2-D for a picture.  :func:`write_report` writes that as JSON, markdown, a PNG
 and one self-contained HTML page.

@@ -1,8 +1,10 @@
-"""Naming clusters: the members' top answer and the words that set the cluster apart (c-TF-IDF).
+"""Naming clusters: the answer the members agree on and the words that set the cluster apart (c-TF-IDF).
 
 Why two halves: the answer says what the model thinks a cluster is about (the
 paper's interpretability result), the words what its texts share and the other
-clusters' texts lack; either alone misleads (docs/recipes.md).
+clusters' texts lack; either alone misleads (docs/recipes.md).  Why agreement:
+eight members' eight different answers say nothing about their cluster, so then
+the model is asked once about the cluster itself.
 """
 
 from __future__ import annotations
@@ -220,7 +222,7 @@ def answer_groups(given_answers: Sequence[str]) -> list[tuple[str, int]]:
     Why: eight members rarely use one string, but "sport", "Sports." and "football
     match" / "football" agree.  An answer whose words hold another answer's words
     joins it (the shorter, more general one).  A group is shown by its most common
-    form (ties: the shortest, then the first seen); the order of ``answers`` (the
+    form, plurals as singulars (:func:`_group_label`); the order of ``answers`` (the
     members nearest the centroid first) decides remaining ties, never the spelling.
     """
     answers = [_normalise_answer(answer) for answer in given_answers]
@@ -235,14 +237,25 @@ def answer_groups(given_answers: Sequence[str]) -> list[tuple[str, int]]:
     members: dict[str, list[str]] = {}
     for answer in given:
         members.setdefault(parent[_answer_key(answer)], []).append(answer)
-    groups = []
-    for forms in members.values():
-        counts = Counter(forms)
-        label = min(counts, key=lambda form: (-counts[form], len(form), forms.index(form)))
-        groups.append((label, len(forms)))
+    groups = [(_group_label(forms), len(forms)) for forms in members.values()]
     blank = len(answers) - len(given)
     groups.sort(key=lambda group: -group[1])  # stable: first seen first among equals
     return groups + ([(NO_ANSWER, blank)] if blank else [])
+
+
+def _group_label(forms: Sequence[str]) -> str:
+    """A group's label: its most common form, plural and singular counted as one (ties: the shortest,
+    then the first seen), written as the singular when a member wrote that.
+
+    Why: "Sports", "sport" and "sports." are three votes for "sport", not two for
+    "sports"; but three "Wales" stay "wales" (nobody wrote "wale").
+    """
+    keys = [_answer_key(form) for form in forms]
+    counts = Counter(keys)
+    key = min(counts, key=lambda k: (-counts[k], len(k), keys.index(k)))
+    if key in forms:
+        return key
+    return Counter(form for form in forms if _answer_key(form) == key).most_common(1)[0][0]  # first of ties
 
 
 def agreed_answer(groups: Sequence[tuple[str, int]]) -> str | None:
