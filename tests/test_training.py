@@ -6,6 +6,7 @@ import hashlib
 import json
 import random
 import re
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -319,9 +320,26 @@ def test_continued_training_on_the_top_layers_leaves_the_rest_untouched(trained_
     assert (
         card["config"]["init_adapter"] == trained_adapter.output_dir and len(card["init_adapter_digest"]) > 8
     )
-    assert card["examples_per_second"] > 0
+    assert card["examples_per_second"] > 0 and card["bf16"] in (True, False)
+    adapter_weights = Path(trained_adapter.output_dir) / "adapter_model.safetensors"
+    assert card["init_adapter"]["weights_sha256"] == hashlib.sha256(adapter_weights.read_bytes()).hexdigest()
+    assert card["replay"]["rows"] == 2 and card["replay"]["file_sha256"] == card["data_file_sha256"]
+    top = sum(tensor.numel() for key, tensor in before.items() if layer(key) >= 28)
+    assert card["trainable_parameters"] == top, "only the top two blocks' LoRA weights train"
     rerun = train(config)
     assert rerun.steps == 4, "rerun with the same output resumes from the last checkpoint"
+    assert rerun.examples_per_second is None, "nothing left to run"
+    again = _lora_tensors(rerun.output_dir)
+    assert all(torch.equal(after[key], again[key]) for key in after), (
+        "the checkpoint won over the init adapter"
+    )
+    shutil.rmtree(Path(result.output_dir) / "checkpoints" / "checkpoint-4")  # as if stopped after step 3
+    resumed = train(config)
+    assert resumed.steps == 4 and resumed.examples_per_second > 0, "steps 3 and 4 ran again"
+    again = _lora_tensors(resumed.output_dir)
+    changed = {layer(key) for key in before if not torch.equal(before[key], again[key].to(before[key].dtype))}
+    assert changed == {28, 29}, "still frozen below the top two after the resume"
+    assert all(torch.equal(after[key], again[key]) for key in after), "it ends where the unbroken run did"
 
 
 def test_fresh_lora_on_the_top_layers_only(engine):
@@ -333,6 +351,98 @@ def test_fresh_lora_on_the_top_layers_only(engine):
     assert adapted_layers(model) == [27, 28, 29] == adapted_layers(model, trainable_only=True)
     with pytest.raises(InvalidArgumentError, match=r"lora_layers must be between 1 and 30.*got 31"):
         apply_lora(base, kind="causal", config=TrainConfig(data="", output_dir="", lora_layers=31))
+
+
+def _lora_shape_count(model, layers: list[int], r: int) -> int:
+    """r * (in + out) per adapted linear layer: what LoRA on those blocks must train."""
+    return sum(
+        r * (module.in_features + module.out_features)
+        for name, module in model.named_modules()
+        if isinstance(module, torch.nn.Linear)
+        and (found := re.search(r"\.layers\.(\d+)\.", name))
+        and int(found.group(1)) in layers
+    )
+
+
+def test_fresh_lora_on_the_top_layers_trains_exactly_their_weights(engine):
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(engine.info()["source"], dtype=torch.float32)
+    expected = _lora_shape_count(base, [28, 29], r=4)
+    model = apply_lora(
+        base, kind="causal", config=TrainConfig(data="", output_dir="", lora_layers=2, lora_r=4)
+    )
+    trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    assert sum(parameter.numel() for parameter in trainable) == expected
+
+
+def test_continuing_the_shipped_adapter_trains_its_top_layers_in_fp32(engine):
+    """--init-adapter default --lora-layers 10: the bf16-saved adapter trains fp32 master weights."""
+    from transformers import AutoModelForCausalLM
+
+    from inbedder_integrations.engine.loading import DEFAULT_ADAPTER_DIR
+
+    shipped = _lora_tensors(str(DEFAULT_ADAPTER_DIR))
+    base = AutoModelForCausalLM.from_pretrained(engine.info()["source"], dtype=torch.float32)
+    config = TrainConfig(data="", output_dir="", init_adapter="default", lora_layers=10, lora_r=4)
+    model = apply_lora(base, kind="causal", config=config)
+    assert adapted_layers(model) == list(range(30)) and adapted_layers(model, trainable_only=True) == list(
+        range(20, 30)
+    )
+    trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    assert all(parameter.dtype == torch.float32 for parameter in trainable)
+    top = sum(
+        tensor.numel()
+        for key, tensor in shipped.items()
+        if int(re.search(r"layers\.(\d+)\.", key).group(1)) >= 20
+    )
+    assert sum(parameter.numel() for parameter in trainable) == top, "the adapter's r (16) won over lora_r=4"
+
+
+def test_bad_training_options_are_refused_with_what_was_wrong(tmp_path, capsys):
+    from inbedder_integrations.cli import main
+
+    with pytest.raises(InvalidArgumentError, match="LoRA options: drop them or --full"):
+        train(TrainConfig(data="unused", output_dir=str(tmp_path), lora=False, lora_layers=2))
+    for flag, value, message in [
+        ("--replay-fraction", "1", "between 0 and 1 .exclusive., got '1'"),
+        ("--replay-fraction", "x", "got 'x'"),
+        ("--lora-layers", "0", "--lora-layers"),
+    ]:
+        with pytest.raises(SystemExit):
+            main(["train", "--data", "d.jsonl", "--output", str(tmp_path), flag, value])
+        assert re.search(message, capsys.readouterr().err)
+
+
+def test_train_flags_reach_the_config(tmp_path, monkeypatch):
+    from inbedder_integrations.cli import main
+    from inbedder_integrations.training import train as train_module
+
+    seen = []
+
+    def fake_train(config):
+        seen.append(config)
+        return train_module.TrainResult(config.output_dir, 0)
+
+    monkeypatch.setattr(train_module, "train", fake_train)
+    common = ["train", "--data", "d.jsonl", "--output", str(tmp_path)]
+    main([*common, "--init-adapter", "default", "--lora-layers", "10", "--replay", "r.jsonl",
+          "--replay-fraction", "0.25", "--bf16", "--save-steps", "7", "--logging-steps", "3",
+          "--max-length", "128", "--max-rows", "64"])  # fmt: skip
+    main([*common, "--no-bf16"])
+    main(common)
+    config = seen[0]
+    assert (config.init_adapter, config.lora_layers, config.replay, config.replay_fraction) == (
+        "default",
+        10,
+        "r.jsonl",
+        0.25,
+    )
+    assert (config.bf16, config.save_steps, config.logging_steps, config.max_length, config.max_rows) == (
+        True, 7, 3, 128, 64
+    )  # fmt: skip
+    assert [run.bf16 for run in seen] == [True, False, None], "unset: bf16 only where native"
+    assert seen[2].lora_layers is None and seen[2].init_adapter is None and seen[2].replay is None
 
 
 def test_rows_by_family_and_replay_are_deterministic(tmp_path):

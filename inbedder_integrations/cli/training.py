@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import math
 import sys
 from pathlib import Path
 
@@ -14,6 +16,17 @@ __all__ = ["add_data_command", "add_train_command", "cmd_data_build", "cmd_train
 def _command_line() -> str:
     """The command as typed, recorded with what it writes (provenance, the model card)."""
     return " ".join(["inbedder", *sys.argv[1:]])
+
+
+def _fraction(value: str) -> float:
+    """argparse type: a float strictly between 0 and 1, refused before the model loads."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not 0 < number < 1:
+        raise argparse.ArgumentTypeError(f"must be a number between 0 and 1 (exclusive), got {value!r}")
+    return number
 
 
 def add_data_command(commands: Commands) -> None:
@@ -81,7 +94,10 @@ def add_train_command(commands: Commands) -> None:
     )
     training.add_argument("--replay", default=None, help="a QA file mixed in against forgetting")
     training.add_argument(
-        "--replay-fraction", type=float, default=0.3, help="share of the training rows drawn from --replay"
+        "--replay-fraction",
+        type=_fraction,
+        default=0.3,
+        help="share of the training rows drawn from --replay",
     )
     training.add_argument(
         "--bf16",
@@ -129,9 +145,16 @@ def cmd_train(args: argparse.Namespace) -> None:
         seed=args.seed,
         command=_command_line(),
     )
+    logging.basicConfig(format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("inbedder_integrations.training").setLevel(logging.INFO)
     result = train(config)
+    losses = (
+        f"loss {result.losses[0]:.4g} -> {result.losses[-1]:.4g}"
+        if result.losses
+        else f"no loss logged (every {args.logging_steps} steps)"
+    )
     print(
-        f"trained {result.steps} steps in {result.seconds:.0f} s;"
-        f" loss {result.losses[:1]} -> {result.losses[-1:]}"
+        f"trained {result.steps} steps in {result.seconds:.0f} s; {losses};"
+        f" {result.examples_per_second} examples/s, bf16 autocast {'on' if result.bf16 else 'off'}"
     )
     print(f"saved to {result.output_dir}")

@@ -10,13 +10,10 @@ inference see identical tokens.
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
-import hashlib
 import json
 import logging
 import math
-import platform
 import random
 import time
 from dataclasses import dataclass, field
@@ -25,12 +22,12 @@ from typing import Any
 
 import torch
 
-from ..engine.digests import folder_digest
 from ..engine.loading import infer_kind, resolve_device, resolve_dtype, resolve_source
 from ..engine.prompting import DEFAULT_TEMPLATE, PromptTokenizer
 from ..errors import InvalidArgumentError
 from ..jsonl import read_jsonl
-from .lora import apply_lora, init_adapter_folder
+from .card import add_evaluation_to_card, card_markdown, run_record, write_model_card
+from .lora import apply_lora
 
 __all__ = [
     "IGNORE_INDEX",
@@ -107,7 +104,9 @@ class TrainResult:
     losses: list[float] = field(default_factory=list)
     seconds: float = 0.0
     examples_per_second: float | None = None
-    """Trainer's own rate over the steps run in this process (None when resumed with nothing left)."""
+    """Steps run in this process x examples per step / their seconds (None: resumed, nothing left)."""
+    bf16: bool = False
+    """Whether bf16 autocast was on."""
 
 
 # --------------------------------------------------------------------------- data
@@ -231,18 +230,61 @@ class PaddingCollator:
 
 
 def train(config: TrainConfig) -> TrainResult:
-    """Run training; writes the model (or adapter) folder and a model card to ``output_dir``."""
-    from transformers import (
-        AutoConfig,
-        AutoModelForCausalLM,
-        AutoModelForMaskedLM,
-        AutoTokenizer,
-        Trainer,
-        TrainingArguments,
-    )
+    """Run training; writes the model (or adapter) folder and a model card to ``output_dir``.
+
+    Rerun with the same ``output_dir``, it resumes from the newest checkpoint, whose weights win
+    over ``init_adapter`` (that only seeds a run's first start).
+    """
+    from transformers import Trainer
 
     started = time.time()
+    if not config.lora and (config.lora_layers or config.init_adapter):
+        raise InvalidArgumentError("lora_layers and init_adapter are LoRA options: drop them or --full")
+    rows, row_counts = training_rows(config)  # bad data fails before the model loads
     source = resolve_source(config.base_model)
+    tokenizer, model, kind = _build_model(config, source)
+    encoder = ExampleEncoder(
+        tokenizer, config.template, config.max_length, masked=kind == "masked", eos_id=answer_end_id(model)
+    )
+    examples = [encoder.encode(row) for row in rows]
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    use_bf16 = _use_bf16(config)
+    logger.info(
+        "training %d rows %s, bf16 autocast %s", len(examples), row_counts, "on" if use_bf16 else "off"
+    )
+    output_dir = Path(config.output_dir)
+    trainer = Trainer(
+        model=model,
+        args=_training_arguments(config, output_dir, len(examples), use_bf16),
+        train_dataset=examples,  # pyright: ignore[reportArgumentType]  # a list is a map-style dataset
+        data_collator=PaddingCollator(pad_id),
+    )
+    checkpoint = _last_checkpoint(output_dir / "checkpoints")
+    first_step = _checkpoint_step(checkpoint)
+    clock = time.monotonic()
+    trainer.train(resume_from_checkpoint=checkpoint)
+    seconds = time.monotonic() - clock
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+
+    model.to(getattr(torch, config.save_dtype)).save_pretrained(str(output_dir))
+    if not config.lora:
+        tokenizer.save_pretrained(output_dir)
+    result = TrainResult(str(output_dir), trainer.state.global_step, losses, time.time() - started)
+    result.bf16 = use_bf16
+    per_step = config.batch_size * config.gradient_accumulation_steps
+    steps_run = result.steps - first_step
+    result.examples_per_second = round(steps_run * per_step / seconds, 2) if steps_run > 0 else None
+    logger.info("%d steps in this run, %s examples/s", steps_run, result.examples_per_second)
+    run = run_record(config, row_counts, use_bf16, result, _trainable_parameters(model))
+    run["resumed_from_step"] = first_step
+    write_model_card(output_dir, config, source.display_name, source.weights_digest, result, rows, run)
+    return result
+
+
+def _build_model(config: TrainConfig, source: Any) -> tuple[Any, Any, str]:
+    """Tokenizer, model in fp32 (wrapped for LoRA as ``config`` asks) and the model's kind."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
+
     kind = infer_kind(
         config.base_model, AutoConfig.from_pretrained(source.load_path, revision=source.revision)
     )
@@ -256,25 +298,31 @@ def train(config: TrainConfig) -> TrainResult:
         model = apply_lora(model, kind=kind, config=config)
         if config.gradient_checkpointing:
             model.enable_input_require_grads()
-    elif config.lora_layers or config.init_adapter:
-        raise InvalidArgumentError("lora_layers and init_adapter are LoRA options: drop them or --full")
+    trainable = _trainable_parameters(model)
+    if trainable == 0:  # e.g. an init adapter with no LoRA weights in the top lora_layers blocks
+        raise InvalidArgumentError(
+            f"nothing to train: lora_layers={config.lora_layers} leaves no trainable weight"
+            f" in the adapter {config.init_adapter}"
+        )
+    logger.info("%d trainable parameters", trainable)
+    return tokenizer, model, kind
 
-    rows, row_counts = training_rows(config)
-    encoder = ExampleEncoder(
-        tokenizer, config.template, config.max_length, masked=kind == "masked", eos_id=answer_end_id(model)
-    )
-    examples = [encoder.encode(row) for row in rows]
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    use_bf16 = (
-        config.bf16
-        if config.bf16 is not None
-        else resolve_dtype("auto", resolve_device("auto")) == torch.bfloat16
-    )
-    logger.info(
-        "training %d rows %s, bf16 autocast %s", len(examples), row_counts, "on" if use_bf16 else "off"
-    )
-    output_dir = Path(config.output_dir)
-    arguments = TrainingArguments(
+
+def _trainable_parameters(model: Any) -> int:
+    return sum(parameter.numel() for parameter in model.parameters() if parameter.requires_grad)
+
+
+def _use_bf16(config: TrainConfig) -> bool:
+    """``config.bf16`` if set; otherwise bf16 only where it runs natively (emulated bf16 is slower)."""
+    if config.bf16 is not None:
+        return config.bf16
+    return resolve_dtype("auto", resolve_device("auto")) == torch.bfloat16
+
+
+def _training_arguments(config: TrainConfig, output_dir: Path, rows: int, use_bf16: bool) -> Any:
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
         output_dir=str(output_dir / "checkpoints"),
         per_device_train_batch_size=config.batch_size,
         gradient_accumulation_steps=config.gradient_accumulation_steps,
@@ -282,7 +330,7 @@ def train(config: TrainConfig) -> TrainResult:
         num_train_epochs=config.epochs,
         max_steps=config.max_steps,
         lr_scheduler_type="cosine",
-        warmup_steps=warmup_steps(config, len(examples)),
+        warmup_steps=warmup_steps(config, rows),
         logging_steps=config.logging_steps,
         save_steps=config.save_steps,
         save_total_limit=2,
@@ -295,33 +343,24 @@ def train(config: TrainConfig) -> TrainResult:
         remove_unused_columns=False,
         dataloader_num_workers=0,
     )
-    trainer = Trainer(
-        model=model,
-        args=arguments,
-        train_dataset=examples,  # pyright: ignore[reportArgumentType]  # a list is a map-style dataset
-        data_collator=PaddingCollator(pad_id),
-    )
-    checkpoints = sorted((output_dir / "checkpoints").glob("checkpoint-*"))
-    trainer.train(resume_from_checkpoint=bool(checkpoints))
-    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
-
-    model.to(getattr(torch, config.save_dtype)).save_pretrained(str(output_dir))
-    if not config.lora:
-        tokenizer.save_pretrained(output_dir)
-    result = TrainResult(str(output_dir), trainer.state.global_step, losses, time.time() - started)
-    result.examples_per_second = _examples_per_second(trainer.state.log_history)
-    run = {"rows_by_file": row_counts, "bf16": use_bf16, "examples_per_second": result.examples_per_second}
-    if config.init_adapter:
-        run["init_adapter_digest"] = folder_digest(init_adapter_folder(config.init_adapter))
-    write_model_card(output_dir, config, source.display_name, source.weights_digest, result, rows, run)
-    return result
 
 
-def _examples_per_second(log_history: list[dict[str, Any]]) -> float | None:
-    rates = [
-        entry["train_samples_per_second"] for entry in log_history if "train_samples_per_second" in entry
-    ]
-    return round(float(rates[-1]), 2) if rates else None
+def _last_checkpoint(folder: Path) -> str | None:
+    """The newest checkpoint to resume from (by step number), if a run was here before."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    checkpoint = get_last_checkpoint(str(folder)) if folder.is_dir() else None
+    if checkpoint:
+        logger.info("resuming from %s (its weights win over any init adapter)", checkpoint)
+    return checkpoint
+
+
+def _checkpoint_step(checkpoint: str | None) -> int:
+    """The step a resumed run starts at, so its examples/s counts only the steps it ran."""
+    if checkpoint is None:
+        return 0
+    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text(encoding="utf-8"))
+    return int(state.get("global_step", 0))
 
 
 def answer_end_id(model: Any) -> int | None:
@@ -347,68 +386,3 @@ def length_grouping(arguments_class: type) -> dict[str, Any]:
     if "train_sampling_strategy" in fields:
         return {"train_sampling_strategy": "group_by_length"}
     return {"group_by_length": True}
-
-
-def write_model_card(
-    output_dir: Path,
-    config: TrainConfig,
-    base_name: str,
-    base_digest: str,
-    result: TrainResult,
-    rows: list[dict[str, str]],
-    run: dict[str, Any] | None = None,
-) -> None:
-    """``inbedder_card.json`` and ``README.md``: what was trained, on what, how, and how well."""
-    data_hash = hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()
-    card = {
-        "base_model": base_name,
-        "base_weights": base_digest,
-        "kind": "lora-adapter" if config.lora else "full-model",
-        "data": config.data,
-        "data_rows": len(rows),
-        "data_sha256": data_hash,
-        "config": dataclasses.asdict(config),
-        "seed": config.seed,
-        **(run or {}),
-        "steps": result.steps,
-        "train_seconds": round(result.seconds, 1),
-        "first_losses": result.losses[:3],
-        "last_losses": result.losses[-3:],
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-        "torch": torch.__version__,
-        "evaluation": {},  # filled in by `inbedder eval --card <folder>`
-    }
-    (output_dir / "inbedder_card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-    (output_dir / "README.md").write_text(card_markdown(card), encoding="utf-8")
-
-
-def add_evaluation_to_card(folder: Path, evaluation: dict[str, Any]) -> None:
-    """Record an ``inbedder eval`` report in an existing model card (JSON and markdown)."""
-    path = folder / "inbedder_card.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: --card must name a folder written by `inbedder train`")
-    card = json.loads(path.read_text(encoding="utf-8"))
-    card["evaluation"] = evaluation
-    path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-    (folder / "README.md").write_text(card_markdown(card), encoding="utf-8")
-
-
-def card_markdown(card: dict[str, Any]) -> str:
-    config = card["config"]
-    lines = [
-        f"# InBedder {card['kind']} for {card['base_model']}",
-        "",
-        f"Trained with `{config['command'] or 'inbedder train'}`.",
-        "",
-        f"- base weights: `{card['base_weights']}`",
-        f"- data: `{card['data']}`, {card['data_rows']} rows, sha256 `{card['data_sha256'][:16]}`",
-        f"- steps: {card['steps']}, seed {card['seed']}, {card['train_seconds']} s on {card['machine']}",
-        f"- loss: {card['first_losses']} -> {card['last_losses']}",
-    ]
-    evaluation = card.get("evaluation") or {}
-    if "markdown" in evaluation:
-        lines += ["", "## Evaluation", "", evaluation["markdown"]]
-    elif evaluation:
-        lines += ["", "## Evaluation", "", "```json", json.dumps(evaluation, indent=2), "```"]
-    return "\n".join(lines) + "\n"
