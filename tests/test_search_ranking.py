@@ -66,12 +66,17 @@ def test_store_ranking_equals_cosine_ranking(corpus, engine, documents, query, i
 def test_the_instruction_changes_the_top_hits(corpus):
     """Floods in Germany: the German news under the country question, the disaster under the topic one.
 
-    Measured margins (fp32): under COUNTRY the German pair scores 0.97-0.98 and the next document 0.70;
-    under TOPIC the tsunami scores 0.89 and the next 0.78, the German pair 0.71-0.76.
+    Measured (fp32, the default shipped since issue 27): under COUNTRY the German pair scores
+    0.97-0.98 and the next document 0.64; under TOPIC the tsunami scores 0.90 and every other
+    document 0.58-0.73 (the car makers 0.73, the bank 0.72: business, both equally far from floods).
     """
     german = {DOCS[0], DOCS[3]}
-    by_country = [hit.text for hit in corpus.search(FLOODS, COUNTRY, k=2)]
-    by_topic = [hit.text for hit in corpus.search(FLOODS, TOPIC, k=2)]
-    assert set(by_country) == german
-    assert by_topic[0] == DOCS[4]
-    assert not german & set(by_topic)
+    by_country = corpus.search(FLOODS, COUNTRY, k=len(DOCS))
+    by_topic = corpus.search(FLOODS, TOPIC, k=len(DOCS))
+    assert {hit.text for hit in by_country[:2]} == german
+    assert by_topic[0].text == DOCS[4]
+    topic_scores = {hit.text: hit.score for hit in by_topic}
+    assert all(topic_scores[DOCS[4]] > topic_scores[text] + 0.1 for text in german), topic_scores
+    assert not german <= {hit.text for hit in by_topic[:3]}, (
+        "the German pair leads only under the country question"
+    )
