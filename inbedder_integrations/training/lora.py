@@ -10,12 +10,15 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ..engine.loading import resolve_adapter
 from ..errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    from .train import TrainConfig
 
 __all__ = [
     "adapted_layers",
@@ -57,8 +60,8 @@ def init_adapter_folder(init_adapter: str) -> Path:
     return folder
 
 
-def apply_lora(model: Any, *, kind: str, config: Any) -> Any:
-    """The model wrapped for LoRA training as ``config`` (a TrainConfig) asks."""
+def apply_lora(model: Any, *, kind: str, config: TrainConfig) -> Any:
+    """The model wrapped for LoRA training as ``config`` asks."""
     from peft import LoraConfig, PeftModel, get_peft_model
 
     top = _top_layers(model, config.lora_layers) if config.lora_layers else None
