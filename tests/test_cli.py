@@ -140,6 +140,14 @@ def test_eval_baseline_gets_every_model_option_but_the_adapter(monkeypatch, tmp_
     assert base_model == tested_model and base == {**tested, "adapter": None}
 
 
+def test_eval_suites_are_checked_before_any_model_loads(capsys):
+    args = cli.build_parser().parse_args(["eval", "--suites", "messages_emotion_intent, message_answers"])
+    assert args.suites == ["messages_emotion_intent", "message_answers"]
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["eval", "--suites", "answers,emotion"])
+    assert "unknown suites ['emotion']; known: bbc_topic_place," in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_info_reports_model_fingerprint_dim_dtype_device(engine):
     result = run_cli("info", "--json", "--dtype", "float32")

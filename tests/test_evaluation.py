@@ -8,19 +8,28 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from inbedder_integrations.errors import InvalidArgumentError
 from inbedder_integrations.evaluation import metrics, splits
 from inbedder_integrations.evaluation.answers import (
+    EMOTIONS,
+    INTENTS,
     agreement,
+    canonical_emotion,
+    canonical_intent,
     canonical_place,
     canonical_sentiment,
     canonical_topic,
 )
 from inbedder_integrations.evaluation.baselines import InBedderEmbedder, MiniLMEmbedder
 from inbedder_integrations.evaluation.heldout import (
+    SUITES,
     EvalSizes,
     TwoLabels,
+    _suites,
     answers_suite,
     load_eval_data,
+    message_answers_suite,
+    messages_emotion_intent,
     offline_report,
 )
 from inbedder_integrations.evaluation.loaders import (
@@ -28,6 +37,7 @@ from inbedder_integrations.evaluation.loaders import (
     load_bbc_ids,
     load_clustering,
     load_lee,
+    load_messages,
     load_polarity,
     load_polarity_lines,
     load_sts,
@@ -246,6 +256,67 @@ def test_answer_canonicalisation():
     ) == (pytest.approx(2 / 3))
 
 
+def test_emotion_and_intent_answers_map_to_the_message_labels():
+    assert [canonical_emotion(a) for a in ("Frustrated.", "grateful", "let down", "anxious", "neutral")] == [
+        "angry",
+        "happy",
+        "sad",
+        "worried",
+        "calm",
+    ]
+    assert canonical_emotion("not happy") is None, "a negated feeling names no emotion"
+    assert canonical_emotion("worried and angry") is None, "two emotions at once count as wrong"
+    assert canonical_emotion("confused") is None and canonical_emotion("refund") is None
+    assert [canonical_intent(a) for a in ("Refund", "cancel my order", "order status", "address change")] == [
+        "refund",
+        "cancellation",
+        "order status",
+        "address change",
+    ]
+    assert canonical_intent("product information") == "information"
+    assert canonical_intent("change the delivery address") == "address change", "'delivery' is no status word"
+    assert canonical_intent("happy") is None
+
+
+def test_hand_written_messages_cross_every_emotion_with_every_intent():
+    rows = load_messages()
+    assert len(rows) == 75 and len({row["text"] for row in rows}) == 75
+    cells: dict[tuple[str, str], list[str]] = {}
+    for row in rows:
+        cells.setdefault((row["emotion"], row["intent"]), []).append(row["split"])
+    assert set(cells) == {(e, i) for e in EMOTIONS for i in INTENTS}, "5 x 5, labels named as the answers map"
+    assert all(sorted(found) == ["dev", "test", "test"] for found in cells.values())
+    assert all(canonical_emotion(e) == e for e in EMOTIONS) and all(canonical_intent(i) == i for i in INTENTS)
+    dev = [row["text"] for row in rows if row["split"] == "dev"]
+    assert [row["text"] for row in load_messages("dev")] == dev
+    with pytest.raises(InvalidArgumentError, match="split must be"):
+        load_messages("train")
+
+
+def test_message_answers_suite_scores_both_questions_on_the_split():
+    data = messages_emotion_intent("test")
+    assert len(data.texts) == 50
+    angry = _Answers({"How does the customer feel?": "Angry."})
+    result = message_answers_suite(angry, data, limit=100, seed=0)
+    assert result["emotion"] == pytest.approx(0.2), "10 of the 50 test messages are angry"
+    assert result["intent"] == 0.0, "'Angry.' names no intent"
+    stub = _Answers({})
+    assert message_answers_suite(stub, data, limit=20, seed=0) == {"emotion": 0.0, "intent": 0.0}
+    assert stub.asked == [20, 20], "at most --answers texts per question"
+
+
+def test_offline_report_runs_only_the_named_suites():
+    sizes = EvalSizes(bbc_per_topic=2, rt_per_label=1, rt_movies=2, triplets=5, answers=100)
+    data = load_eval_data("dev", sizes)
+    stub = _Answers({"What is the customer asking for?": "a refund"})
+    report = offline_report([stub], data, ["message_answers"])
+    assert report == {stub.name: {"message_answers": {"emotion": 0.0, "intent": pytest.approx(0.2)}}}
+    assert stub.asked == [25, 25], "the other suites never ran"
+    with pytest.raises(InvalidArgumentError, match="unknown suites \\['emotion'\\]"):
+        offline_report([stub], data, ["emotion"])
+    assert tuple(_suites(data)) == SUITES, "one list of suites, in report order"
+
+
 def test_crossed_triplets_share_the_asked_label_and_differ_in_the_other():
     asked = ["a", "a", "b", "b", "a", "c"]
     other = ["x", "y", "x", "y", "x", "z"]
@@ -268,6 +339,22 @@ def test_two_label_suites_on_the_real_split_are_crossed():
             assert all(asked[p] == asked[x] != asked[n] for x, p, n in rows)
             assert all(other[n] == other[x] != other[p] for x, p, n in rows)
     assert data.describe()["bbc_articles"] == 50 and data.describe()["lee_pairs"] == 25 * 24 // 2
+
+
+class _Answers:
+    """A stub embedder that answers each question with a fixed reply ('none' otherwise)."""
+
+    name = "stub answers"
+
+    def __init__(self, replies: dict[str, str]) -> None:
+        self.replies, self.asked = replies, []
+
+    def __call__(self, texts, instruction):
+        return np.ones((len(texts), 2), np.float32)
+
+    def answer(self, texts, question):
+        self.asked.append(len(texts))
+        return [self.replies.get(question, "none")] * len(texts)
 
 
 class _AlwaysPositive:
@@ -317,7 +404,9 @@ def test_heldout_suites_end_to_end_on_the_default_model(engine, minilm, tmp_path
     plain, tuned = report[minilm.name], report["default"]
     assert set(plain["answers"].values()) == {None}, "MiniLM has no answers: n/a"
     assert all(0.0 <= value <= 1.0 for value in tuned["answers"].values())
-    for suite in ("bbc_topic_place", "rt_sentiment_movie"):
+    assert set(plain["message_answers"].values()) == {None}
+    assert set(tuned["message_answers"]) == {"emotion", "intent"}
+    for suite in ("bbc_topic_place", "rt_sentiment_movie", "messages_emotion_intent"):
         values = list(tuned[suite].values())
         assert len(values) == 3 and all(0.0 <= value <= 1.0 for value in values)
     assert -1.0 <= tuned["lee"]["spearman"] <= 1.0 and 0.0 <= tuned["polarity"]["knn_acc"] <= 1.0

@@ -58,9 +58,26 @@ def add_eval_command(commands: Commands) -> None:
     evaluate.add_argument(
         "--answers", type=positive, default=100, help="texts answered per answer check at most"
     )
+    evaluate.add_argument(
+        "--suites",
+        type=_suite_list,
+        default=None,
+        help="comma-separated suites to run (default: all), e.g. messages_emotion_intent,message_answers",
+    )
     evaluate.add_argument("--card", default=None, help="a trained folder whose model card gets the results")
     evaluate.add_argument("--seed", type=int, default=0, help="subsets and triplets within the split")
     add_model_options(evaluate)
+
+
+def _suite_list(value: str) -> list[str]:
+    """``--suites a,b``: known suite names, checked before any model loads."""
+    from ..evaluation.heldout import SUITES
+
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in SUITES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown suites {unknown or [value]}; known: {', '.join(SUITES)}")
+    return names
 
 
 def _eval_embedders(args: argparse.Namespace) -> list:
@@ -99,13 +116,14 @@ def cmd_eval(args: argparse.Namespace) -> None:
     started = time.monotonic()
     sizes = _eval_sizes(args)
     data = load_eval_data(args.split, sizes)
-    report = offline_report(_eval_embedders(args), data)
+    report = offline_report(_eval_embedders(args), data, args.suites)
     settings = {
         "split": args.split,
         "splits_file": SPLITS_PATH.name,
         "splits_sha256": splits_sha256(),
         **asdict(sizes),
         "dtype": args.dtype or "auto",
+        **({"suites": args.suites} if args.suites else {}),
         "data": data.describe(),
         "seconds": round(time.monotonic() - started, 1),
     }

@@ -14,11 +14,15 @@ from ..errors import InvalidArgumentError
 from .places import country_of_answer
 
 __all__ = [
+    "EMOTIONS",
+    "INTENTS",
     "NEGATIONS",
     "NEGATIVE",
     "POSITIVE",
     "TOPICS",
     "agreement",
+    "canonical_emotion",
+    "canonical_intent",
     "canonical_place",
     "canonical_sentiment",
     "canonical_topic",
@@ -67,6 +71,28 @@ TOPICS: Mapping[str, frozenset[str]] = {
 }
 """Topic label (the BBC folder name) -> words an answer may use for it."""
 
+EMOTIONS: Mapping[str, frozenset[str]] = {
+    "angry": _set("angry anger furious frustrated frustration annoyed irritated livid outraged mad fuming"),
+    "happy": _set(
+        "happy happiness pleased delighted glad joy joyful excited grateful thankful thrilled satisfied"
+        " cheerful enthusiastic overjoyed"
+    ),
+    "sad": _set("sad sadness disappointed disappointment upset unhappy heartbroken gutted down miserable"),
+    "worried": _set("worried worry anxious anxiety nervous scared afraid fear fearful concerned frightened"),
+    "calm": _set("calm neutral relaxed patient composed unconcerned indifferent"),
+}
+"""Emotion label of the hand-written messages -> words an answer may use for it."""
+
+INTENTS: Mapping[str, frozenset[str]] = {
+    "refund": _set("refund refunds refunded reimbursement reimburse money"),
+    "cancellation": _set("cancel cancellation cancelling canceling cancelled termination unsubscribe"),
+    "order status": _set("status tracking track arrival arrive whereabouts dispatch shipped late lost"),
+    "address change": _set("address relocation moving moved postcode"),
+    "information": _set("information info details question inquiry enquiry specifications size dimensions"),
+}
+"""Intent label of the hand-written messages -> words an answer may use for it ('order' and
+'delivery' are left out: 'cancel my order' and 'delivery address' use them for other intents)."""
+
 
 def _words(answer: str) -> list[str]:
     return re.findall(r"[a-z][a-z'-]*", answer.lower())
@@ -85,11 +111,27 @@ def canonical_sentiment(answer: str) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
+def _only_label(words: set[str], table: Mapping[str, frozenset[str]]) -> str | None:
+    """The one label whose words ``words`` use; None if none or several."""
+    found = [label for label, keywords in table.items() if words & keywords]
+    return found[0] if len(found) == 1 else None
+
+
 def canonical_topic(answer: str) -> str | None:
     """The BBC topic whose keywords the answer uses; None if none or several."""
-    words = set(_words(answer))
-    found = [topic for topic, keywords in TOPICS.items() if words & keywords]
-    return found[0] if len(found) == 1 else None
+    return _only_label(set(_words(answer)), TOPICS)
+
+
+def canonical_emotion(answer: str) -> str | None:
+    """The emotion whose words the answer uses; a negated word ('not happy') names none."""
+    words = _words(answer)
+    kept = {word for index, word in enumerate(words) if not (index and words[index - 1] in NEGATIONS)}
+    return _only_label(kept, EMOTIONS)
+
+
+def canonical_intent(answer: str) -> str | None:
+    """The intent whose words the answer uses; None if none or several."""
+    return _only_label(set(_words(answer)), INTENTS)
 
 
 def canonical_place(answer: str) -> str | None:

