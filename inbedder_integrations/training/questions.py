@@ -53,11 +53,6 @@ QUESTIONS: dict[str, tuple[str, tuple[Phrasing, ...]]] = {
         ("What did the customer buy?", None),
     )),
     "domain": ("subject", (("What kind of product is it?", None), ("Which product category is this about?", None))),
-    # which film a review or plot is about: the snippets of one film share it, whatever their verdict
-    "movie": ("film", (
-        ("Which film is the review about?", None), ("What film is being reviewed?", None),
-        ("Which film is this about?", None), ("What movie does the text discuss?", None),
-    )),
     "sentiment": ("sentiment", (
         ("What is the sentiment of the text?", None),
         ("Is the text positive or negative?", {"positive": "positive", "negative": "negative", "neutral": "neither"}),

