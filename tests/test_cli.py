@@ -146,6 +146,8 @@ def test_eval_suites_are_checked_before_any_model_loads(capsys):
     with pytest.raises(SystemExit):
         cli.build_parser().parse_args(["eval", "--suites", "answers,emotion"])
     assert "unknown suites ['emotion']; known: bbc_topic_place," in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="--card records a whole report"):
+        main(["eval", "--suites", "answers", "--card", "runs/any"])
 
 
 @pytest.mark.slow

@@ -111,6 +111,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
     from ..evaluation.splits import SPLITS_PATH, splits_sha256
     from ..evaluation.suites import write_report
 
+    if args.card and args.suites:  # the card's evaluation is replaced whole: a part would lose the rest
+        raise SystemExit("--card records a whole report; run it without --suites")
     logging.basicConfig(format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("inbedder_integrations.evaluation").setLevel(logging.INFO)
     started = time.monotonic()
