@@ -127,11 +127,7 @@ def test_questions_cover_the_families_in_several_phrasings():
     families = {family for family, _ in questions.QUESTIONS.values()}
     assert families >= {"topic", "sentiment", "emotion", "intent", "cause", "place", "people", "time",
                         "audience", "genre", "yes/no"}  # fmt: skip
-    labels = {
-        "review_sentiment": "negative",
-        "person": "Tom Hanks",
-        "register": "movie review",
-    }
+    labels = {"review_sentiment": "negative", "person": "Tom Hanks", "register": "movie review"}
     asked = questions.questions_for(labels, random.Random(0), ner_checked=True)
     by_label = {question.label: question for question in asked}
     sentiment = by_label["review_sentiment"]

@@ -71,12 +71,14 @@ def add_eval_command(commands: Commands) -> None:
 
 def _suite_list(value: str) -> list[str]:
     """``--suites a,b``: known suite names, checked before any model loads."""
-    from ..evaluation.heldout import SUITES
+    from ..errors import InvalidArgumentError
+    from ..evaluation.heldout import check_suites
 
     names = [name.strip() for name in value.split(",") if name.strip()]
-    unknown = [name for name in names if name not in SUITES]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown suites {unknown or [value]}; known: {', '.join(SUITES)}")
+    try:
+        check_suites(names or [value])
+    except InvalidArgumentError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
     return names
 
 

@@ -61,6 +61,7 @@ __all__ = [
     "bbc_clustering_suite",
     "bbc_split",
     "bbc_topic_place",
+    "check_suites",
     "lee_split",
     "lee_suite",
     "load_eval_data",
@@ -386,14 +387,19 @@ def _suites(data: EvalData) -> dict[str, Callable[[Embedder], dict[str, Any]]]:
     }
 
 
+def check_suites(names: Sequence[str]) -> None:
+    """Refuse a name that is not in :data:`SUITES`, listing those that are."""
+    unknown = [name for name in names if name not in SUITES]
+    if unknown:
+        raise InvalidArgumentError(f"unknown suites {unknown}; known: {', '.join(SUITES)}")
+
+
 def offline_report(
     embedders: Sequence[Embedder], data: EvalData, suites: Sequence[str] | None = None
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Every offline suite (or only ``suites``) for every embedder on the same split, texts and triplets."""
+    check_suites(suites or ())
     runs = _suites(data)
-    unknown = sorted(set(suites or ()) - set(runs))
-    if unknown:
-        raise InvalidArgumentError(f"unknown suites {unknown}; known: {list(SUITES)}")
     report: dict[str, dict[str, dict[str, Any]]] = {}
     for embedder in embedders:
         report[embedder.name] = {}

