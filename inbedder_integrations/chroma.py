@@ -13,11 +13,13 @@ hashed the dtype) open too.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import TYPE_CHECKING, Any
 
 from .errors import InBedderError, InvalidArgumentError, InvalidTypeError, MissingError, positive_int
 from .instructed import InstructedEmbedder, build_embedder, missing_extra
+from .trust import API_KEY_ENV, check_persisted_options, check_persisted_server
 
 if TYPE_CHECKING:
     from .remote import RemoteEmbedder
@@ -39,6 +41,8 @@ __all__ = [
     "persisted_config",
 ]
 
+
+logger = logging.getLogger(__name__)
 
 EMBEDDING_FUNCTION_NAME = "inbedder"
 _CONFIG_KEYS = {"model", "instruction", "query_instruction", "model_kwargs", "fingerprint", "dim"}
@@ -127,6 +131,11 @@ class InBedderEmbeddingFunction(EmbeddingFunction[Documents]):
     def name() -> str:
         return EMBEDDING_FUNCTION_NAME
 
+    def is_legacy(self) -> bool:
+        """Never: Chroma's own test rebuilds the function from its config (a model load, or
+        requests to a server) and would hold this process's own function to a stranger's rules."""
+        return False
+
     def default_space(self) -> Space:
         return "cosine"
 
@@ -157,21 +166,34 @@ class InBedderEmbeddingFunction(EmbeddingFunction[Documents]):
 
     @staticmethod
     def build_from_config(config: dict[str, Any]) -> InBedderEmbeddingFunction:
+        """The function a persisted config describes, rebuilt under :mod:`~inbedder_integrations.trust`'s
+        rules: the config is another party's data, so anything that would run code, contact a
+        server or read a variable it names is refused (before any model loads or request is sent)
+        unless this process allows it."""
         InBedderEmbeddingFunction.validate_config(config)
         if config.get("server_url") is not None:
+            server_url = check_persisted_server(config["server_url"])
+            if config.get("api_key_env_var") not in (None, API_KEY_ENV):
+                logger.info(
+                    "the collection names $%s for the key of %s; a persisted config never chooses the "
+                    "variable, so $%s is read instead",
+                    config["api_key_env_var"],
+                    server_url,
+                    API_KEY_ENV,
+                )
             function = InBedderEmbeddingFunction(
                 config["instruction"],
                 config["query_instruction"],
-                server_url=config["server_url"],
+                server_url=server_url,
                 served_name=config["served_name"],
-                api_key_env_var=config.get("api_key_env_var"),
+                api_key_env_var=API_KEY_ENV if API_KEY_ENV in os.environ else None,
             )
         else:
             function = InBedderEmbeddingFunction(
                 instruction=config["instruction"],
                 query_instruction=config["query_instruction"],
                 model=config["model"],
-                model_kwargs=config["model_kwargs"],
+                model_kwargs=check_persisted_options(config["model_kwargs"]),
             )
         field = function.mismatched_field(config)
         if field is not None:
@@ -206,6 +228,12 @@ class InBedderEmbeddingFunction(EmbeddingFunction[Documents]):
                     f"inbedder config {key!r} must be a non-empty string, got {config[key]!r}"
                 )
         positive_int("inbedder config 'dim'", config["dim"])
+        if not isinstance(config["model_kwargs"], dict):
+            kwargs = config["model_kwargs"]
+            raise InvalidArgumentError(f"inbedder config 'model_kwargs' must be an object, got {kwargs!r}")
+        if config.get("server_url") is not None and not isinstance(config.get("served_name"), str):
+            served = config.get("served_name")
+            raise InvalidArgumentError(f"inbedder config 'served_name' must be a string, got {served!r}")
 
     def validate_config_update(self, old_config: dict[str, Any], new_config: dict[str, Any]) -> None:
         for field in _GUARDED_FIELDS:

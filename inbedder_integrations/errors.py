@@ -19,6 +19,8 @@ __all__ = [
     "InvalidTypeError",
     "MissingError",
     "MissingExtraError",
+    "UntrustedConfigError",
+    "VectorError",
     "positive_int",
 ]
 
@@ -48,3 +50,14 @@ def positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidArgumentError(f"{name} must be a positive int, got {value!r}")
     return value
+
+
+class UntrustedConfigError(InBedderError, PermissionError):
+    """A persisted config (another party's data) asks for something only this process may allow:
+    code execution, pickle loading, a server to send texts and a key to. The message names what
+    it asks for and the setting (or the explicit function) that allows it."""
+
+
+class VectorError(InBedderError, ValueError):
+    """Vectors that cannot be right (wrong count or width, non-finite, not unit length when they
+    should be), from a model or a server: refused before anyone stores or compares them."""

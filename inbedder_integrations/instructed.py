@@ -17,6 +17,7 @@ import numpy as np
 
 from .engine.prompting import validate_instruction, validate_unicode
 from .errors import InvalidArgumentError, InvalidTypeError, MissingExtraError
+from .vectors import check_vectors
 
 if TYPE_CHECKING:
     from .engine import InBedder
@@ -42,6 +43,12 @@ def cache_namespace(cache_key: str, instruction: str, query_instruction: str, no
     return f"inbedder:{cache_key}:{digest}" + ("" if normalize else ":raw")
 
 
+def _query_text(text: Any) -> str:
+    if not isinstance(text, str):
+        raise InvalidTypeError(f"query must be a str, got {type(text).__name__}")
+    return validate_unicode(text, "query")
+
+
 def missing_extra(extra: str, package: str) -> MissingExtraError:
     """The error raised when an optional dependency (an extra) is not installed (an ImportError)."""
     return MissingExtraError(
@@ -52,7 +59,8 @@ def missing_extra(extra: str, package: str) -> MissingExtraError:
 
 class _Embedder:
     """What both embedders (an engine's here, a server's in :mod:`.remote`) derive from their
-    two array methods and their identity: the frameworks' list forms and the cache namespaces."""
+    array methods and their identity: the frameworks' list forms, the cache namespaces, and
+    the check every vector passes on its way out (:func:`~inbedder_integrations.vectors.check_vectors`)."""
 
     instruction: str
     query_instruction: str
@@ -62,21 +70,54 @@ class _Embedder:
     def cache_key(self) -> str:
         raise NotImplementedError
 
-    def embed_documents_array(self, texts: Sequence[str]) -> np.ndarray:
+    @property
+    def dim(self) -> int:
         raise NotImplementedError
 
-    def embed_queries_array(self, texts: Sequence[str]) -> np.ndarray:
+    @property
+    def source(self) -> str:
+        """Who computes the vectors, as an error names it."""
         raise NotImplementedError
+
+    def _documents_array(self, texts: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def _queries_array(self, texts: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    async def _adocuments_array(self, texts: Sequence[str]) -> np.ndarray:
+        """In a worker thread, so the event loop keeps serving other tasks."""
+        return await asyncio.to_thread(self._documents_array, texts)
+
+    async def _aqueries_array(self, texts: Sequence[str]) -> np.ndarray:
+        return await asyncio.to_thread(self._queries_array, texts)
+
+    def _checked(self, vectors: np.ndarray, texts: Sequence[str], instruction: str) -> np.ndarray:
+        source = f"{self.source} under {instruction!r}"
+        return check_vectors(vectors, rows=len(texts), dim=self.dim, normalized=self.normalize, source=source)
+
+    def embed_documents_array(self, texts: Sequence[str]) -> np.ndarray:
+        """Float32 rows, one per text, under the document instruction."""
+        return self._checked(self._documents_array(texts), texts, self.instruction)
+
+    def embed_queries_array(self, texts: Sequence[str]) -> np.ndarray:
+        """Float32 rows, one per text, under the query instruction."""
+        return self._checked(self._queries_array(texts), texts, self.query_instruction)
 
     def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
         """Python floats, as LangChain and LlamaIndex expect."""
         return self.embed_documents_array(texts).tolist()
 
     def embed_query(self, text: str) -> list[float]:
-        if not isinstance(text, str):
-            raise InvalidTypeError(f"query must be a str, got {type(text).__name__}")
-        validate_unicode(text, "query")
-        return self.embed_queries_array([text])[0].tolist()
+        return self.embed_queries_array([_query_text(text)])[0].tolist()
+
+    async def aembed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        vectors = await self._adocuments_array(texts)
+        return self._checked(vectors, texts, self.instruction).tolist()
+
+    async def aembed_query(self, text: str) -> list[float]:
+        texts = [_query_text(text)]
+        return self._checked(await self._aqueries_array(texts), texts, self.query_instruction)[0].tolist()
 
     @property
     def cache_namespace(self) -> str:
@@ -136,7 +177,7 @@ class InstructedEmbedder(_Embedder):
         """Close this embedder's own engine; other adapters on the same model keep working."""
         self.engine.close()
 
-    def embed_documents_array(self, texts: Sequence[str]) -> np.ndarray:
+    def _documents_array(self, texts: Sequence[str]) -> np.ndarray:
         return self.engine.embed(
             texts,
             self.instruction,
@@ -145,17 +186,14 @@ class InstructedEmbedder(_Embedder):
             show_progress=self.show_progress,
         )
 
-    def embed_queries_array(self, texts: Sequence[str]) -> np.ndarray:
+    def _queries_array(self, texts: Sequence[str]) -> np.ndarray:
         return self.engine.embed(
             texts, self.query_instruction, normalize=self.normalize, batch_size=self.batch_size
         )
 
-    async def aembed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        """Runs in a worker thread so the event loop keeps serving other tasks."""
-        return await asyncio.to_thread(self.embed_documents, texts)
-
-    async def aembed_query(self, text: str) -> list[float]:
-        return await asyncio.to_thread(self.embed_query, text)
+    @property
+    def source(self) -> str:
+        return self.engine.model_name
 
     @property
     def fingerprint(self) -> str:

@@ -116,7 +116,14 @@ def test_chroma_from_server_persists_the_server_and_never_the_key(
     persisted = collection.configuration_json["embedding_function"]["config"]
     assert persisted["server_url"] == server and persisted["query_instruction"] == TOPIC_QUERY
     assert KEY not in str(collection.configuration_json), "the key itself is never persisted"
-    # Chroma rebuilds the remote function from the config (the key from the variable).
+    # Chroma rebuilds the remote function from the config only for a server this process trusts,
+    # and with the key of this process's own variable, never the one the config names.
+    with pytest.raises(ValueError, match="INBEDDER_TRUSTED_SERVERS"):
+        chroma_client.get_collection("remote-topic").query(query_texts=[QUESTION], n_results=1)
+    monkeypatch.setenv("INBEDDER_TRUSTED_SERVERS", f"http://example.invalid:9, {server}/v1")
+    with pytest.raises(ValueError, match="401"):  # $INBEDDER_TEST_KEY is set, but not ours to read
+        chroma_client.get_collection("remote-topic").query(query_texts=[QUESTION], n_results=1)
+    monkeypatch.setenv("INBEDDER_API_KEY", KEY)
     reopened = chroma_client.get_collection("remote-topic")
     hits = reopened.query(query_texts=[QUESTION], n_results=1)
     assert hits["ids"][0] == ["0"]

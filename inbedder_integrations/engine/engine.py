@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from ..errors import InBedderError, InvalidArgumentError, InvalidTypeError, positive_int
 from ..shared import empty_accelerator_cache
+from ..vectors import check_vectors
 from .batching import chunks
 from .checkpoints import KNOWN_CHECKPOINTS, resolve_checkpoint
 from .forward import ModelRunner
@@ -526,10 +527,12 @@ class InBedder:
                 if self.cache is not None:
                     vectors = output[instruction][indices]
                     self.cache.put_many(self.cache_key, instruction, [texts[i] for i in indices], vectors)
-        if normalize:
-            for instruction in instructions:
+        for instruction in instructions:
+            if normalize:
                 norms = np.linalg.norm(output[instruction], axis=1, keepdims=True)
                 output[instruction] /= np.maximum(norms, 1e-12)
+            where, rows = f"{self.model_name} under {instruction!r}", len(texts)
+            check_vectors(output[instruction], rows=rows, dim=self.dim, normalized=normalize, source=where)
         return output
 
     def _compute(

@@ -20,6 +20,7 @@ import tomllib
 from ..engine.prompting import validate_instruction
 from ..errors import InvalidArgumentError, InvalidTypeError, positive_int
 from ..instructed import QUERY_SUFFIX
+from ..trust import API_KEY_ENV
 
 __all__ = [
     "API_KEY_ENV",
@@ -36,7 +37,6 @@ __all__ = [
 ]
 
 #: The environment variable a server reads its bearer key from when no key file is given.
-API_KEY_ENV = "INBEDDER_API_KEY"
 #: Every path the app serves (FastAPI's docs included); :func:`create_app` checks that these
 #: are exactly its routes, so a new route cannot silently take a name clients serve under.
 ROUTE_PATHS = (
