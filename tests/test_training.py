@@ -635,6 +635,7 @@ def test_held_out_wordings_of_older_families_are_dropped():
     assert kept == rows[2:] and dropped == {"What time is mentioned?": 1, "Is the text about music?": 1}
 
 
+@pytest.mark.slow
 def test_a_small_wide_build_keeps_its_caps_spans_and_held_out_families(tmp_path):
     output = tmp_path / "qa.jsonl.gz"
     provenance = build_dataset(
@@ -654,6 +655,7 @@ def test_a_small_wide_build_keeps_its_caps_spans_and_held_out_families(tmp_path)
     assert provenance["sha256"] == hashlib.sha256(output.read_bytes()).hexdigest()
 
 
+@pytest.mark.slow
 def test_committed_wide_set_matches_its_provenance_and_asks_no_held_out_family():
     data = Path(__file__).resolve().parent.parent / "data" / "inbedder-qa-v2.jsonl.gz"
     provenance = json.loads(Path(f"{data}.provenance.json").read_text())
