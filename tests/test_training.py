@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import random
@@ -17,16 +18,28 @@ import torch
 from inbedder_integrations import DEFAULT_TEMPLATE, InBedder
 from inbedder_integrations.engine.prompting import PromptTokenizer
 from inbedder_integrations.errors import InvalidArgumentError
+from inbedder_integrations.evaluation.heldout_families import forbidden_file_rows, forbidden_instruction
 from inbedder_integrations.evaluation.loaders import load_rotten_tomatoes
 from inbedder_integrations.evaluation.splits import held_out_movies, held_out_review_texts
-from inbedder_integrations.training import labellers, news, questions, sources, synthetic
+from inbedder_integrations.training import (
+    families,
+    labellers,
+    news,
+    questions,
+    sources,
+    spans,
+    synthetic,
+    wide,
+)
 from inbedder_integrations.training.data import (
     EVALUATION_FILES,
     QARow,
     balance,
+    build_dataset,
     cap_topic_answers,
     clean_answer,
     clean_rows,
+    drop_forbidden,
 )
 from inbedder_integrations.training.leakage import LeakageIndex, check_file, evaluation_texts, shingles
 from inbedder_integrations.training.lora import adapted_layers, apply_lora
@@ -229,11 +242,12 @@ def test_leakage_check_finds_shared_eight_word_sequences():
 
 
 @pytest.mark.slow
-def test_committed_qa_set_shares_no_eight_words_with_any_evaluation_text():
+@pytest.mark.parametrize("name", ["inbedder-qa.jsonl.gz", "inbedder-qa-v2.jsonl.gz"])
+def test_committed_qa_set_shares_no_eight_words_with_any_evaluation_text(name):
     """The content-level check (not source names): every BBC, Lee, polarity and held-out review text."""
     index = LeakageIndex(evaluation_texts(held_out_review_texts()))
     assert len(index.ngrams) > 100_000
-    data = Path(__file__).resolve().parent.parent / "data" / "inbedder-qa.jsonl.gz"
+    data = Path(__file__).resolve().parent.parent / "data" / name
     assert check_file(data, index) == {}
 
 
@@ -506,3 +520,146 @@ def test_a_run_below_the_shipped_default_on_what_works_is_not_eligible():
     assert choose_run.eligible({**reference, "bbc_topic_place hmean": 0.1}, None), (
         "no reference: all eligible"
     )
+
+
+# --------------------------------------------------------------------------- the wide build (issue 35)
+
+
+def _wide_labels(*texts: str, register: str = "") -> list[dict[str, str]]:
+    """The wide build's labels of hand-written texts, through the builder's own labelling pass."""
+    labels = {"register": register} if register else {}
+    return wide.label_texts([sources.SourceText(text, "test", dict(labels)) for text in texts])[1]
+
+
+def test_wide_build_asks_forty_families_none_of_them_held_out():
+    older = {family for family, _ in questions.QUESTIONS.values()}
+    assert not older & set(families.FAMILIES), "a new family's name would merge it with an older one"
+    assert len(older | set(families.FAMILIES)) >= 40
+    for name, family in families.FAMILIES.items():
+        wordings = [instruction for instruction, _ in family.asks] + list(family.mentions)
+        assert 3 <= len(set(wordings)) <= 6, name
+        assert [w for w in wordings if forbidden_instruction(w)] == [], name
+    assert set(families.FAMILIES) == set(spans.SPAN_FAMILIES) | set(spans.JUDGEMENT_FAMILIES)
+
+
+def test_span_labellers_on_hand_checked_sentences():
+    texts = {
+        "The French president flew to Berlin on a plane and paid $5 million for the painting.": {
+            "nationality": "French", "city": "Berlin", "money": "$5 million", "vehicle": "plane",
+            "action": "fly", "actor": "The French president"},
+        "Unemployment fell 5% in Europe after the Olympics.": {
+            "percent": "5%", "continent": "Europe", "named_event": "Olympics", "actor": "Unemployment"},
+        '"We will win the election," Johnson told reporters in Ohio.': {
+            "us_state": "Ohio", "action": "tell", "actor": "Johnson", "acted_on": "reporters"},
+        "Rescuers found the miners in Chile, and doctors treated their cancer.": {
+            "country": "Chile", "disease": "cancer"},
+        "I broke my knee playing football in a red shirt.": {
+            "body_part": "knee", "sport": "football", "colour": "red", "clothing": "shirt"},
+        "The thieves took gold and a laptop from the museum with a gun.": {
+            "material": "gold", "device": "laptop", "building": "museum", "weapon": "gun"},
+        "Physics students watched Mars through a telescope.": {
+            "field_of_study": "physics", "celestial_body": "Mars", "device": "telescope"},
+        "Email bob@example.com for tickets priced in euros.": {
+            "web_address": "bob@example.com", "currency": "euros"},
+        'She read "War and Peace" twice during the Second World War.': {
+            "work_of_art": "War and Peace", "named_event": "Second World War"},
+        "Christianity reached Japan by ship.": {"religion": "Christianity", "country": "Japan"},
+        "The law punishes theft and fraud.": {"crime": spans.AMBIGUOUS},  # two crimes, once each
+    }  # fmt: skip
+    for text, found in zip(texts, _wide_labels(*texts), strict=True):
+        assert {key: found.get(key) for key in texts[text]} == texts[text], text
+    assert "geo_feature" not in _wide_labels("Physics students watched Mars through a telescope.")[0]
+    assert "vehicle" not in _wide_labels("The government cut taxes.")[0], "no vehicle: a 'no'"
+
+
+def test_judgement_labellers_on_hand_checked_sentences():
+    question, spoken, title, mine = _wide_labels(
+        "Is this the best film of the year?",
+        '"We will win the election," Johnson told reporters in Ohio.',
+        'She read "War and Peace" twice during the Second World War.',
+        "I love this wonderful, happy day!",
+    )
+    assert question["sentence_type"] == "question" and mine["sentence_type"] == "exclamation"
+    assert spoken["sentence_type"] == "statement"
+    assert spoken["quotation"] == "yes" and "first_person" not in spoken, (
+        "'we' inside a quote is not the writer"
+    )
+    assert "quotation" not in title, "a title in quotes quotes nobody"
+    assert mine["first_person"] == "yes" and question["first_person"] == "no"
+    assert mine["intensity"] == "strong" and question["length"] == "short"
+    long_text = " ".join(["The committee met again and agreed on the new rules for the year."] * 9)
+    review, article = _wide_labels("A dull, lifeless remake.", long_text, register="movie review")
+    assert review["opinion_fact"] == "opinion" and article["length"] == "long"
+    assert _wide_labels(long_text, register="encyclopedia article")[0]["opinion_fact"] == "fact"
+
+
+def test_share_caps_hold():
+    assert families.share_cap([100, 10, 10, 10], 0.4) == 20  # 20 <= 0.4 * (20 + 30)
+    assert families.share_cap([7], 0.5) == 0, "one group can never be under half"
+    rows = [QARow("q", f"t{i}", "a", "s", "spacy", "colour") for i in range(90)]
+    rows += [
+        QARow("q", f"u{i}", "a", "s", "spacy", name) for name in ("sport", "crime", "law") for i in range(10)
+    ]
+    kept = wide.cap_families(rows, 0.4, random.Random(0))
+    counts = Counter(row.family for row in kept)
+    assert counts == {"colour": 20, "sport": 10, "crime": 10, "law": 10}
+    answers = [QARow("Which colour is mentioned?", f"t{i}", "Red" if i % 3 else "red", "s", "spacy", "colour")
+               for i in range(60)]  # fmt: skip
+    answers += [QARow("q", f"u{i}", f"c{i % 12}", "s", "spacy", "colour") for i in range(120)]
+    answers += [QARow("q", f"v{i}", "film", "s", "source", "topic") for i in range(50)]
+    capped = wide.cap_answers(answers, spans.SPAN_FAMILIES, random.Random(0))
+    colour = Counter(row.output.lower() for row in capped if row.family == "colour")
+    assert max(colour.values()) <= wide.MAX_ANSWER_SHARE * sum(colour.values()) and colour["red"] > 10
+    assert sum(row.family == "topic" for row in capped) == 50, "older families are not capped here"
+
+
+def test_family_questions_ask_no_only_where_nothing_was_found_and_balance_judgements():
+    labels = [{"colour": "red", "first_person": "yes"} for _ in range(200)]
+    labels += [{"colour": spans.AMBIGUOUS, "first_person": "no"} for _ in range(50)]
+    labels += [{} for _ in range(300)]
+    asked = families.family_questions(labels, random.Random(0))
+    colour = [(position, q.answer) for position, q in asked if q.family == "colour"]
+    no = [position for position, answer in colour if answer == "no"]
+    assert no and all(position >= 250 for position in no), "'no' only where no colour was found"
+    assert len(no) == sum(answer == "yes" for _, answer in colour)
+    assert all(answer == "red" for position, answer in colour if answer not in {"yes", "no"})
+    first = Counter(labels[position]["first_person"] for position, q in asked if q.family == "first_person")
+    assert first == {"yes": 50, "no": 50}, "a judgement family asks each value equally often here"
+
+
+def test_held_out_wordings_of_older_families_are_dropped():
+    rows = [QARow("What time is mentioned?", "t", "2004", "s", "spacy", "time"),
+            QARow("Is the text about music?", "t", "no", "s", "source", "yes/no"),
+            QARow("Which colour is mentioned?", "t", "red", "s", "spacy", "colour")]  # fmt: skip
+    kept, dropped = drop_forbidden(rows)
+    assert kept == rows[2:] and dropped == {"What time is mentioned?": 1, "Is the text about music?": 1}
+
+
+@pytest.mark.slow
+def test_a_small_wide_build_keeps_its_caps_spans_and_held_out_families(tmp_path):
+    output = tmp_path / "qa.jsonl.gz"
+    provenance = build_dataset(
+        output, per_family=150, synthetic_messages=200, synthetic_posts=60, synthetic_briefs=120,
+        wide=True, max_family_share=0.06, max_real_texts=400,
+    )  # fmt: skip
+    rows = [json.loads(line) for line in gzip.decompress(output.read_bytes()).splitlines()]
+    by_family = Counter(row["family"] for row in rows)
+    assert provenance["families"] == len(by_family) >= 30 and provenance["rows"] == len(rows)
+    assert max(by_family.values()) <= 0.06 * len(rows)
+    assert provenance["max_family_share"] == 0.06
+    spanned = [row for row in rows if row["family"] in spans.SPAN_FAMILIES and row["family"] != "action"]
+    asked_span = [row for row in spanned if row["output"] not in {"yes", "no"}]
+    assert len(asked_span) > 100
+    assert [row for row in asked_span if row["output"].lower() not in row["input"].lower()] == []
+    assert forbidden_file_rows(output) == {}
+    assert provenance["sha256"] == hashlib.sha256(output.read_bytes()).hexdigest()
+
+
+@pytest.mark.slow
+def test_committed_wide_set_matches_its_provenance_and_asks_no_held_out_family():
+    data = Path(__file__).resolve().parent.parent / "data" / "inbedder-qa-v2.jsonl.gz"
+    provenance = json.loads(Path(f"{data}.provenance.json").read_text())
+    assert hashlib.sha256(data.read_bytes()).hexdigest() == provenance["sha256"]
+    assert provenance["families"] >= 40 and provenance["max_family_share"] == 0.04
+    assert max(provenance["rows_by_family"].values()) <= 0.04 * provenance["rows"]
+    assert forbidden_file_rows(data) == {}

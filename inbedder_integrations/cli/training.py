@@ -44,6 +44,23 @@ def add_data_command(commands: Commands) -> None:
     build.add_argument("--synthetic-posts", type=positive, default=3000, help="composed personal posts")
     build.add_argument("--synthetic-briefs", type=positive, default=6000, help="composed news briefs")
     build.add_argument("--seed", type=int, default=0)
+    build.add_argument(
+        "--wide",
+        action="store_true",
+        help="also ask the span and judgement families (docs/training.md), no family over --max-family-share",
+    )
+    build.add_argument(
+        "--max-family-share",
+        type=_fraction,
+        default=0.04,
+        help="with --wide: the largest share of the rows any one family may hold",
+    )
+    build.add_argument(
+        "--max-real-texts",
+        type=positive,
+        default=None,
+        help="a seeded sample of the real texts (quick builds)",
+    )
 
 
 def cmd_data_build(args: argparse.Namespace) -> None:
@@ -57,6 +74,9 @@ def cmd_data_build(args: argparse.Namespace) -> None:
         synthetic_briefs=args.synthetic_briefs,
         seed=args.seed,
         command=_command_line(),
+        wide=args.wide,
+        max_family_share=args.max_family_share,
+        max_real_texts=args.max_real_texts,
     )
     print(f"wrote {provenance['rows']} rows to {args.output} (provenance: {args.output}.provenance.json)")
 

@@ -11,6 +11,10 @@ time, audience, genre, yes/no) in several phrasings each, balanced by family:
 * attribute-controlled synthetic messages and posts for what no corpus labels,
   such as intent and emotion (:mod:`.synthetic`).
 
+``wide=True`` (``inbedder data build --wide``) adds 36 span and judgement families asked of the
+same real texts (:mod:`.wide`, :mod:`.families`), drops the rows whose wording asks a held-out
+family's attribute, and keeps every family under a fixed share of the rows.
+
 Every row records its source and answerer; rows sharing an 8-word sequence with
 any evaluation text are dropped (:mod:`.leakage`) and counted in the provenance.
 """
@@ -30,10 +34,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ..evaluation.heldout_families import forbidden_instruction
 from ..evaluation.loaders import load_rotten_tomatoes
 from ..evaluation.splits import held_out_movies, held_out_review_texts
 from ..wheel_data import package_file
-from . import labellers, news, sources, synthetic
+from . import labellers, news, sources, spans, synthetic
+from . import wide as wide_build
 from .leakage import LeakageIndex, evaluation_texts, leaking_rows
 from .questions import about_question, questions_for
 from .sources import SourceText
@@ -135,10 +141,14 @@ def real_texts() -> tuple[list[SourceText], dict[str, Path]]:
     return texts, files
 
 
-def add_labeller_answers(texts: list[SourceText], rng: random.Random) -> dict[int, dict[str, str]]:
-    """Entities (spaCy) and sentiment (VADER) for real texts; returns position -> label -> answerer."""
+def add_labeller_answers(
+    texts: list[SourceText], rng: random.Random, entities: list[dict[str, str]] | None = None
+) -> dict[int, dict[str, str]]:
+    """Entities (spaCy, unless given) and sentiment (VADER) for real texts; returns position -> label
+    -> answerer."""
     answerers: dict[int, dict[str, str]] = {}
-    entities = labellers.entity_labels([text.text for text in texts])
+    if entities is None:
+        entities = labellers.entity_labels([text.text for text in texts])
     for position, (text, found) in enumerate(zip(texts, entities, strict=True)):
         added = {label: value for label, value in found.items() if label not in text.labels}
         year = re.search(r"\b(1[0-9]{3}|20[0-2][0-9])\b", text.text)
@@ -256,22 +266,61 @@ def build_dataset(
     synthetic_briefs: int = 6000,
     seed: int = 0,
     command: str = "",
+    wide: bool = False,
+    max_family_share: float = wide_build.MAX_FAMILY_SHARE,
+    max_real_texts: int | None = None,
 ) -> dict[str, Any]:
-    """Write the QA set as JSONL plus ``<output>.provenance.json``; return the provenance."""
+    """Write the QA set as JSONL plus ``<output>.provenance.json``; return the provenance.
+
+    ``wide``: also ask the span and judgement families (:mod:`.families`), no family over
+    ``max_family_share`` of the rows. ``max_real_texts``: a seeded sample of the real texts (tests).
+    """
     rng = random.Random(seed)
     texts, files = real_texts()
-    logger.info("labelling %d real texts (spaCy NER, VADER)", len(texts))
-    answerers = add_labeller_answers(texts, rng)
+    if max_real_texts is not None and max_real_texts < len(texts):
+        texts = random.Random(seed).sample(texts, max_real_texts)
+    logger.info("labelling %d real texts (spaCy, VADER)", len(texts))
+    entities, labels = wide_build.label_texts(texts) if wide else (None, [])
+    real = list(texts)
+    answerers = add_labeller_answers(texts, rng, entities)
     texts += synthetic_texts(synthetic_messages, synthetic_posts, seed, synthetic_briefs)
-    rows = clean_rows(rows_for(texts, answerers, rng))
+    rows = rows_for(texts, answerers, rng)
+    wide_rng = random.Random(seed + 1)  # the older families' rows stay as a narrow build makes them
+    if wide:
+        rows += wide_build.wide_rows(real, labels, wide_rng, QARow)
+    rows = clean_rows(rows)
     rows, leaking_inputs = drop_leaks(rows)
     topic_cap = int(MAX_TOPIC_ANSWER_SHARE * family_size("topic", per_family))
     rows = cap_topic_answers(rows, topic_cap, rng)
+    if wide:
+        rows = wide_build.cap_answers(rows, spans.SPAN_FAMILIES, wide_rng)
     rows = balance(rows, per_family, rng)
+    forbidden: dict[str, int] = {}
+    if wide:
+        rows, forbidden = drop_forbidden(rows)
+        rows = wide_build.cap_families(rows, max_family_share, wide_rng)
     write_rows(output, rows)
     provenance = describe(output, rows, files, seed, command, leaking_inputs, per_family)
+    if wide:
+        provenance["max_family_share"] = max_family_share
+        provenance["families"] = len(provenance["rows_by_family"])
+        provenance["held_out_instructions_dropped"] = forbidden
     Path(f"{output}.provenance.json").write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")
     return provenance
+
+
+def drop_forbidden(rows: list[QARow]) -> tuple[list[QARow], dict[str, int]]:
+    """Rows that ask no held-out family's attribute (evaluation/heldout_families.py), and the dropped
+    instructions with their counts: a few wordings of the older families ("What time is mentioned?",
+    "Is the text about music?") ask what the held-out families measure."""
+    kept: list[QARow] = []
+    dropped: Counter[str] = Counter()
+    for row in rows:
+        if forbidden_instruction(row.instruction) is None:
+            kept.append(row)
+        else:
+            dropped[row.instruction] += 1
+    return kept, dict(sorted(dropped.items()))
 
 
 def write_rows(output: Path, rows: list[QARow]) -> None:

@@ -22,6 +22,7 @@ __all__ = [
     "SPACY_DISTRIBUTION",
     "SPACY_MODEL",
     "entity_labels",
+    "entity_labels_of",
     "entity_pipeline",
     "sentiment_scorer",
     "vader_sentiment",
@@ -92,22 +93,23 @@ def _plausible(label: str, value: str) -> bool:
 
 def entity_labels(texts: Iterable[str], batch_size: int = 64) -> list[dict[str, str]]:
     """Per text: the most frequent person, organisation, place and date (1-4 words), where any."""
-    results = []
-    for doc in entity_pipeline().pipe(texts, batch_size=batch_size):
-        counts: dict[str, Counter[str]] = {}
-        for entity in doc.ents:
-            if entity.label_ in ENTITY_LABELS:
-                value = _canonical(entity.label_, entity.text)
-                if _plausible(entity.label_, value):
-                    counts.setdefault(ENTITY_LABELS[entity.label_], Counter())[value] += 1
-        short = len(doc) < SHORT_TEXT_TOKENS
-        results.append(
-            {
-                name: value
-                for name, counter in counts.items()
-                # ties go to the earliest mention (Counter keeps insertion order)
-                for value, count in counter.most_common(1)
-                if count >= 2 or short
-            }
-        )
-    return results
+    return [entity_labels_of(doc) for doc in entity_pipeline().pipe(texts, batch_size=batch_size)]
+
+
+def entity_labels_of(doc: Any) -> dict[str, str]:
+    """One parsed text's most frequent person, organisation, place and date (any spaCy pipeline
+    with this model's NER: its entities do not depend on the other components)."""
+    counts: dict[str, Counter[str]] = {}
+    for entity in doc.ents:
+        if entity.label_ in ENTITY_LABELS:
+            value = _canonical(entity.label_, entity.text)
+            if _plausible(entity.label_, value):
+                counts.setdefault(ENTITY_LABELS[entity.label_], Counter())[value] += 1
+    short = len(doc) < SHORT_TEXT_TOKENS
+    return {
+        name: value
+        for name, counter in counts.items()
+        # ties go to the earliest mention (Counter keeps insertion order)
+        for value, count in counter.most_common(1)
+        if count >= 2 or short
+    }
