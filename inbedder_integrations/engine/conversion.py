@@ -27,7 +27,7 @@ from typing import Any
 
 from ..quiet import quiet_libraries
 from .digests import cache_root, file_digest, write_json_atomically
-from .weights import CONVERTIBLE_PICKLE, PICKLE_SUFFIXES, WeightsError
+from .weights import CONVERTIBLE_PICKLE, PICKLE_SUFFIXES, WeightsError, check_storage_records
 
 __all__ = [
     "CONVERSION_MANIFEST",
@@ -221,8 +221,9 @@ def read_weights_only(path: Path) -> dict[str, Any]:
 
     import torch
 
+    mapped = zipfile.is_zipfile(path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=mapped)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise WeightsError(
@@ -232,6 +233,8 @@ def read_weights_only(path: Path) -> dict[str, Any]:
         ) from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightsError(f"{path} does not hold a state dict of tensors; it cannot be converted")
+    if mapped:
+        check_storage_records(path, state)
     return state
 
 
