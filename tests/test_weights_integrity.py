@@ -5,6 +5,7 @@
   follows its weights.
 - A checkpoint with missing, unexpected, non-finite or misshapen weights, or a pickle whose
   storage record is cut short, is refused with a ``WeightsError`` naming the tensor.
+- A link leading out of a pickle-only model folder is refused before anything is copied.
 
 Broken checkpoints are *randomly initialised* tiny Llamas built from a config (with the real
 SmolLM2 tokenizer, :func:`tests.test_security.tiny_llama`): no damaged real checkpoint exists
@@ -302,3 +303,44 @@ def test_the_finiteness_check_is_cheap_on_the_default_model(engine: InBedder) ->
     numbers = {"parameters": parameters, "median_seconds": round(statistics.median(times), 3)}
     record_numbers("weights", "finiteness check", numbers)
     assert statistics.median(times) < 2.0
+
+
+# --------------------------------------------------------------------------- links
+
+
+@pytest.mark.parametrize("linked", ["pytorch_model.bin", "notes.txt"])
+def test_a_link_leaving_a_pickle_model_folder_is_refused_and_nothing_is_copied(
+    tmp_path: Path, engine: InBedder, private_cache: Path, linked: str
+) -> None:
+    """Converting copies the folder's files into the cache: one linking elsewhere (another
+    user's file, /etc) would be copied with it."""
+    folder = tiny_llama(tmp_path / "linked", engine, pickle_weights=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    if linked == "pytorch_model.bin":
+        shutil.move(folder / linked, outside / linked)
+    else:
+        (outside / linked).write_text("a secret that is not the model's")
+    (folder / linked).symlink_to(outside / linked)
+    with pytest.raises(WeightsError, match=rf"link outside it \({linked} -> {outside / linked}\)"):
+        load(folder)
+    assert not (private_cache / "converted").exists() or not list((private_cache / "converted").iterdir())
+
+
+def test_a_hub_cache_snapshot_whose_files_link_to_its_blobs_converts(
+    tmp_path: Path, engine: InBedder, private_cache: Path
+) -> None:
+    """The Hugging Face cache's layout: snapshot files are links into the repo's ``blobs``."""
+    made = tiny_llama(tmp_path / "made", engine, pickle_weights=True)
+    repo = tmp_path / "hub" / "models--someone--tiny-pickle"
+    snapshot = repo / "snapshots" / "0123abcd"
+    (repo / "blobs").mkdir(parents=True)
+    snapshot.mkdir(parents=True)
+    for index, path in enumerate(sorted(made.iterdir())):
+        blob = repo / "blobs" / f"blob{index}"
+        shutil.copyfile(path, blob)
+        (snapshot / path.name).symlink_to(Path("..", "..", "blobs", blob.name))
+    loaded = load(snapshot)
+    assert Path(loaded.info()["source"]).parent == private_cache / "converted"
+    assert np.isfinite(loaded.embed(TEXTS, TOPIC)).all()
+    loaded.close()
