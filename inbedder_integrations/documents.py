@@ -21,6 +21,7 @@ from .cache import text_sha256
 from .engine.prompting import validate_unicode
 from .errors import InvalidArgumentError, InvalidTypeError
 from .jsonl import read_jsonl, read_lines
+from .paths import leads_outside
 
 __all__ = [
     "SOURCES_KEY",
@@ -206,7 +207,7 @@ def text_files(folder: Path, *, follow_symlinks: bool = False) -> list[Path]:
     for directory, subdirectories, names in os.walk(folder, followlinks=True):
         current = Path(directory)
         real = current.resolve()
-        if real in seen or (not follow_symlinks and not real.is_relative_to(root)):
+        if real in seen or (not follow_symlinks and leads_outside(real, root)):
             if real not in seen:
                 skipped.append(str(current))
             subdirectories.clear()
@@ -217,7 +218,7 @@ def text_files(folder: Path, *, follow_symlinks: bool = False) -> list[Path]:
             path = current / name
             if not name.lower().endswith(TEXT_SUFFIXES) or not path.is_file():
                 continue
-            if not follow_symlinks and not path.resolve().is_relative_to(root):
+            if not follow_symlinks and leads_outside(path, root):
                 skipped.append(str(path))
                 continue
             found.append(path)

@@ -25,9 +25,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ..paths import leads_outside
 from ..quiet import quiet_libraries
 from .digests import cache_root, file_digest, write_json_atomically
-from .weights import CONVERTIBLE_PICKLE, PICKLE_SUFFIXES, WeightsError
+from .weights import CONVERTIBLE_PICKLE, PICKLE_SUFFIXES, WeightsError, check_storage_records
 
 __all__ = [
     "CONVERSION_MANIFEST",
@@ -167,6 +168,9 @@ def converted_pickles(folder: Path, name: str) -> Path:
     weights are left out.  The manifest records the sha256 of every source pickle.
     """
     pickles = pickle_weight_files(folder)
+    companions = [path for path in folder.iterdir() if path.is_file() and companion_file(path.name)]
+    index = [folder / _PICKLE_INDEX] if (folder / _PICKLE_INDEX).is_file() else []
+    _refuse_links_leaving(folder, [*pickles, *companions, *index])
     source = {path.name: file_digest(path) for path in pickles}
     digest = hashlib.sha256(json.dumps(source, sort_keys=True).encode()).hexdigest()
     target = cache_root() / "converted" / f"{name}-pickle-{digest[:16]}"
@@ -179,7 +183,8 @@ def converted_pickles(folder: Path, name: str) -> Path:
             sorted(source),
             target,
         )
-        _copy_other_files(folder, staging)
+        for path in companions:
+            shutil.copyfile(path, staging / path.name)  # follows links, all checked to stay inside
         for path in pickles:
             _pickle_to_safetensors(path, staging / _safetensors_name(path.name))
         _rename_index(folder, staging)
@@ -192,10 +197,20 @@ def _safetensors_name(pickle_name: str) -> str:
     return "model" + pickle_name.removeprefix("pytorch_model").removesuffix(".bin") + ".safetensors"
 
 
-def _copy_other_files(folder: Path, staging: Path) -> None:
-    for path in folder.iterdir():
-        if path.is_file() and companion_file(path.name):
-            shutil.copyfile(path, staging / path.name)  # follows the hub cache's symlinks
+def _refuse_links_leaving(folder: Path, files: list[Path]) -> None:
+    """Refuse a conversion that would copy into the cache a file the folder does not hold:
+    one of ``files`` linking outside it.  A hub cache snapshot's files link to its repo's
+    ``blobs``, so for a snapshot the repo's folder is what they must stay inside."""
+    root = folder.resolve()
+    if root.parent.name == "snapshots" and root.parent.parent.name.startswith("models--"):
+        root = root.parent.parent
+    leaving = [f"{path.name} -> {path.resolve()}" for path in files if leads_outside(path, root)]
+    if leaving:
+        raise WeightsError(
+            f"model folder {folder}: {len(leaving)} file(s) link outside it ({', '.join(leaving[:5])}); "
+            "converting would copy what they point at into the cache. Copy the files into the "
+            "folder instead of linking them."
+        )
 
 
 def _rename_index(folder: Path, staging: Path) -> None:
@@ -221,8 +236,9 @@ def read_weights_only(path: Path) -> dict[str, Any]:
 
     import torch
 
+    mapped = zipfile.is_zipfile(path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=mapped)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise WeightsError(
@@ -232,6 +248,8 @@ def read_weights_only(path: Path) -> dict[str, Any]:
         ) from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightsError(f"{path} does not hold a state dict of tensors; it cannot be converted")
+    if mapped:
+        check_storage_records(path, state)
     return state
 
 

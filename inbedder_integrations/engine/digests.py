@@ -1,8 +1,12 @@
 """Content hashes of model files, and the package's cache folder.
 
 Hashes are what the fingerprint and the conversion manifests are made of; they
-are memoised by (path, size, mtime) so a multi-GB file is read once.  This module
-imports no torch, so the cache and the CLI's quick commands stay fast to start.
+are memoised by the file's identity (path, size, mtime, device, inode and ctime)
+so a multi-GB file is read once.  The mtime alone is not enough: ``cp -p``,
+``rsync -a`` or ``os.utime`` rewrite a file and set its mtime back, but the
+kernel sets the ctime to "now" on every write and every ``utime``, and no user
+can set it back.  This module imports no torch, so the cache and the CLI's quick
+commands stay fast to start.
 """
 
 from __future__ import annotations
@@ -31,26 +35,43 @@ def cache_root() -> Path:
 
 
 def file_digest(path: Path) -> str:
-    """sha256 of a file, remembered per (path, size, mtime) so big files hash once."""
-    stat = path.stat()
-    memo_key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    """sha256 of a file, remembered per file identity (:func:`_memo_key`) so big files hash once."""
+    resolved = path.resolve()
+    memo_key = _memo_key(resolved, resolved.stat())
     memo_file = cache_root() / "file-digests.json"
-    try:
-        memo: dict[str, str] = json.loads(memo_file.read_text())
-    except (OSError, ValueError):
-        memo = {}
+    memo = _read_memo(memo_file)
     if memo_key in memo:
         return memo[memo_key]
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with resolved.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 22), b""):
             digest.update(block)
+    # Older states of this file are dropped, so the memo grows with files, not with rewrites.
+    memo = {key: value for key, value in memo.items() if not key.startswith(f"{resolved}|")}
     memo[memo_key] = digest.hexdigest()
     try:
         write_json_atomically(memo_file, memo)
     except OSError as exc:  # a read-only cache folder: the digest is right, only not remembered
         logger.debug("file digest memo %s not written (%s)", memo_file, exc)
     return memo[memo_key]
+
+
+def _read_memo(memo_file: Path) -> dict[str, str]:
+    """The memo's entries; none when it is missing or not a JSON object of strings."""
+    try:
+        memo = json.loads(memo_file.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(memo, dict):
+        return {}
+    return {key: value for key, value in memo.items() if isinstance(value, str)}
+
+
+def _memo_key(resolved: Path, stat: os.stat_result) -> str:
+    """What changes whenever the bytes may have: size and mtime, and also the device, inode
+    (a file replaced by another) and ctime (set by the kernel on every write or ``utime``, so
+    a rewrite that restores the mtime still changes it)."""
+    return f"{resolved}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_dev}|{stat.st_ino}|{stat.st_ctime_ns}"
 
 
 def folder_digest(folder: Path) -> str:

@@ -27,6 +27,8 @@ from .weights import (
     ALLOW_PICKLE_HINT,
     CONVERTIBLE_PICKLE,
     WeightsError,
+    check_finite,
+    check_loading_info,
     check_weights_folder,
 )
 
@@ -40,6 +42,7 @@ __all__ = [
     "cpu_has_native_bf16",
     "default_gguf_path",
     "infer_kind",
+    "load_checked_weights",
     "load_model_and_tokenizer",
     "merge_adapter",
     "resolve_adapter",
@@ -301,21 +304,40 @@ def _load_model_and_tokenizer(
     config = AutoConfig.from_pretrained(source.load_path, **common)
     kind = kind or infer_kind(kind_hint, config)
     model_class = AutoModelForMaskedLM if kind == "masked" else AutoModelForCausalLM
-    try:
-        model: Any = model_class.from_pretrained(
-            source.load_path, dtype=dtype, use_safetensors=None if allow_pickle else True, **common
-        )
-    except OSError as exc:
-        if allow_pickle or "safetensors" not in str(exc):
-            raise
-        message = f"{source.display_name}: no safetensors weights ({exc}). {ALLOW_PICKLE_HINT}"
-        raise WeightsError(message) from None
+    model = load_checked_weights(model_class, source, dtype=dtype, allow_pickle=allow_pickle, common=common)
     if adapter is not None:
         model = merge_adapter(model, adapter, base_name=source.display_name, allow_pickle=allow_pickle)
     model.to(device)
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(source.load_path, **common)
     return model, tokenizer, kind
+
+
+def load_checked_weights(
+    model_class: Any, source: ModelSource, *, dtype: torch.dtype, allow_pickle: bool, common: dict[str, Any]
+) -> Any:
+    """The model, loaded by every path (a folder, a converted pickle or GGUF file, a hub id;
+    to embed and to train) through this one call, and refused with a :class:`WeightsError`
+    naming the tensors unless its checkpoint fills it exactly, in the shapes its config
+    gives, with finite values."""
+    try:
+        model, info = model_class.from_pretrained(
+            source.load_path,
+            dtype=dtype,
+            use_safetensors=None if allow_pickle else True,
+            output_loading_info=True,
+            ignore_mismatched_sizes=True,  # reported in ``info`` by name, then refused below
+            **common,
+        )
+    except OSError as exc:
+        if allow_pickle or "safetensors" not in str(exc):
+            raise
+        message = f"{source.display_name}: no safetensors weights ({exc}). {ALLOW_PICKLE_HINT}"
+        raise WeightsError(message) from None
+    name = f"model {source.display_name} ({source.load_path})"
+    check_loading_info(info, name=name)
+    check_finite(model.state_dict().items(), name=name)
+    return model
 
 
 def merge_adapter(
@@ -338,18 +360,31 @@ def merge_adapter(
         raise FileNotFoundError(f"adapter {adapter}: no adapter_config.json in {folder}")
     check_weights_folder(folder, allow_pickle=allow_pickle, what="adapter")
     try:
-        return PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
+        tuned = PeftModel.from_pretrained(model, str(folder))
     except (RuntimeError, ValueError, KeyError) as exc:
-        try:
-            config = json.loads((folder / "adapter_config.json").read_text())
-        except ValueError:
-            config = {}
-        trained_on = config.get("base_model_name_or_path")
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(
-            f"adapter {adapter} does not fit {base_name}: it was trained on {trained_on!r} "
-            f"({first_line[:300]}). Load it with its own base model."
-        ) from exc
+        raise _misfit(adapter, folder, base_name, exc) from exc
+    check_finite(
+        ((key, value) for key, value in tuned.state_dict().items() if "lora_" in key),
+        name=f"adapter {adapter}",
+    )
+    try:
+        return tuned.merge_and_unload()
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise _misfit(adapter, folder, base_name, exc) from exc
+
+
+def _misfit(adapter: str, folder: Path, base_name: str, exc: Exception) -> WeightsError:
+    """The error for an adapter that does not fit the model, naming the base it was trained on."""
+    try:
+        config = json.loads((folder / "adapter_config.json").read_text())
+    except ValueError:
+        config = {}
+    trained_on = config.get("base_model_name_or_path")
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return WeightsError(
+        f"adapter {adapter} does not fit {base_name}: it was trained on {trained_on!r} "
+        f"({first_line[:300]}). Load it with its own base model."
+    )
 
 
 def _adapter_folder(adapter: str, *, allow_pickle: bool) -> Path:

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from ..engine.loading import infer_kind, resolve_device, resolve_dtype, resolve_source
+from ..engine.loading import infer_kind, load_checked_weights, resolve_device, resolve_dtype, resolve_source
 from ..engine.prompting import DEFAULT_TEMPLATE, PromptTokenizer
 from ..errors import InvalidArgumentError
 from ..jsonl import read_jsonl
@@ -290,7 +290,8 @@ def _build_model(config: TrainConfig, source: Any) -> tuple[Any, Any, str]:
     )
     tokenizer = AutoTokenizer.from_pretrained(source.load_path, revision=source.revision)
     model_class = AutoModelForMaskedLM if kind == "masked" else AutoModelForCausalLM
-    model = model_class.from_pretrained(source.load_path, revision=source.revision, dtype=torch.float32)
+    common = {"revision": source.revision}
+    model = load_checked_weights(model_class, source, dtype=torch.float32, allow_pickle=False, common=common)
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable()
         model.config.use_cache = False
