@@ -10,11 +10,9 @@ inference see identical tokens.
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 import math
-import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +23,9 @@ import torch
 from ..engine.loading import infer_kind, resolve_device, resolve_dtype, resolve_source
 from ..engine.prompting import DEFAULT_TEMPLATE, PromptTokenizer
 from ..errors import InvalidArgumentError
-from ..jsonl import read_jsonl
 from .card import add_evaluation_to_card, card_markdown, run_record, write_model_card
 from .lora import apply_lora
+from .rows import load_rows, training_rows
 
 __all__ = [
     "IGNORE_INDEX",
@@ -109,60 +107,7 @@ class TrainResult:
     """Whether bf16 autocast was on."""
 
 
-# --------------------------------------------------------------------------- data
-
-
-def load_rows(
-    data: str, max_rows: int | None = None, families: list[str] | None = None
-) -> list[dict[str, str]]:
-    """Rows with instruction/input/output from a local JSON(L) file or a hub dataset.
-
-    ``families``: keep only rows whose ``family`` is one of them (before ``max_rows``).
-    """
-    path = Path(data)
-    if path.is_file():
-        if path.name.endswith((".json", ".json.gz")):
-            raw = path.read_bytes()
-            rows = json.loads(gzip.decompress(raw) if path.suffix == ".gz" else raw)
-        else:
-            rows = list(read_jsonl(path))
-    else:
-        from datasets import load_dataset
-
-        rows = list(load_dataset(data, split="train"))
-    if families is not None:
-        rows = [row for row in rows if isinstance(row, dict) and row.get("family") in set(families)]
-        if not rows:
-            raise InvalidArgumentError(f"{data} has no rows of the families {families}")
-    cleaned = []
-    for index, row in enumerate(rows[:max_rows] if max_rows else rows):
-        for key in ("instruction", "output"):
-            if not isinstance(row.get(key), str) or not row[key].strip():
-                raise InvalidArgumentError(f"{data} row {index}: '{key}' must be a non-empty string")
-        cleaned.append(
-            {"instruction": row["instruction"], "input": row.get("input") or "", "output": row["output"]}
-        )
-    return cleaned
-
-
-def training_rows(config: TrainConfig) -> tuple[list[dict[str, str]], dict[str, int]]:
-    """The rows a run trains on, and how many came from each file.
-
-    ``replay_fraction`` of the rows come from ``replay`` (a seeded sample, rows
-    already in the main data skipped), the rest from ``data``.
-    """
-    rows = load_rows(config.data, config.max_rows, config.families)
-    counts = {config.data: len(rows)}
-    if config.replay is None:
-        return rows, counts
-    if not 0 < config.replay_fraction < 1:
-        raise InvalidArgumentError(f"replay_fraction must be between 0 and 1, got {config.replay_fraction}")
-    seen = {(row["instruction"], row["input"]) for row in rows}
-    pool = [row for row in load_rows(config.replay) if (row["instruction"], row["input"]) not in seen]
-    wanted = round(len(rows) * config.replay_fraction / (1 - config.replay_fraction))
-    replayed = random.Random(config.seed).sample(pool, min(wanted, len(pool)))
-    counts[f"replay:{config.replay}"] = len(replayed)
-    return rows + replayed, counts
+# --------------------------------------------------------------------------- examples
 
 
 @dataclass
