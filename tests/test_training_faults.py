@@ -6,11 +6,18 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
+import shutil
+from pathlib import Path
 
 import pytest
+import torch
 
+from inbedder_integrations.engine.loading import DEFAULT_ADAPTER_DIR, resolve_source
+from inbedder_integrations.engine.weights import WeightsError
 from inbedder_integrations.errors import InvalidArgumentError
-from inbedder_integrations.training.train import TrainConfig, load_rows, training_rows
+from inbedder_integrations.training.lora import apply_lora
+from inbedder_integrations.training.train import TrainConfig, load_rows, train, training_rows
 
 from .test_training import ROW
 
@@ -84,3 +91,85 @@ def test_the_cli_refuses_bad_data_in_one_line_before_any_model_loads(tmp_path):
     assert run_cli("--data", str(bad), *common) == expected
     assert run_cli("--data", str(good), "--replay", str(bad), *common) == expected
     assert not output.exists()
+
+
+def test_an_init_adapter_without_weights_is_refused_before_the_model_loads(tmp_path):
+    """peft would look for the weights on the hub and end in a network traceback."""
+    folder, data = tmp_path / "adapter", tmp_path / "rows.jsonl"
+    folder.mkdir()
+    shutil.copy(DEFAULT_ADAPTER_DIR / "adapter_config.json", folder)
+    data.write_bytes(jsonl(ROW))
+    common = ["--data", str(data), "--output", str(tmp_path / "out"), "--model", str(tmp_path / "no-model")]
+    said = run_cli(*common, "--init-adapter", str(folder))
+    assert said == (
+        f"inbedder train: error: init adapter {folder} has adapter_config.json but no "
+        "adapter_model.safetensors: the adapter's weights are missing (an incomplete copy?)"
+    )
+    (folder / "adapter_model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}")
+    assert "is corrupt or truncated" in run_cli(*common, "--init-adapter", str(folder))
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_adapter_whose_card_names_other_base_weights_is_refused_before_the_model_loads(tmp_path):
+    folder, data, output = tmp_path / "other-base", tmp_path / "rows.jsonl", tmp_path / "out"
+    shutil.copytree(DEFAULT_ADAPTER_DIR, folder)
+    card = json.loads((folder / "inbedder_card.json").read_text(encoding="utf-8"))
+    card.update(base_model="SmolLM2-135M", base_weights="sha256:" + "5" * 64)
+    (folder / "inbedder_card.json").write_text(json.dumps(card), encoding="utf-8")
+    data.write_bytes(jsonl(ROW))
+    said = run_cli("--data", str(data), "--output", str(output), "--init-adapter", str(folder))
+    assert (
+        said.startswith(
+            f"inbedder train: error: init adapter {folder} was trained on 'SmolLM2-135M' (weights sha256:5555"
+        )
+        and "not on SmolLM2-135M-Instruct (weights gguf-sha256:" in said
+    )
+    assert not output.exists()
+
+
+def tiny_llama_adapter(folder: Path, *, layers: int, hidden: int, intermediate: int) -> Path:
+    """A LoRA adapter of a randomly initialised Llama (no other base's weights exist offline;
+    SmolLM2 is a Llama): its modules have SmolLM2's names, its blocks or widths are others.
+    Its config names the modules by their last part, as the shipped adapter's does."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        hidden_size=hidden, intermediate_size=intermediate, num_hidden_layers=layers,
+        num_attention_heads=9, num_key_value_heads=3, vocab_size=64,
+    )  # fmt: skip
+    modules = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    model = get_peft_model(LlamaForCausalLM(config), LoraConfig(r=4, target_modules=modules))
+    model.save_pretrained(str(folder))
+    adapter_config = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
+    adapter_config["base_model_name_or_path"] = f"tiny-llama-{layers}-layers-{hidden}-wide"
+    (folder / "adapter_config.json").write_text(json.dumps(adapter_config), encoding="utf-8")
+    return folder
+
+
+def test_an_adapter_of_another_base_is_refused_not_padded_with_a_fresh_lora(tmp_path):
+    """Two blocks of SmolLM2's width: peft used to load them and train a fresh LoRA on the other
+    28, report "continuing from the adapter", and save a config naming the other base."""
+    two_blocks = tiny_llama_adapter(tmp_path / "two-blocks", layers=2, hidden=576, intermediate=1536)
+    data, output = tmp_path / "rows.jsonl", tmp_path / "out"
+    data.write_bytes(jsonl(ROW))
+    config = TrainConfig(data=str(data), output_dir=str(output), max_steps=1, init_adapter=str(two_blocks))
+    message = (
+        rf"init adapter {re.escape(str(two_blocks))} \(trained on 'tiny-llama-2-layers-576-wide'\) "
+        r"does not fit the model 'default': it has no weights for 392 LoRA tensors, "
+        r"e\.g\. base_model\.model\.model\.layers\.10\."
+    )
+    with pytest.raises(WeightsError, match=message):
+        train(config)
+    assert not output.exists(), "nothing trained, no adapter saved"
+    narrow = tiny_llama_adapter(tmp_path / "narrow", layers=30, hidden=72, intermediate=96)
+    base = _base_model()
+    with pytest.raises(WeightsError, match=r"trained on 'tiny-llama-30-layers-72-wide'\) does not fit"):
+        apply_lora(base, kind="causal", config=TrainConfig(data="", output_dir="", init_adapter=str(narrow)))
+
+
+def _base_model():
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(resolve_source("default").load_path, dtype=torch.float32)

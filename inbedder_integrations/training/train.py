@@ -24,7 +24,7 @@ from ..engine.loading import infer_kind, resolve_device, resolve_dtype, resolve_
 from ..engine.prompting import DEFAULT_TEMPLATE, PromptTokenizer
 from ..errors import InvalidArgumentError
 from .card import add_evaluation_to_card, card_markdown, run_record, write_model_card
-from .lora import apply_lora
+from .lora import apply_lora, check_adapter_base, check_init_adapter
 from .rows import load_rows, training_rows
 
 __all__ = [
@@ -178,7 +178,8 @@ def train(config: TrainConfig) -> TrainResult:
     """Run training; writes the model (or adapter) folder and a model card to ``output_dir``.
 
     Rerun with the same ``output_dir``, it resumes from the newest checkpoint, whose weights win
-    over ``init_adapter`` (that only seeds a run's first start).
+    over ``init_adapter`` (that only seeds a run's first start).  Bad data and an init adapter
+    that does not fit fail before training.
     """
     from transformers import Trainer
 
@@ -186,7 +187,10 @@ def train(config: TrainConfig) -> TrainResult:
     if not config.lora and (config.lora_layers or config.init_adapter):
         raise InvalidArgumentError("lora_layers and init_adapter are LoRA options: drop them or --full")
     rows, row_counts = training_rows(config)  # bad data fails before the model loads
+    init_adapter = check_init_adapter(config.init_adapter) if config.init_adapter else None
     source = resolve_source(config.base_model)
+    if init_adapter is not None:  # so does an adapter of another base (its shapes: as it loads)
+        check_adapter_base(init_adapter, source.display_name, source.weights_digest)
     tokenizer, model, kind = _build_model(config, source)
     encoder = ExampleEncoder(
         tokenizer, config.template, config.max_length, masked=kind == "masked", eos_id=answer_end_id(model)
