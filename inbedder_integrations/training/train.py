@@ -181,7 +181,7 @@ def train(config: TrainConfig) -> TrainResult:
     over ``init_adapter`` (that only seeds a run's first start).  Bad data and an init adapter
     that does not fit fail before training.
     """
-    from transformers import Trainer
+    from transformers import Trainer, set_seed
 
     started = time.time()
     if not config.lora and (config.lora_layers or config.init_adapter):
@@ -191,6 +191,7 @@ def train(config: TrainConfig) -> TrainResult:
     source = resolve_source(config.base_model)
     if init_adapter is not None:  # so does an adapter of another base (its shapes: as it loads)
         check_adapter_base(init_adapter, source.display_name, source.weights_digest)
+    set_seed(config.seed)  # a fresh LoRA's initial weights too, not only what Trainer seeds
     tokenizer, model, kind = _build_model(config, source)
     encoder = ExampleEncoder(
         tokenizer, config.template, config.max_length, masked=kind == "masked", eos_id=answer_end_id(model)
