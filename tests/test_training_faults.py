@@ -4,10 +4,16 @@ damaged checkpoint, or one a kill cut short, and ends where the unbroken run did
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
+import logging
+import os
 import re
 import shutil
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -16,6 +22,7 @@ import torch
 from inbedder_integrations.engine.loading import DEFAULT_ADAPTER_DIR, resolve_source
 from inbedder_integrations.engine.weights import WeightsError
 from inbedder_integrations.errors import InvalidArgumentError
+from inbedder_integrations.training.checkpoints import MANIFEST
 from inbedder_integrations.training.lora import apply_lora
 from inbedder_integrations.training.train import TrainConfig, load_rows, train, training_rows
 
@@ -173,3 +180,100 @@ def _base_model():
     from transformers import AutoModelForCausalLM
 
     return AutoModelForCausalLM.from_pretrained(resolve_source("default").load_path, dtype=torch.float32)
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def _adapter_tensors(folder: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "adapter_model.safetensors"))
+
+
+@pytest.fixture(scope="module")
+def unbroken(tmp_path_factory) -> TrainConfig:
+    """4 steps of a fresh LoRA on the top block, a checkpoint every 2: the run to end equal to."""
+    folder = tmp_path_factory.mktemp("unbroken")
+    (folder / "rows.jsonl").write_bytes(jsonl(*MANY[:8]))
+    config = TrainConfig(
+        data=str(folder / "rows.jsonl"), output_dir=str(folder / "run"), max_steps=4, batch_size=2,
+        max_rows=4, max_length=64, learning_rate=2e-3, logging_steps=1, save_steps=2, warmup_ratio=0.0,
+        seed=0, lora_layers=1, lora_r=4,
+    )  # fmt: skip
+    train(config)
+    return config
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+@pytest.mark.slow
+def test_a_resume_skips_damaged_checkpoints_with_a_warning_naming_each(unbroken, tmp_path, caplog):
+    run = tmp_path / "run"
+    shutil.copytree(unbroken.output_dir, run)
+    checkpoints = run / "checkpoints"
+    for step in (6, 8, 10, 12):  # newer than the last good one, each damaged one way
+        shutil.copytree(checkpoints / "checkpoint-4", checkpoints / f"checkpoint-{step}")
+    damage = {
+        4: ("trainer_state.json", lambda c: (c / "trainer_state.json").write_text("")),
+        6: ("adapter_model.safetensors", lambda c: _truncate(c / "adapter_model.safetensors")),
+        8: ("optimizer.pt", lambda c: _truncate(c / "optimizer.pt")),
+        10: ("rng_state.pth is missing", lambda c: (c / "rng_state.pth").unlink()),
+        12: ("scheduler.pt is missing", lambda c: (c / "scheduler.pt").unlink()),
+    }
+    for step, (_, harm) in damage.items():
+        harm(checkpoints / f"checkpoint-{step}")
+    for step in (6, 8, 12):  # without a manifest (as before manifests existed): their files are read
+        (checkpoints / f"checkpoint-{step}" / MANIFEST).unlink()
+    (checkpoints / "checkpoint-2" / MANIFEST).unlink()  # an intact one without a manifest still resumes
+    with caplog.at_level(logging.WARNING, logger="inbedder_integrations.training"):
+        resumed = train(dataclasses.replace(unbroken, output_dir=str(run)))
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    for step, (reason, _) in damage.items():
+        assert any(f"checkpoint-{step} is damaged (" in line and reason in line for line in warnings), step
+    assert resumed.steps == 4 and resumed.examples_per_second is not None, "steps 3 and 4 ran again"
+    card = json.loads((run / "inbedder_card.json").read_text(encoding="utf-8"))
+    assert card["resumed_from_step"] == 2
+    expected, got = _adapter_tensors(Path(unbroken.output_dir)), _adapter_tensors(run)
+    assert expected.keys() == got.keys() and all(torch.equal(expected[k], got[k]) for k in expected)
+    assert sorted(path.name for path in checkpoints.iterdir()) == [
+        "checkpoint-2", "checkpoint-4", "damaged-checkpoint-10", "damaged-checkpoint-12",
+        "damaged-checkpoint-4", "damaged-checkpoint-6", "damaged-checkpoint-8",
+    ], "damaged ones moved aside, never deleted"  # fmt: skip
+    assert (checkpoints / "checkpoint-4" / MANIFEST).is_file()
+
+
+KILL_DURING_THE_SAVE = """
+import os, signal, sys
+import torch
+from transformers import Trainer
+from inbedder_integrations.training.train import TrainConfig, train
+
+save_rng = Trainer._save_rng_state
+def killed_at_step_4(self, output_dir):
+    if self.state.global_step == 4:  # weights, optimizer and scheduler written; rng and state not
+        os.kill(os.getpid(), signal.SIGKILL)
+    save_rng(self, output_dir)
+Trainer._save_rng_state = killed_at_step_4
+torch.set_num_threads({threads})  # the same arithmetic as the unbroken run in the test process
+train(TrainConfig(**{config}))
+"""
+
+
+@pytest.mark.slow
+def test_a_run_killed_during_a_save_resumes_from_the_last_whole_checkpoint(unbroken, tmp_path):
+    config = dataclasses.replace(unbroken, output_dir=str(tmp_path / "run"))
+    script = KILL_DURING_THE_SAVE.replace("{config}", repr(dataclasses.asdict(config)))
+    script = script.replace("{threads}", str(torch.get_num_threads()))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    killed = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], env=env, capture_output=True)
+    assert killed.returncode == -9, killed.stderr.decode()[-2000:]
+    cut_short = tmp_path / "run" / "checkpoints" / "checkpoint-4"
+    assert (cut_short / "optimizer.pt").is_file() and not (cut_short / "trainer_state.json").exists()
+    resumed = train(config)
+    assert resumed.steps == 4 and resumed.examples_per_second is not None
+    expected, got = _adapter_tensors(Path(unbroken.output_dir)), _adapter_tensors(tmp_path / "run")
+    assert all(torch.equal(expected[k], got[k]) for k in expected), "it ends where the unbroken run did"
+    assert train(config).examples_per_second is None, "and a rerun finds the new checkpoint-4 whole"

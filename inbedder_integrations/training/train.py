@@ -10,7 +10,6 @@ inference see identical tokens.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -24,6 +23,7 @@ from ..engine.loading import infer_kind, resolve_device, resolve_dtype, resolve_
 from ..engine.prompting import DEFAULT_TEMPLATE, PromptTokenizer
 from ..errors import InvalidArgumentError
 from .card import add_evaluation_to_card, card_markdown, run_record, write_model_card
+from .checkpoints import checkpoint_step, last_intact_checkpoint, manifest_callback
 from .lora import apply_lora, check_adapter_base, check_init_adapter
 from .rows import load_rows, training_rows
 
@@ -177,9 +177,9 @@ class PaddingCollator:
 def train(config: TrainConfig) -> TrainResult:
     """Run training; writes the model (or adapter) folder and a model card to ``output_dir``.
 
-    Rerun with the same ``output_dir``, it resumes from the newest checkpoint, whose weights win
-    over ``init_adapter`` (that only seeds a run's first start).  Bad data and an init adapter
-    that does not fit fail before training.
+    Rerun with the same ``output_dir``, it resumes from the newest whole checkpoint (a damaged one is
+    moved aside, see :mod:`.checkpoints`), whose weights win over ``init_adapter`` (that only seeds a
+    run's first start).  Bad data and an init adapter that does not fit fail before training.
     """
     from transformers import Trainer, set_seed
 
@@ -208,11 +208,12 @@ def train(config: TrainConfig) -> TrainResult:
         args=_training_arguments(config, output_dir, len(examples), use_bf16),
         train_dataset=examples,  # pyright: ignore[reportArgumentType]  # a list is a map-style dataset
         data_collator=PaddingCollator(pad_id),
+        callbacks=[manifest_callback()],
     )
-    checkpoint = _last_checkpoint(output_dir / "checkpoints")
-    first_step = _checkpoint_step(checkpoint)
+    checkpoint = last_intact_checkpoint(output_dir / "checkpoints")
+    first_step = checkpoint_step(checkpoint)
     clock = time.monotonic()
-    trainer.train(resume_from_checkpoint=checkpoint)
+    trainer.train(resume_from_checkpoint=None if checkpoint is None else str(checkpoint))
     seconds = time.monotonic() - clock
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
 
@@ -293,24 +294,6 @@ def _training_arguments(config: TrainConfig, output_dir: Path, rows: int, use_bf
         remove_unused_columns=False,
         dataloader_num_workers=0,
     )
-
-
-def _last_checkpoint(folder: Path) -> str | None:
-    """The newest checkpoint to resume from (by step number), if a run was here before."""
-    from transformers.trainer_utils import get_last_checkpoint
-
-    checkpoint = get_last_checkpoint(str(folder)) if folder.is_dir() else None
-    if checkpoint:
-        logger.info("resuming from %s (its weights win over any init adapter)", checkpoint)
-    return checkpoint
-
-
-def _checkpoint_step(checkpoint: str | None) -> int:
-    """The step a resumed run starts at, so its examples/s counts only the steps it ran."""
-    if checkpoint is None:
-        return 0
-    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text(encoding="utf-8"))
-    return int(state.get("global_step", 0))
 
 
 def answer_end_id(model: Any) -> int | None:
