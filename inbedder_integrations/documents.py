@@ -22,6 +22,7 @@ from .engine.prompting import validate_unicode
 from .errors import InvalidArgumentError, InvalidTypeError
 from .jsonl import read_jsonl, read_lines
 from .paths import leads_outside
+from .source_tokens import LEGACY_SOURCES_KEY, SOURCES_KEY
 
 __all__ = [
     "SOURCES_KEY",
@@ -39,8 +40,6 @@ logger = logging.getLogger(__name__)
 
 #: The metadata key under which every stored row keeps the sha256 of its text.
 TEXT_HASH_KEY = "inbedder_text_sha256"
-#: The metadata key under which a stored row records the sources that hold it (see :mod:`.sync`).
-SOURCES_KEY = "inbedder_sources"
 #: The files a folder corpus is made of (the suffix in any case: ``.TXT`` too).
 TEXT_SUFFIXES = (".txt", ".md")
 
@@ -107,6 +106,8 @@ def to_documents(items: Iterable[str | Mapping[str, Any]]) -> list[CorpusDocumen
 _INT64 = (-(2**63), 2**63 - 1)
 #: Key prefixes Chroma keeps for itself (``chroma:document``) or reads as operators (``$and``, ``#document``).
 _RESERVED_PREFIXES = ("chroma:", "$", "#")
+#: Keys this package writes in every row (the sources' record, see :mod:`.source_tokens`).
+_OWN_KEYS = (TEXT_HASH_KEY, SOURCES_KEY, LEGACY_SOURCES_KEY)
 
 
 def _checked_metadata(metadata: object, row: str) -> dict[str, str | int | float | bool]:
@@ -117,10 +118,10 @@ def _checked_metadata(metadata: object, row: str) -> dict[str, str | int | float
         if not isinstance(key, str) or not key:
             raise InvalidArgumentError(f"{row}['metadata'] has key {key!r}: keys must be non-empty strings")
         validate_unicode(key, f"{row}['metadata'] key")
-        if key.startswith(_RESERVED_PREFIXES) or key in (TEXT_HASH_KEY, SOURCES_KEY):
+        if key.startswith(_RESERVED_PREFIXES) or key in _OWN_KEYS:
             raise InvalidArgumentError(
                 f"{row}['metadata'] key {key!r} is reserved (by Chroma: 'chroma:', '$', '#' prefixes; "
-                f"by this package: {TEXT_HASH_KEY!r}, {SOURCES_KEY!r}); rename it"
+                f"by this package: {', '.join(map(repr, _OWN_KEYS))}); rename it"
             )
         where = f"{row}['metadata'][{key!r}]"
         if isinstance(value, bool):

@@ -17,13 +17,17 @@ import gzip
 import io
 import json
 import sys
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from .errors import InvalidArgumentError
 
-__all__ = ["read_jsonl", "read_lines", "split_lines"]
+__all__ = ["numbered_jsonl", "read_decompressed", "read_jsonl", "read_lines", "split_lines"]
+
+#: What reading a damaged file raises: a gzip stream cut short or corrupt, bytes that are not UTF-8.
+_UNREADABLE = (EOFError, zlib.error, gzip.BadGzipFile, UnicodeDecodeError)
 
 
 def read_jsonl(
@@ -42,6 +46,19 @@ def read_jsonl(
     ``origin:line``.  A missing file raises ``FileNotFoundError`` when the first
     row is read.
     """
+    for _, row in numbered_jsonl(source, origin, objects=objects, text_fields=text_fields):
+        yield row
+
+
+def numbered_jsonl(
+    source: str | Path | Iterable[str],
+    origin: str | None = None,
+    *,
+    objects: bool = True,
+    text_fields: Sequence[str] = (),
+) -> Iterator[tuple[int, Any]]:
+    """:func:`read_jsonl`, each row with its 1-based line number.  A file that cannot be read to
+    its end (a gzip file cut short, bytes that are not UTF-8) raises naming the line it reached."""
     if isinstance(source, (str, Path)):
         path = Path(source)
         origin = origin or str(path)
@@ -49,12 +66,12 @@ def read_jsonl(
         path, origin = None, origin or "<lines>"
     with contextlib.ExitStack() as stack:
         if path is None:
-            lines: Iterable[str] = source  # type: ignore[assignment]
+            lines: Iterable[str | bytes] = source  # type: ignore[assignment]
         elif path.suffix == ".gz":
-            lines = stack.enter_context(gzip.open(path, "rt", encoding="utf-8", newline="\n"))
+            lines = stack.enter_context(gzip.open(path, "rb"))
         else:
-            lines = stack.enter_context(path.open(encoding="utf-8", newline="\n"))
-        for number, line in enumerate(lines, start=1):
+            lines = stack.enter_context(path.open("rb"))
+        for number, line in _numbered_lines(lines, origin):
             if not line.strip():
                 continue
             try:
@@ -70,7 +87,42 @@ def read_jsonl(
                     raise InvalidArgumentError(
                         f"{origin}:{number}: each JSONL row needs a string field {field!r}"
                     )
-            yield row
+            yield number, row
+
+
+def _numbered_lines(lines: Iterable[str | bytes], origin: str) -> Iterator[tuple[int, str]]:
+    """Lines numbered from 1, bytes decoded one line at a time (so an error names its line;
+    a binary file's lines end at ``b"\n"`` alone, which no other UTF-8 character contains)."""
+    iterator, number = iter(lines), 0
+    while True:
+        try:
+            line = next(iterator)
+            text = line.decode("utf-8") if isinstance(line, bytes) else line
+        except StopIteration:
+            return
+        except _UNREADABLE as exc:
+            raise InvalidArgumentError(f"{origin}:{number + 1}: {_unreadable(exc)}") from None
+        number += 1
+        yield number, text
+
+
+def read_decompressed(path: Path) -> bytes:
+    """The bytes of ``path``, gunzipped for ``.gz``; a damaged gzip file raises naming it."""
+    raw = path.read_bytes()
+    if path.suffix != ".gz":
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except _UNREADABLE as exc:
+        raise InvalidArgumentError(f"{path}: {_unreadable(exc)}") from None
+
+
+def _unreadable(exc: BaseException) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 (byte {exc.object[exc.start]:#04x}); convert it first, e.g. iconv -t utf-8"
+    if isinstance(exc, EOFError):
+        return "the gzip file is cut short (an interrupted download or copy?); fetch or build it again"
+    return f"damaged gzip data ({exc}); fetch or build the file again"
 
 
 def read_lines(source: str | Path) -> Iterator[str]:

@@ -13,12 +13,15 @@ delete):
   is not in this input still holds them;
 - ``cleanup="full"``: every stored document absent from this input is deleted.
 
-Which sources hold a row is recorded in the row (``inbedder_sources``), as
+Which sources hold a row is recorded in the row (``inbedder_sources_v2``, each source a token
+of :mod:`.source_tokens`, so no str reads as an int), as
 LangChain's record manager records which source holds which key: with content ids,
 a paragraph that two files share is one row, and a file that drops it must not
 take it from the other.  The row's own ``source`` then names a remaining holder.
 When the same id comes twice in one input, the later metadata wins (as two upserts
-in order would leave it), and every occurrence's source holds the row.
+in order would leave it), and every occurrence's source holds the row.  Rows that keep the
+earlier, ambiguous record (``inbedder_sources``) are read through it and rewritten in the new
+one when a sync touches them.
 
 Deletion runs after every write of the run, under all of the corpus's
 instructions, so a run that stops early never deletes what it has not replaced.
@@ -26,13 +29,20 @@ instructions, so a run that stops early never deletes what it has not replaced.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .documents import SOURCES_KEY, TEXT_HASH_KEY, CorpusDocument
+from .documents import TEXT_HASH_KEY, CorpusDocument
 from .errors import InvalidArgumentError
+from .source_tokens import (
+    LEGACY_SOURCES_KEY,
+    SOURCES_KEY,
+    legacy_token,
+    recorded_tokens,
+    source_token,
+    source_value,
+)
 
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
@@ -67,7 +77,7 @@ class Holders:
 
     by_id: dict[str, set[str]]
     sources: set[str]
-    """Tokens (:func:`source_token`) of the sources the input holds."""
+    """Tokens (:func:`~.source_tokens.source_token`) of the sources the input holds."""
     cleanup: str | None
     source_key: str
 
@@ -82,7 +92,7 @@ class Holders:
     def of_row(self, document_id: str, stored: dict[str, Any] | None) -> list[str]:
         """The sources that hold ``document_id`` once this input is written."""
         given = self.by_id.get(document_id, set())
-        old = stored_holders(stored or {}, self.source_key)
+        old = recorded_tokens(stored or {}, self.source_key)
         if self.cleanup == "full":
             old = set()
         elif self.cleanup == "incremental":
@@ -114,8 +124,10 @@ def plan_batch(collection: Collection, batch: Sequence[CorpusDocument], holders:
         old = stored.get(document.id)
         if old is None or old.get(TEXT_HASH_KEY) != document.text_hash:
             embed.append(document)
-        elif not _same(_user_metadata(old), document.metadata) or old.get(SOURCES_KEY, []) != holders.of_row(
-            document.id, old
+        elif (
+            not _same(_user_metadata(old), document.metadata)
+            or old.get(SOURCES_KEY, []) != holders.of_row(document.id, old)
+            or LEGACY_SOURCES_KEY in old
         ):
             retag.append(document)
     return BatchPlan(embed, retag, stored)
@@ -128,7 +140,12 @@ def row_metadata(document: CorpusDocument, stored: dict[str, Any] | None, holder
     removed = {key: None for key in _user_metadata(stored or {}) if key not in document.metadata}
     held = holders.of_row(document.id, stored)
     record = {SOURCES_KEY: held} if held else ({SOURCES_KEY: None} if SOURCES_KEY in (stored or {}) else {})
-    return {**document.metadata, TEXT_HASH_KEY: document.text_hash, **removed, **record}
+    return {**document.metadata, TEXT_HASH_KEY: document.text_hash, **removed, **record, **_migrated(stored)}
+
+
+def _migrated(stored: dict[str, Any] | None) -> dict[str, Any]:
+    """Removes the earlier record from a row the new one replaces."""
+    return {LEGACY_SOURCES_KEY: None} if LEGACY_SOURCES_KEY in (stored or {}) else {}
 
 
 def stale_rows(
@@ -142,26 +159,31 @@ def stale_rows(
         for id_, metadata in zip(ids, metadatas, strict=True):
             if id_ in keep or id_ in updates or id_ in doomed:
                 continue
-            remaining = sorted(stored_holders(metadata, holders.source_key) - holders.sources)
+            remaining = sorted(recorded_tokens(metadata, holders.source_key) - holders.sources)
             if not remaining:
                 doomed.append(id_)
             else:
-                updates[id_] = {SOURCES_KEY: remaining, holders.source_key: _source_value(remaining[0])}
+                tag = source_value(remaining[0])
+                updates[id_] = {SOURCES_KEY: remaining, holders.source_key: tag, **_migrated(metadata)}
     return doomed, updates
 
 
 def _rows_of_sources(
     collection: Collection, holders: Holders, page: int
 ) -> Iterable[tuple[list[str], list[dict[str, Any]]]]:
-    """Rows that record one of the input's sources, and older rows (no record) tagged with one."""
+    """Rows that record one of the input's sources (in either record), and older rows (no
+    record) tagged with one."""
     if not holders.sources:
         return
-    tokens = sorted(holders.sources)
-    recorded = [{SOURCES_KEY: {"$contains": token}} for token in tokens]
-    tagged = {holders.source_key: {"$in": [_source_value(token) for token in tokens]}}
-    if len({type(_source_value(token)) for token in tokens}) > 1:  # $in takes one type
-        tagged = {"$or": [{holders.source_key: _source_value(token)} for token in tokens]}
-    for where in (recorded[0] if len(recorded) == 1 else {"$or": recorded}, tagged):
+    values = [source_value(token) for token in sorted(holders.sources)]
+    recorded = [{SOURCES_KEY: {"$contains": source_token(value)}} for value in values]
+    old_tokens = sorted({legacy_token(value) for value in values})
+    legacy = [{LEGACY_SOURCES_KEY: {"$contains": token}} for token in old_tokens]
+    tagged = [{holders.source_key: value} for value in values]
+    if len({type(value) for value in values}) == 1:  # $in takes one type
+        tagged = [{holders.source_key: {"$in": values}}]
+    for clauses in (recorded, legacy, tagged):
+        where = clauses[0] if len(clauses) == 1 else {"$or": clauses}
         offset = 0
         while True:
             got = collection.get(where=where, include=["metadatas"], limit=page, offset=offset)  # type: ignore[arg-type]
@@ -169,23 +191,6 @@ def _rows_of_sources(
                 break
             yield got["ids"], [dict(meta or {}) for meta in got["metadatas"] or []]
             offset += len(got["ids"])
-
-
-def stored_holders(metadata: dict[str, Any], source_key: str) -> set[str]:
-    """The sources recorded as holding a stored row; a row written before the record
-    existed is held by its own ``source_key`` tag."""
-    if SOURCES_KEY in metadata and metadata[SOURCES_KEY] is not None:
-        return set(metadata[SOURCES_KEY])
-    return {source_token(metadata[source_key])} if source_key in metadata else set()
-
-
-def source_token(value: Any) -> str:
-    """A source as a string (Chroma arrays hold one type): a str as it is, else its JSON."""
-    return value if isinstance(value, str) else "json:" + json.dumps(value)
-
-
-def _source_value(token: str) -> Any:
-    return json.loads(token[5:]) if token.startswith("json:") else token
 
 
 def stale_ids(
@@ -218,7 +223,8 @@ def _pages(collection: Collection, where: dict[str, Any] | None, page: int) -> I
 
 
 def _user_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in metadata.items() if key not in (TEXT_HASH_KEY, SOURCES_KEY)}
+    own = (TEXT_HASH_KEY, SOURCES_KEY, LEGACY_SOURCES_KEY)
+    return {key: value for key, value in metadata.items() if key not in own}
 
 
 def _same(stored: dict[str, Any], given: dict[str, Any]) -> bool:

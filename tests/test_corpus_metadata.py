@@ -32,7 +32,15 @@ BAD_VALUES = [
     ([1, 2], "must be a str, int, float or bool"),
     (None, "must be a str, int, float or bool"),
 ]
-RESERVED_KEYS = ["chroma:document", "", "$and", "#document", TEXT_HASH_KEY]
+RESERVED_KEYS = [
+    "chroma:document",
+    "",
+    "$and",
+    "#document",
+    TEXT_HASH_KEY,
+    "inbedder_sources",
+    "inbedder_sources_v2",
+]
 
 
 def rows(bad_at: int, metadata: dict[str, object], size: int = 80) -> list[dict[str, object]]:

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from inbedder_integrations.corpus import SOURCES_KEY, TEXT_HASH_KEY, InstructedCorpus
 from inbedder_integrations.errors import InBedderError, InvalidArgumentError
+from inbedder_integrations.source_tokens import legacy_source, recorded_tokens, source_token, source_value
 
 from .conftest import FLOAT32
 
@@ -187,3 +190,135 @@ def test_deleting_an_id_twice_in_one_call_is_refused_naming_both(corpus: Instruc
     with pytest.raises(InBedderError, match=r"ids\[0\] and ids\[1\] are both 'a2'"):
         corpus.delete(["a2", "a2"])
     assert sorted(stored(corpus, TOPIC)) == ["a1", "a2", "b1"], "nothing deleted"
+
+
+def test_a_str_source_never_stands_for_another_value(chroma_client) -> None:
+    """A str that reads like an encoded value ("json:5", "json:notes", "str:...") is its own source."""
+    corpus = InstructedCorpus(chroma_client, "tokens", model_kwargs=FLOAT32, cache=False)
+    sources = [5, "json:5", "str:json:5", True, 1.0, "json:notes", "json:"]
+    rows = [{"text": f"Paragraph one of source {i}.", "id": f"{i}-1", "metadata": {"source": s}}
+            for i, s in enumerate(sources)]  # fmt: skip
+    corpus.sync(rows, [TOPIC])
+    for i, row in enumerate(rows):  # each source alone gains a paragraph: no other source loses one
+        later = {"text": f"Paragraph two of source {i}.", "id": f"{i}-2", "metadata": row["metadata"]}
+        assert corpus.sync([row, later], [TOPIC], cleanup="incremental").deleted == {TOPIC: 0}
+    assert len(stored(corpus, TOPIC)) == 2 * len(sources)
+    # The str "json:5" drops its first paragraph: that one goes, the int 5 keeps both of its own.
+    result = corpus.sync(
+        [{**rows[1], "text": "Paragraph two of source 1.", "id": "1-2"}], [TOPIC], cleanup="incremental"
+    )
+    assert result.deleted == {TOPIC: 1} and "1-1" not in stored(corpus, TOPIC)
+    assert {"0-1", "0-2", "2-1", "2-2"} <= set(stored(corpus, TOPIC))
+
+
+def test_a_paragraph_held_by_the_int_5_and_the_str_json5_keeps_both_holders(chroma_client) -> None:
+    corpus = InstructedCorpus(chroma_client, "two-fives", model_kwargs=FLOAT32, cache=False)
+    both = [{"text": SHARED, "metadata": {"source": "json:5"}}, {"text": SHARED, "metadata": {"source": 5}}]
+    corpus.sync(both, [TOPIC])
+    other = {"text": "Something else entirely.", "metadata": {"source": "json:5"}}
+    assert corpus.sync([other], [TOPIC], cleanup="incremental").deleted == {TOPIC: 0}
+    (row,) = [meta for meta in stored(corpus, TOPIC).values() if meta["source"] != "json:5"]
+    assert row == {"source": 5}, "re-tagged as the int's, type kept"
+
+
+def test_cli_indexes_a_folder_holding_a_file_named_json_colon(tmp_path, capsys) -> None:
+    """A file `json:notes.txt` is a source like any other: indexed, synced and cleaned on every rerun."""
+    from inbedder_integrations.cli import main
+    from inbedder_integrations.corpus import connect
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "json:notes.txt").write_text("The striker scored twice.", encoding="utf-8")
+    (folder / "json:5.md").write_text("The bank raised rates.", encoding="utf-8")
+    common = [
+        "--name",
+        "notes",
+        "--instruction",
+        TOPIC,
+        "--path",
+        str(tmp_path / "store"),
+        "--dtype",
+        "float32",
+    ]
+    main(["index", str(folder), *common, "--no-cache", "--cleanup", "incremental"])
+    assert "2 written" in capsys.readouterr().out
+    (folder / "json:notes.txt").write_text("The keeper saved a penalty.", encoding="utf-8")
+    main(["index", str(folder), *common, "--no-cache", "--cleanup", "incremental"])
+    said = capsys.readouterr().out
+    assert "1 written, 0 metadata updated, 1 already there" in said and "0 deleted" in said
+    corpus = InstructedCorpus(connect(tmp_path / "store"), "notes", model_kwargs=FLOAT32)
+    assert stored(corpus, TOPIC) == {
+        "json:notes.txt": {"source": "json:notes.txt"},
+        "json:5.md": {"source": "json:5.md"},
+    }
+    (folder / "json:5.md").unlink()
+    main(["index", str(folder), *common, "--no-cache", "--cleanup", "full"])
+    assert "1 deleted" in capsys.readouterr().out
+    assert [hit.metadata["source"] for hit in corpus.search("penalty", TOPIC)] == ["json:notes.txt"]
+
+
+#: The record the code before the sources' encoding wrote: a str as itself, any other value as
+#: "json:" and its JSON, under this key (so the str "json:5" and the int 5 shared a token).
+LEGACY_KEY = "inbedder_sources"
+
+
+def test_a_collection_written_in_the_earlier_encoding_syncs_on(chroma_client) -> None:
+    corpus = InstructedCorpus(chroma_client, "legacy-tokens", model_kwargs=FLOAT32, cache=False)
+    docs = [
+        {"text": "The striker scored twice.", "id": "a1", "metadata": {"source": "a.txt"}},
+        {"text": SHARED, "id": "shared", "metadata": {"source": "a.txt"}},
+        {"text": SHARED, "id": "shared", "metadata": {"source": "b.txt"}},
+        {"text": "The bank raised rates.", "id": "n1", "metadata": {"source": "json:notes.txt"}},
+        {"text": "I lost my keys.", "id": "i1", "metadata": {"source": 5}},
+        {"text": "A quiet afternoon.", "id": "s1", "metadata": {"source": "json:5"}},
+    ]
+    corpus.sync(docs, [TOPIC])
+    collection = corpus.collection(TOPIC)
+    legacy = {"a1": ["a.txt"], "shared": ["a.txt", "b.txt"], "n1": ["json:notes.txt"], "i1": ["json:5"],
+              "s1": ["json:5"]}  # fmt: skip
+    collection.update(
+        ids=list(legacy), metadatas=[{SOURCES_KEY: None, LEGACY_KEY: tokens} for tokens in legacy.values()]
+    )
+    kept = ["a1", "shared", "n1", "i1"]
+    vectors = corpus.embeddings(TOPIC, kept)
+    sources = {hit.id: hit.metadata["source"] for hit in corpus.search("keys", TOPIC, k=10)}
+    # a.txt drops the shared paragraph, the str "json:5" replaces its paragraph; 5 and json:notes.txt stay.
+    later = {"text": "A loud evening.", "id": "s2", "metadata": {"source": "json:5"}}
+    given = [docs[0], docs[3], docs[4], later]
+    result = corpus.sync(given, [TOPIC], cleanup="incremental")
+    assert (result.written, result.deleted) == ({TOPIC: 1}, {TOPIC: 1}), (
+        "s2 embedded, s1 deleted, nothing else"
+    )
+    rows = collection.get(include=["metadatas"])
+    metadata = dict(zip(rows["ids"], rows["metadatas"] or [], strict=True))
+    assert sorted(metadata) == sorted([*kept, "s2"]), "no row lost, none twice"
+    assert metadata["shared"]["source"] == "b.txt" and metadata["shared"][SOURCES_KEY] == ["b.txt"]
+    assert metadata["i1"]["source"] == 5 and metadata["i1"][SOURCES_KEY] == ["json:5"]
+    assert not [id_ for id_, meta in metadata.items() if LEGACY_KEY in meta], "every row it touched migrated"
+    np.testing.assert_array_equal(corpus.embeddings(TOPIC, kept), vectors)
+    after = {hit.id: hit.metadata["source"] for hit in corpus.search("keys", TOPIC, k=10)}
+    assert after == {**{k: v for k, v in sources.items() if k != "s1"}, "shared": "b.txt", "s2": "json:5"}
+    rerun = corpus.sync(given, [TOPIC], cleanup="incremental")
+    assert (rerun.written, rerun.updated, rerun.deleted) == ({TOPIC: 0}, {TOPIC: 0}, {TOPIC: 0})
+
+
+SCALARS = st.one_of(
+    st.text(), st.sampled_from(["json:5", "json:", "str:", "str:json:1", "json:true", "json:notes"]),
+    st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=False, allow_infinity=False), st.booleans(),
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(SCALARS, min_size=2, max_size=2), st.text())
+def test_tokens_round_trip_and_reading_any_stored_string_never_raises(values, stored_text) -> None:
+    a, b = values
+    assert source_value(source_token(a)) == a and type(source_value(source_token(a))) is type(a)
+    same = (type(a), repr(a)) == (type(b), repr(b))
+    assert (source_token(a) == source_token(b)) == same, "no two values share a token"
+    for text in (stored_text, "json:" + stored_text, "str:" + stored_text, "json:" + "[" * 100_000):
+        source_value(text), legacy_source(text, None), legacy_source(text, text)
+    junk = {"inbedder_sources": [stored_text, 3, None], "source": [1]}
+    assert recorded_tokens(junk, "source") == {source_token(legacy_source(stored_text, [1]))}, (
+        "non-str skipped"
+    )
+    assert recorded_tokens({SOURCES_KEY: "x"}, "source") == {"x"}

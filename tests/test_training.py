@@ -254,8 +254,11 @@ def test_committed_qa_set_shares_no_eight_words_with_any_evaluation_text(name):
 def test_rows_load_and_are_validated(tmp_path):
     path = tmp_path / "rows.jsonl"
     path.write_text(json.dumps(ROW) + "\n" + json.dumps({"instruction": "Q?", "output": ""}) + "\n")
-    with pytest.raises(ValueError, match="row 1: 'output' must be a non-empty string"):
+    with pytest.raises(ValueError, match=r"rows\.jsonl:2: 'output' must be a non-empty string"):
         load_rows(str(path))
+    with pytest.raises(ValueError, match=r"rows\.jsonl:2: 'output'"):
+        load_rows(str(path), max_rows=1)  # every row of the file is checked, not only those used
+    path.write_text(json.dumps(ROW) + "\n" + json.dumps({**ROW, "input": "other"}) + "\n")
     assert load_rows(str(path), max_rows=1) == [ROW]
 
 

@@ -7,6 +7,7 @@ step costs about a third less (docs/training.md has the measured rates).
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..engine.loading import resolve_adapter
+from ..engine.weights import WeightsError, check_safetensors_file
 from ..errors import InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -24,6 +26,8 @@ __all__ = [
     "adapted_layers",
     "apply_lora",
     "block_linear_names",
+    "check_adapter_base",
+    "check_init_adapter",
     "freeze_below",
     "init_adapter_folder",
     "layer_count",
@@ -60,14 +64,59 @@ def init_adapter_folder(init_adapter: str) -> Path:
     return folder
 
 
+def check_init_adapter(init_adapter: str) -> Path:
+    """The folder of the adapter to continue from, checked offline before any model loads: a
+    LoRA config and whole safetensors weights (without them peft would look on the hub)."""
+    folder = init_adapter_folder(init_adapter)
+    config = _adapter_config(folder)
+    if config.get("peft_type", "LORA") != "LORA":
+        raise WeightsError(
+            f"init adapter {folder} is a {config['peft_type']!r} adapter; training continues LoRA only"
+        )
+    weights = folder / "adapter_model.safetensors"
+    if not weights.is_file():
+        raise WeightsError(
+            f"init adapter {folder} has adapter_config.json but no adapter_model.safetensors: "
+            "the adapter's weights are missing (an incomplete copy?)"
+        )
+    check_safetensors_file(weights)
+    return folder
+
+
+def check_adapter_base(folder: Path, base_name: str, base_digest: str | None) -> None:
+    """Refuse an adapter whose card (``inbedder train`` writes one) records other base weights
+    than the model being trained; an adapter without a card is judged by its shapes at load."""
+    try:
+        card = json.loads((folder / "inbedder_card.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    trained_on = card.get("base_weights") if isinstance(card, dict) else None
+    if isinstance(trained_on, str) and base_digest and trained_on != base_digest:
+        raise WeightsError(
+            f"init adapter {folder} was trained on {card.get('base_model')!r} (weights {trained_on}), "
+            f"not on {base_name} (weights {base_digest}): continue it on its own base model "
+            "(--model), or drop --init-adapter to train a fresh one"
+        )
+
+
+def _adapter_config(folder: Path) -> dict[str, Any]:
+    try:
+        config = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise WeightsError(f"init adapter {folder}: adapter_config.json is not valid JSON ({exc})") from None
+    if not isinstance(config, dict):
+        raise WeightsError(f"init adapter {folder}: adapter_config.json is not a JSON object")
+    return config
+
+
 def apply_lora(model: Any, *, kind: str, config: TrainConfig) -> Any:
     """The model wrapped for LoRA training as ``config`` asks."""
-    from peft import LoraConfig, PeftModel, get_peft_model
+    from peft import LoraConfig, get_peft_model
 
     top = _top_layers(model, config.lora_layers) if config.lora_layers else None
     if config.init_adapter:
-        folder = init_adapter_folder(config.init_adapter)
-        model = PeftModel.from_pretrained(model, str(folder), is_trainable=True)
+        folder = check_init_adapter(config.init_adapter)
+        model = _load_init_adapter(model, folder, config.base_model)
         for parameter in model.parameters():
             if parameter.requires_grad:  # saved in bf16 maybe; train fp32 master weights
                 parameter.data = parameter.data.to(torch.float32)
@@ -88,6 +137,35 @@ def apply_lora(model: Any, *, kind: str, config: TrainConfig) -> Any:
         layers_pattern="layers" if top else None,
     )
     return get_peft_model(model, lora_config)
+
+
+def _load_init_adapter(model: Any, folder: Path, base_model: str) -> Any:
+    """``model`` with the adapter in ``folder``, refused unless the adapter's LoRA weights are
+    exactly the ones the model gets: peft fills missing ones with a fresh LoRA, with a warning."""
+    from peft import PeftModel
+    from safetensors import safe_open
+
+    with safe_open(str(folder / "adapter_model.safetensors"), framework="pt") as handle:
+        saved = {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys() if "lora_" in key}  # noqa: SIM118
+    trained_on = _adapter_config(folder).get("base_model_name_or_path")
+    fits = f"init adapter {folder} (trained on {trained_on!r}) does not fit the model {base_model!r}"
+    try:
+        model = PeftModel.from_pretrained(model, str(folder), is_trainable=True)
+    except (RuntimeError, ValueError, KeyError) as exc:
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise WeightsError(f"{fits}: {first_line[:300]}") from None
+    wanted = {
+        name.replace(".default", ""): tuple(parameter.shape)
+        for name, parameter in model.named_parameters()
+        if "lora_" in name
+    }
+    missing, unexpected = sorted(wanted.keys() - saved.keys()), sorted(saved.keys() - wanted.keys())
+    wrong = sorted(key for key in wanted.keys() & saved.keys() if wanted[key] != saved[key])
+    for keys, what in ((missing, "has no weights for"), (unexpected, "has weights the model lacks:"),
+                       (wrong, "has other shapes for")):  # fmt: skip
+        if keys:
+            raise WeightsError(f"{fits}: it {what} {len(keys)} LoRA tensors, e.g. {keys[0]}")
+    return model
 
 
 def block_linear_names(model: Any) -> list[str]:

@@ -10,11 +10,8 @@ inference see identical tokens.
 
 from __future__ import annotations
 
-import gzip
-import json
 import logging
 import math
-import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +22,10 @@ import torch
 from ..engine.loading import infer_kind, load_checked_weights, resolve_device, resolve_dtype, resolve_source
 from ..engine.prompting import DEFAULT_TEMPLATE, PromptTokenizer
 from ..errors import InvalidArgumentError
-from ..jsonl import read_jsonl
 from .card import add_evaluation_to_card, card_markdown, run_record, write_model_card
-from .lora import apply_lora
+from .checkpoints import checkpoint_step, last_intact_checkpoint, manifest_callback
+from .lora import apply_lora, check_adapter_base, check_init_adapter
+from .rows import load_rows, training_rows
 
 __all__ = [
     "IGNORE_INDEX",
@@ -109,60 +107,7 @@ class TrainResult:
     """Whether bf16 autocast was on."""
 
 
-# --------------------------------------------------------------------------- data
-
-
-def load_rows(
-    data: str, max_rows: int | None = None, families: list[str] | None = None
-) -> list[dict[str, str]]:
-    """Rows with instruction/input/output from a local JSON(L) file or a hub dataset.
-
-    ``families``: keep only rows whose ``family`` is one of them (before ``max_rows``).
-    """
-    path = Path(data)
-    if path.is_file():
-        if path.name.endswith((".json", ".json.gz")):
-            raw = path.read_bytes()
-            rows = json.loads(gzip.decompress(raw) if path.suffix == ".gz" else raw)
-        else:
-            rows = list(read_jsonl(path))
-    else:
-        from datasets import load_dataset
-
-        rows = list(load_dataset(data, split="train"))
-    if families is not None:
-        rows = [row for row in rows if isinstance(row, dict) and row.get("family") in set(families)]
-        if not rows:
-            raise InvalidArgumentError(f"{data} has no rows of the families {families}")
-    cleaned = []
-    for index, row in enumerate(rows[:max_rows] if max_rows else rows):
-        for key in ("instruction", "output"):
-            if not isinstance(row.get(key), str) or not row[key].strip():
-                raise InvalidArgumentError(f"{data} row {index}: '{key}' must be a non-empty string")
-        cleaned.append(
-            {"instruction": row["instruction"], "input": row.get("input") or "", "output": row["output"]}
-        )
-    return cleaned
-
-
-def training_rows(config: TrainConfig) -> tuple[list[dict[str, str]], dict[str, int]]:
-    """The rows a run trains on, and how many came from each file.
-
-    ``replay_fraction`` of the rows come from ``replay`` (a seeded sample, rows
-    already in the main data skipped), the rest from ``data``.
-    """
-    rows = load_rows(config.data, config.max_rows, config.families)
-    counts = {config.data: len(rows)}
-    if config.replay is None:
-        return rows, counts
-    if not 0 < config.replay_fraction < 1:
-        raise InvalidArgumentError(f"replay_fraction must be between 0 and 1, got {config.replay_fraction}")
-    seen = {(row["instruction"], row["input"]) for row in rows}
-    pool = [row for row in load_rows(config.replay) if (row["instruction"], row["input"]) not in seen]
-    wanted = round(len(rows) * config.replay_fraction / (1 - config.replay_fraction))
-    replayed = random.Random(config.seed).sample(pool, min(wanted, len(pool)))
-    counts[f"replay:{config.replay}"] = len(replayed)
-    return rows + replayed, counts
+# --------------------------------------------------------------------------- examples
 
 
 @dataclass
@@ -232,16 +177,21 @@ class PaddingCollator:
 def train(config: TrainConfig) -> TrainResult:
     """Run training; writes the model (or adapter) folder and a model card to ``output_dir``.
 
-    Rerun with the same ``output_dir``, it resumes from the newest checkpoint, whose weights win
-    over ``init_adapter`` (that only seeds a run's first start).
+    Rerun with the same ``output_dir``, it resumes from the newest whole checkpoint (a damaged one is
+    moved aside, see :mod:`.checkpoints`), whose weights win over ``init_adapter`` (that only seeds a
+    run's first start).  Bad data and an init adapter that does not fit fail before training.
     """
-    from transformers import Trainer
+    from transformers import Trainer, set_seed
 
     started = time.time()
     if not config.lora and (config.lora_layers or config.init_adapter):
         raise InvalidArgumentError("lora_layers and init_adapter are LoRA options: drop them or --full")
     rows, row_counts = training_rows(config)  # bad data fails before the model loads
+    init_adapter = check_init_adapter(config.init_adapter) if config.init_adapter else None
     source = resolve_source(config.base_model)
+    if init_adapter is not None:  # so does an adapter of another base (its shapes: as it loads)
+        check_adapter_base(init_adapter, source.display_name, source.weights_digest)
+    set_seed(config.seed)  # a fresh LoRA's initial weights too, not only what Trainer seeds
     tokenizer, model, kind = _build_model(config, source)
     encoder = ExampleEncoder(
         tokenizer, config.template, config.max_length, masked=kind == "masked", eos_id=answer_end_id(model)
@@ -258,11 +208,12 @@ def train(config: TrainConfig) -> TrainResult:
         args=_training_arguments(config, output_dir, len(examples), use_bf16),
         train_dataset=examples,  # pyright: ignore[reportArgumentType]  # a list is a map-style dataset
         data_collator=PaddingCollator(pad_id),
+        callbacks=[manifest_callback()],
     )
-    checkpoint = _last_checkpoint(output_dir / "checkpoints")
-    first_step = _checkpoint_step(checkpoint)
+    checkpoint = last_intact_checkpoint(output_dir / "checkpoints")
+    first_step = checkpoint_step(checkpoint)
     clock = time.monotonic()
-    trainer.train(resume_from_checkpoint=checkpoint)
+    trainer.train(resume_from_checkpoint=None if checkpoint is None else str(checkpoint))
     seconds = time.monotonic() - clock
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
 
@@ -344,24 +295,6 @@ def _training_arguments(config: TrainConfig, output_dir: Path, rows: int, use_bf
         remove_unused_columns=False,
         dataloader_num_workers=0,
     )
-
-
-def _last_checkpoint(folder: Path) -> str | None:
-    """The newest checkpoint to resume from (by step number), if a run was here before."""
-    from transformers.trainer_utils import get_last_checkpoint
-
-    checkpoint = get_last_checkpoint(str(folder)) if folder.is_dir() else None
-    if checkpoint:
-        logger.info("resuming from %s (its weights win over any init adapter)", checkpoint)
-    return checkpoint
-
-
-def _checkpoint_step(checkpoint: str | None) -> int:
-    """The step a resumed run starts at, so its examples/s counts only the steps it ran."""
-    if checkpoint is None:
-        return 0
-    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text(encoding="utf-8"))
-    return int(state.get("global_step", 0))
 
 
 def answer_end_id(model: Any) -> int | None:
