@@ -17,6 +17,7 @@ __all__ = [
     "FAMILY_WORDS",
     "answer_key",
     "canonical_count",
+    "canonical_time_of_day",
     "canonical_yes_no",
     "collapse",
     "label_share",
@@ -93,9 +94,11 @@ COUNTS = {
     "three": _set("three trio 3"),
     "many": _set(
         "many several lots crowd crowds hundred hundreds dozen dozens thousand thousands numerous multiple"
-        " group everyone everybody four five six seven eight nine ten twenty forty fifty"
+        " group everyone everybody four five six seven eight nine ten eleven twelve thirteen fourteen"
+        " fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety"
     ),
 }
+_CLOCK = re.compile(r"\b(\d{1,2})(?::\d\d)?\s*([ap])\.?m\b\.?", re.IGNORECASE)
 
 
 def _words(answer: str) -> list[str]:
@@ -125,6 +128,20 @@ def canonical_yes_no(answer: str) -> str | None:
     return said.pop() if len(said) == 1 else None
 
 
+def canonical_time_of_day(answer: str) -> str | None:
+    """A clock time decides ("3 pm" afternoon, "1 am" night: 5-11 am morning, 12-4 pm afternoon,
+    5-8 pm evening, 9 pm-4 am night); otherwise the time-of-day words of :data:`FAMILY_WORDS`."""
+    clock = _CLOCK.search(answer)
+    if clock is None:
+        return _only(set(_words(answer)), FAMILY_WORDS["time_of_day"])
+    hour = int(clock.group(1)) % 12 + (12 if clock.group(2).lower() == "p" else 0)
+    if 5 <= hour < 12:
+        return "morning"
+    if 12 <= hour < 17:
+        return "afternoon"
+    return "evening" if 17 <= hour < 21 else "night"
+
+
 def canonical_count(answer: str) -> str | None:
     """one / two / three / many; any number of four or more written in digits is many."""
     words = set(_words(answer))
@@ -134,6 +151,7 @@ def canonical_count(answer: str) -> str | None:
 
 CANONICAL: Mapping[str, Callable[[str], str | None]] = {
     **{slug: _table(slug) for slug in FAMILY_WORDS},
+    "time_of_day": canonical_time_of_day,
     "animal_mention": canonical_yes_no,
     "people_count": canonical_count,
 }
