@@ -411,6 +411,7 @@ def test_choose_run_scores_half_old_rule_half_held_out_dev_families(tmp_path, ca
     assert scores["shipped"] == pytest.approx(0.5 * old + 0.5 * (0.5 + 0.25) / 2)
     assert not refused and not skipped
     assert choose_run.choose(merged, "shipped", "issue27")[0][0][0] == pytest.approx(old), "the old rule"
+    assert tuple(f.slug for f in families_of("dev")) == choose_run.DEV_FAMILIES, "the script's own copy"
 
 
 def test_choose_run_refuses_a_run_that_loses_an_existing_dev_figure(tmp_path):
