@@ -62,7 +62,8 @@ def add_eval_command(commands: Commands) -> None:
         "--suites",
         type=_suite_list,
         default=None,
-        help="comma-separated suites to run (default: all), e.g. messages_emotion_intent,message_answers",
+        help="comma-separated suites to run (default: all), e.g. messages_emotion_intent,message_answers;"
+        " heldout_families: the split's held-out question families",
     )
     evaluate.add_argument("--card", default=None, help="a trained folder whose model card gets the results")
     evaluate.add_argument("--seed", type=int, default=0, help="subsets and triplets within the split")

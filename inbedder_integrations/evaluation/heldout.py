@@ -1,7 +1,8 @@
 """The offline suites on the fixed dev/test splits of ``assets/eval-splits.json``.
 
 Every suite reads only the texts of one split, so a number says which split it measured:
-dev is for choosing, test for reporting.  Two suites give each text two independent
+dev is for choosing, test for reporting (``heldout_families`` splits question families
+instead: see :mod:`.family_suite`).  Two suites give each text two independent
 labels (a human label and a gazetteer place; a critic's verdict and the movie) and score
 crossed triplets under both questions, as the paper's IntentEmotion does; the others
 check topic clustering, similarity, nearest-neighbour sentiment, and the answers.
@@ -9,6 +10,7 @@ check topic clustering, similarity, nearest-neighbour sentiment, and the answers
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
@@ -29,6 +31,7 @@ from .answers import (
     canonical_topic,
 )
 from .baselines import Embedder
+from .family_suite import FamilyData, heldout_families_suite, load_families
 from .loaders import load_bbc_ids, load_lee, load_messages, load_polarity_lines, load_rotten_tomatoes
 from .metrics import (
     clustering_v_measure,
@@ -100,6 +103,7 @@ SUITES = (
     "polarity",
     "answers",
     "message_answers",
+    "heldout_families",
 )
 """Every offline suite, in report order (``inbedder eval --suites`` picks some)."""
 
@@ -149,9 +153,17 @@ class EvalData:
     two_label: dict[str, TwoLabels]
     triplets: dict[str, dict[str, list[tuple[int, int, int]]]] = field(default_factory=dict)
 
+    @functools.cached_property
+    def families(self) -> dict[str, FamilyData]:
+        """The held-out question families of this split, loaded only when a suite reads them
+        (the test split's ``tense`` family parses BBC articles with spaCy, about a minute)."""
+        return load_families(self.split, self.sizes.triplets, self.sizes.seed)
+
     def describe(self) -> dict[str, Any]:
         """Sizes for report.json, so a reader knows how many texts and triplets each number rests on."""
-        return {
+        loaded = "families" in self.__dict__  # a cached_property, present once read
+        families = {"heldout_families": {k: v.describe() for k, v in self.families.items()}} if loaded else {}
+        return families | {
             "answers_per_check": self.sizes.answers,
             "bbc_articles": len(self.bbc_texts),
             "lee_documents": len(self.lee_texts),
@@ -384,6 +396,7 @@ def _suites(data: EvalData) -> dict[str, Callable[[Embedder], dict[str, Any]]]:
         "message_answers": lambda e: message_answers_suite(
             e, data.two_label["messages_emotion_intent"], data.sizes.answers, data.sizes.seed
         ),
+        "heldout_families": lambda e: heldout_families_suite(e, data.families),
     }
 
 

@@ -46,6 +46,7 @@ class Family:
     """The label values of A (what an answer is canonicalised to)."""
     other: str
     """The distractor attribute B's name."""
+    other_values: tuple[str, ...]
     other_question: str | None
     """Question B, where B has one (triplets are then crossed both ways)."""
 
@@ -56,26 +57,36 @@ SENTINEL = "cuisine"
 
 FAMILIES: tuple[Family, ...] = (
     Family("time_of_day", "dev", "time", "At what time of day does this happen?",
-           ("morning", "afternoon", "evening", "night"), "activity", "What activity is described?"),
+           ("morning", "afternoon", "evening", "night"),
+           "activity", ("running", "cooking", "reading", "shopping"), "What activity is described?"),
     Family("profession", "dev", "category that is not the topic", "What does the person do for a living?",
-           ("doctor", "teacher", "chef", "farmer"), "mood", "How does the writer feel?"),
+           ("doctor", "teacher", "chef", "farmer"),
+           "mood", ("happy", "sad", "angry", "worried"), "How does the writer feel?"),
     Family("animal_mention", "dev", "yes/no property", "Does the text mention an animal?",
-           ("yes", "no"), "sentiment", "Is the text positive or negative?"),
+           ("yes", "no"),
+           "sentiment", ("positive", "negative"), "Is the text positive or negative?"),
     Family("instrument", "dev", "kind-of inside a domain", "Which musical instrument is played?",
-           ("piano", "guitar", "violin", "drums"), "venue", "Where does the performance take place?"),
+           ("piano", "guitar", "violin", "drums"),
+           "venue", ("concert hall", "church", "street", "pub"), "Where does the performance take place?"),
     Family("people_count", "dev", "number", "How many people are involved?",
-           ("one", "two", "three", "many"), "place", "Where does this take place?"),
+           ("one", "two", "three", "many"),
+           "place", ("beach", "kitchen", "office", "park"), "Where does this take place?"),
     Family("cuisine", "test", "kind-of inside a domain", "What kind of food does the restaurant serve?",
-           ("italian", "japanese", "mexican", "indian"), "verdict", "Is the review positive or negative?"),
+           ("italian", "japanese", "mexican", "indian"),
+           "verdict", ("positive", "negative"), "Is the review positive or negative?"),
     Family("language", "test", "language", "Which language is the text written in?",
-           ("english", "french", "spanish", "german"), "topic", "What is the topic of the text?"),
+           ("english", "french", "spanish", "german"),
+           "topic", ("sport", "weather", "health", "money"), "What is the topic of the text?"),
     Family("tense", "test", "property of the text itself", "What tense is the sentence written in?",
-           ("past", "present", "future"), "topic", "What is the topic of the news?"),
+           ("past", "present", "future"),
+           "topic", ("business", "entertainment", "politics", "sports", "tech"),
+           "What is the topic of the news?"),
     Family("relationship", "test", "relation between things in it", "How are the two people related?",
-           ("siblings", "coworkers", "neighbours", "married couple"), "event",
-           "What event is described?"),
+           ("siblings", "coworkers", "neighbours", "married couple"),
+           "event", ("birthday", "moving house", "power cut", "holiday"), "What event is described?"),
     Family("season", "test", "time", "Which season is it in the text?",
-           ("spring", "summer", "autumn", "winter"), "activity", "What activity is described?"),
+           ("spring", "summer", "autumn", "winter"),
+           "activity", ("hiking", "cycling", "gardening", "swimming"), "What activity is described?"),
 )  # fmt: skip
 
 

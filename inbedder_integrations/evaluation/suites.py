@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .baselines import Embedder
+from .family_suite import markdown_families
 from .metrics import (
     clustering_v_measure,
     harmonic_mean,
@@ -22,6 +23,7 @@ from .metrics import (
 )
 
 __all__ = [
+    "FAMILIES_TABLE",
     "TABLES",
     "clustering_suite",
     "markdown_table",
@@ -111,6 +113,13 @@ TABLES = {
 }
 
 
+FAMILIES_TABLE = (
+    "Held-out question families (never trained on): triplet success under the family's question (A)"
+    " and its distractor's (B), answer agreement under A, the most common answer's share (collapse)"
+    " beside the most common label's (n/a: the model cannot answer)"
+)
+
+
 def _cell(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
@@ -141,6 +150,9 @@ def markdown_tables(report: Mapping[str, Mapping[str, Mapping[str, float | None]
         chosen = [suite for suite in suites if suite in present]
         if chosen:
             parts.append(f"### {title} ({split} split)\n\n{markdown_table(report, split, chosen)}")
+    if "heldout_families" in present:
+        title = f"### {FAMILIES_TABLE} ({split} split)"
+        parts.append(f"{title}\n\n{markdown_families(report, split)}")
     return "\n\n".join(parts)
 
 

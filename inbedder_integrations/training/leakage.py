@@ -60,7 +60,8 @@ class LeakageIndex:
 
 def evaluation_texts(held_out_reviews: Iterable[str] = ()) -> Iterator[str]:
     """Every text any evaluation suite reads: BBC News, gensim's Lee and polarity files, the
-    hand-written messages, held-out reviews."""
+    hand-written messages and held-out family texts, held-out reviews."""
+    from ..evaluation.family_suite import hand_written_texts
     from ..evaluation.loaders import load_messages
     from ..wheel_data import package_file
 
@@ -70,6 +71,7 @@ def evaluation_texts(held_out_reviews: Iterable[str] = ()) -> Iterator[str]:
     for name in ("lee.cor", "lee_background.cor", "pang_lee_polarity.cor"):
         yield from package_file("gensim", f"test_data/{name}").read_text(encoding="latin-1").splitlines()
     yield from (row["text"] for row in load_messages())
+    yield from hand_written_texts()
     yield from held_out_reviews
 
 
