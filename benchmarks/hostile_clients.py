@@ -226,6 +226,15 @@ def hostile_rows(keyed: Server, open_server: Server, limited: Server) -> list[di
         ),
         measure(
             keyed,
+            "a route's path and a newline (POST /%0A, /embed%0A, /topic%0A, /v1/embeddings%0A)",
+            20,
+            _cycle(
+                lambda path: post(keyed, path, b'{"model": "topic", "input": "x", "inputs": "x"}'),
+                ["/%0A", "/embed%0A", "/topic%0A", "/v1/embeddings%0A"],
+            ),
+        ),
+        measure(
+            keyed,
             "Content-Type: text/plain (a cross-site form post)",
             20,
             lambda: post(
@@ -299,7 +308,8 @@ class _Broken:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._engine, name)
 
-    def embed_many(self, *args: object, **kwargs: object) -> Any:
+    def embed_encoded(self, *args: object, **kwargs: object) -> Any:
+        """What the server's batcher calls (as tests/test_serve_hostile.py's _Broken does)."""
         raise ZeroDivisionError("a bug in the forward pass")
 
 

@@ -387,10 +387,10 @@ def hostile_clients(data: dict[str, Any]) -> str:
         ]
         for row in hostile["rows"]
     ]
-    timeouts = hostile["timeouts s"]
+    timeouts, threads = hostile["timeouts s"], hostile["torch threads"]
     return (
         f"Sent by `{hostile['command']}` to real servers on 127.0.0.1 (the default model, fp32, "
-        f"{hostile['torch threads']} torch threads, on {hostile['cpu']}, "
+        f"{threads} torch thread{'s' * (threads != 1)}, on {hostile['cpu']}, "
         f"{'with' if hostile['native bf16'] else 'without'} native bf16); the slow clients went to a "
         f"server with header, body and keep-alive timeouts of {timeouts['header']:g} s and "
         f"`max_connections` 32.\n\n"

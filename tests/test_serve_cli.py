@@ -267,9 +267,12 @@ def test_sigterm_with_more_work_than_the_grace_answers_503_and_exits_within_it(t
     assert "Traceback" not in log and "CancelledError" not in log, log
 
 
-def start_server_process(tmp_path: Path, toml: str) -> tuple[subprocess.Popen[bytes], str, dict[str, str]]:
+def start_server_process(
+    tmp_path: Path, toml: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str, dict[str, str]]:
     """``inbedder serve`` as a real process on a free port, from ``toml`` and the key
-    ``process-key``, logging to ``tmp_path/server.log``; with its URL and auth header."""
+    ``process-key`` (when ``toml`` names key.txt), logging to ``tmp_path/server.log``; with its
+    URL and auth header.  ``env``: the process's environment (default: this one's)."""
     (tmp_path / "key.txt").write_text("process-key\n", encoding="utf-8")
     (tmp_path / "serve.toml").write_text(toml, encoding="utf-8")
     port = free_port()
@@ -277,7 +280,7 @@ def start_server_process(tmp_path: Path, toml: str) -> tuple[subprocess.Popen[by
     assert executable
     command = [executable, "serve", "--config", "serve.toml", "--port", str(port), "--no-cache"]
     with (tmp_path / "server.log").open("w") as log:
-        process = subprocess.Popen(command, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, env=env)
     return process, f"http://127.0.0.1:{port}", {"Authorization": "Bearer process-key"}
 
 

@@ -13,6 +13,7 @@ import base64
 import json
 import logging
 import os
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from .. import __version__
@@ -30,6 +32,7 @@ from .batcher import DynamicBatcher, EmbedRequest, QueueFullError, ServerClosing
 from .config import ServeConfig, check_route_names
 from .guard import Guard
 from .metrics import CONTENT_TYPE, ServerMetrics
+from .openapi import openapi_builder
 from .responses import ApiError, InternalServerError
 from .schemas import (
     HealthResponse,
@@ -39,9 +42,7 @@ from .schemas import (
     OpenAIEmbedding,
     OpenAIEmbeddingRequest,
     OpenAIEmbeddingResponse,
-    OpenAIError,
     TEIEmbedRequest,
-    TEIError,
     Usage,
     parse_body,
 )
@@ -52,6 +53,11 @@ logger = logging.getLogger(__name__)
 
 #: Seconds a client told "queue full" should wait before retrying.
 RETRY_AFTER_SECONDS = 1
+#: TEI's routes: huggingface_hub's InferenceClient posts to /, and a client that cannot send
+#: prompt_name (LlamaIndex's) picks an instruction by its base URL (/<name>).
+_TEI_PATHS = ("/embed", "/", "/{name}/embed", "/{name}")
+#: The request model of each POST route, as /openapi.json documents it.
+_REQUESTS = {"/v1/embeddings": OpenAIEmbeddingRequest, **dict.fromkeys(_TEI_PATHS, TEIEmbedRequest)}
 
 
 def create_app(config: ServeConfig, engine: InBedder | None = None) -> FastAPI:
@@ -71,6 +77,10 @@ def create_app(config: ServeConfig, engine: InBedder | None = None) -> FastAPI:
     _add_error_handlers(app)
     _add_routes(app, state)
     check_route_names(route.path for route in app.routes)  # type: ignore[attr-defined]
+    _match_whole_paths(app.routes)
+    app.openapi = openapi_builder(  # type: ignore[method-assign]
+        app, config, _REQUESTS, lambda: state.engine.dim if state.engine is not None else None
+    )
     # The guard learns the routes from the app itself: their methods, and metrics labels.
     app.add_middleware(Guard, config=config, metrics=state.metrics, routes=list(app.routes))  # type: ignore[arg-type]
     return app
@@ -203,22 +213,26 @@ def _unknown_model(name: str, config: ServeConfig, param: str) -> ApiError:
     )
 
 
-def _documented(request: type[Any] | None, response: type[Any], error: type[Any]) -> dict[str, Any]:
-    """Route arguments that put ``request``'s and ``response``'s schemas in ``/openapi.json``:
-    bodies are parsed by hand (a body nested too deep gets its own 400, not a 500)."""
-    answers: dict[int | str, dict[str, Any]] = {200: {"model": response}}
-    if request is None:
-        return {"responses": answers}
-    answers.update({status: {"model": error} for status in (400, 401, 404, 413, 422, 503)})
-    schema = request.model_json_schema()
-    body = {"required": True, "content": {"application/json": {"schema": schema}}}
-    return {"responses": answers, "openapi_extra": {"requestBody": body}}
+def _match_whole_paths(routes: list[Any]) -> None:
+    """End each route's pattern at the path's end: starlette ends them with ``$``, which also
+    matches before a final newline, so ``POST /%0A`` was served by ``/`` (and ``GET /info%0A``
+    by ``/info``).  ``\\Z`` matches only at the end."""
+    for route in routes:
+        pattern = route.path_regex
+        if pattern.pattern.endswith("$"):
+            route.path_regex = re.compile(pattern.pattern[:-1] + r"\Z", pattern.flags)
+
+
+def _answers(response: Any) -> dict[str, Any]:
+    """A route's 200 schema; the rest of its document is :mod:`.openapi`'s (bodies are parsed
+    by hand, so that a body nested too deep gets its own 400, not a 500)."""
+    return {"responses": {200: {"model": response}}}
 
 
 def _add_routes(app: FastAPI, state: _ServerState) -> None:
     config = state.config
 
-    @app.post("/v1/embeddings", **_documented(OpenAIEmbeddingRequest, OpenAIEmbeddingResponse, OpenAIError))
+    @app.post("/v1/embeddings", **_answers(OpenAIEmbeddingResponse))
     async def openai_embeddings(request: Request) -> JSONResponse:
         body = parse_body(OpenAIEmbeddingRequest, await _json_object(request))
         engine, _ = state.ready()
@@ -241,7 +255,7 @@ def _add_routes(app: FastAPI, state: _ServerState) -> None:
         usage = Usage(prompt_tokens=prompts.tokens, total_tokens=prompts.tokens)
         return _json(OpenAIEmbeddingResponse(data=data, model=model, usage=usage))
 
-    @app.get("/v1/models", **_documented(None, ModelList, OpenAIError))
+    @app.get("/v1/models", **_answers(ModelList))
     async def openai_models() -> JSONResponse:
         engine, _ = state.ready()
         data = [
@@ -267,18 +281,17 @@ def _add_routes(app: FastAPI, state: _ServerState) -> None:
         vectors = await state.embed(request, EmbedRequest(prompts, normalize=body.normalize), name)
         return JSONResponse(vectors.tolist())
 
-    # TEI answers embedding requests on / too: huggingface_hub's InferenceClient posts there.
-    # A client that cannot send prompt_name (LlamaIndex's) picks an instruction by its base URL.
-    tei = _documented(TEIEmbedRequest, list[list[float]], TEIError)
-    for path in ("/embed", "/", "/{name}/embed", "/{name}"):
-        app.add_api_route(path, tei_embed, methods=["POST"], **tei)
+    for path in _TEI_PATHS:
+        app.add_api_route(path, tei_embed, methods=["POST"], **_answers(list[list[float]]))
 
-    @app.api_route("/health", methods=["GET", "HEAD"], **_documented(None, HealthResponse, TEIError))
     async def health() -> JSONResponse:
         state.ready()
         return _json(HealthResponse())
 
-    @app.get("/info", **_documented(None, InfoResponse, TEIError))
+    for method in ("GET", "HEAD"):  # a route each: one operation id each in /openapi.json
+        app.add_api_route("/health", health, methods=[method], **_answers(HealthResponse))
+
+    @app.get("/info", **_answers(InfoResponse))
     async def info() -> JSONResponse:
         engine, _ = state.ready()
         return _json(
@@ -301,7 +314,12 @@ def _add_routes(app: FastAPI, state: _ServerState) -> None:
             )
         )
 
-    @app.get("/metrics", response_class=Response)
+    prometheus = {
+        "description": "Prometheus' text format",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    }
+
+    @app.get("/metrics", response_class=Response, responses={200: prometheus})
     async def metrics() -> Response:
         return Response(state.metrics.exposition(), media_type=CONTENT_TYPE)
 
@@ -323,7 +341,17 @@ def _add_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, ApiError)
         return exc.response(request.url.path)
 
+    async def no_route(request: Request, exc: Exception) -> Response:
+        """starlette's 404 (no route) and 405 (another method's route), in the API's shape."""
+        assert isinstance(exc, HTTPException)
+        path, method = request.scope["path"], request.method  # url.path drops a newline
+        headers = dict(exc.headers or {})
+        allowed = headers.get("Allow")
+        message = f"{path!r} answers {allowed}, not {method}" if allowed else f"no endpoint at {path!r}"
+        return ApiError(exc.status_code, message, headers=headers or None).response(path)
+
     app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(HTTPException, no_route)
     app.add_exception_handler(TextTooLongError, handler(413, "invalid_request_error"))
     app.add_exception_handler(InvalidTypeError, handler(422, "invalid_request_error"))
     app.add_exception_handler(InvalidArgumentError, handler(400, "invalid_request_error"))

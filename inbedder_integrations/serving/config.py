@@ -171,6 +171,11 @@ class ServeConfig:
                 return served.query if query else served.instruction
         return None
 
+    def served_names(self) -> list[str]:
+        """Every name :meth:`served` answers: each name, and its ``:query`` name even where the
+        query instruction is the same."""
+        return [name for served in self.instructions for name in (served.name, served.name + QUERY_SUFFIX)]
+
     def model_names(self) -> list[tuple[str, str]]:
         """Every name a client can ask for, with its instruction (query names where they differ)."""
         names = []

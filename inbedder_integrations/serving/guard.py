@@ -27,12 +27,12 @@ from .config import ServeConfig
 from .metrics import ServerMetrics
 from .responses import ApiError
 
-__all__ = ["DISCONNECTED", "OTHER", "Guard"]
+__all__ = ["DISCONNECTED", "OPEN_ROUTES", "OTHER", "Guard"]
 
 logger = logging.getLogger(__name__)
 
 #: Routes anyone may call, by method and path: a load balancer's health check carries no key.
-_OPEN_ROUTES = frozenset({("GET", "/health"), ("HEAD", "/health")})
+OPEN_ROUTES = frozenset({("GET", "/health"), ("HEAD", "/health")})
 #: The metrics label of a path that no route serves.
 OTHER = "other"
 #: The metrics status of a request whose client went away before its answer.
@@ -105,7 +105,7 @@ class Guard:
     def _refusal(self, scope: Scope) -> ApiError | None:
         """Why ``scope`` is refused before its body is read, or None."""
         method, path = scope["method"], scope["path"]
-        if self.key is not None and (method, path) not in _OPEN_ROUTES and not self._authorized(scope):
+        if self.key is not None and (method, path) not in OPEN_ROUTES and not self._authorized(scope):
             return ApiError(
                 401, "missing or wrong API key: send 'Authorization: Bearer <key>'",
                 "authentication_error", code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"},
