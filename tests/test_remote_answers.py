@@ -80,7 +80,7 @@ def test_rows_that_a_later_chunk_would_make_up_for_are_still_refused(fake: FakeS
     wrong vectors; each chunk is checked on its own."""
     answers = iter([unit_rows(3), unit_rows(1)])
     fake.plan = lambda texts: answer(next(answers))(texts)
-    with pytest.raises(VectorError, match="(3|1) rows for 2 texts"):  # the chunks go out at once
+    with pytest.raises(VectorError, match=r"(3|1) rows for 2 texts"):  # the chunks go out at once
         remote(fake, batch_size=2).embed_documents_array(["a", "b", "c", "d"])
 
 
