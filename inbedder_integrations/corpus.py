@@ -20,11 +20,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 from tqdm.auto import tqdm
 
-from .cache import text_sha256
 from .chroma import InBedderEmbeddingFunction, open_collection, persisted_config
 from .documents import SOURCES_KEY, TEXT_HASH_KEY, CorpusDocument, load_documents, to_documents
-from .engine.prompting import validate_instruction, validate_instructions
 from .errors import InBedderError, InvalidArgumentError, InvalidTypeError, MissingError, positive_int
+from .hashing import text_sha256
 from .sync import (
     BatchPlan,
     Holders,
@@ -35,6 +34,7 @@ from .sync import (
     stale_ids,
     stale_rows,
 )
+from .validation import validate_instruction, validate_instructions
 
 if TYPE_CHECKING:
     from langchain_chroma import Chroma
@@ -49,7 +49,7 @@ try:
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
 except ImportError as exc:  # pragma: no cover
-    from .instructed import missing_extra
+    from .errors import missing_extra
 
     raise missing_extra("chroma", "chromadb") from exc
 

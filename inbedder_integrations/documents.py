@@ -17,12 +17,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .cache import text_sha256
-from .engine.prompting import validate_unicode
 from .errors import InvalidArgumentError, InvalidTypeError
+from .hashing import text_sha256
 from .jsonl import read_jsonl, read_lines
 from .paths import leads_outside
 from .source_tokens import LEGACY_SOURCES_KEY, SOURCES_KEY
+from .validation import validate_unicode
 
 __all__ = [
     "SOURCES_KEY",

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .engine.prompting import validate_instruction, validate_unicode
-from .errors import InvalidArgumentError, InvalidTypeError, MissingExtraError
+from .errors import InvalidArgumentError, InvalidTypeError, missing_extra
+from .validation import validate_instruction, validate_unicode
 from .vectors import check_vectors
 
 if TYPE_CHECKING:
@@ -47,14 +47,6 @@ def _query_text(text: Any) -> str:
     if not isinstance(text, str):
         raise InvalidTypeError(f"query must be a str, got {type(text).__name__}")
     return validate_unicode(text, "query")
-
-
-def missing_extra(extra: str, package: str) -> MissingExtraError:
-    """The error raised when an optional dependency (an extra) is not installed (an ImportError)."""
-    return MissingExtraError(
-        f"This feature needs '{package}', which is not installed. Install it with:\n"
-        f"    pip install 'inbedder-integrations[{extra}]'"
-    )
 
 
 class _Embedder:

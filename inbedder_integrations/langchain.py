@@ -6,7 +6,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .instructed import InstructedEmbedder, build_embedder, missing_extra
+from .errors import missing_extra
+from .instructed import InstructedEmbedder, build_embedder
 
 try:
     from langchain_core.callbacks import CallbackManagerForRetrieverRun

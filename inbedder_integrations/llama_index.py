@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .engine.prompting import validate_texts
-from .instructed import InstructedEmbedder, build_embedder, missing_extra
+from .errors import missing_extra
+from .instructed import InstructedEmbedder, build_embedder
+from .validation import validate_texts
 
 try:
     from llama_index.core.embeddings import BaseEmbedding

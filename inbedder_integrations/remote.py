@@ -28,9 +28,9 @@ from typing import Any, TypeVar
 import httpx
 import numpy as np
 
-from .engine.prompting import validate_texts
 from .errors import InBedderError, InvalidArgumentError, MissingError, VectorError, positive_int
 from .instructed import QUERY_SUFFIX, _Embedder
+from .validation import validate_texts
 from .vectors import check_vectors
 
 __all__ = ["RemoteEmbedder", "ServerError", "served_name_for"]

@@ -20,8 +20,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from .engine import InBedder
-from .engine.prompting import validate_instruction
 from .errors import InvalidArgumentError, InvalidTypeError, positive_int
+from .validation import validate_instruction
 
 if TYPE_CHECKING:
     from .corpus import InstructedCorpus, SearchHit

@@ -67,7 +67,7 @@ def plot_maps(report: ClusteringReport, path: str | Path) -> Path:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as exc:
-        from ..instructed import missing_extra
+        from ..errors import missing_extra
 
         raise missing_extra("recipes", "matplotlib") from exc
 

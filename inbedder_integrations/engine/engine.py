@@ -16,17 +16,12 @@ from tqdm.auto import tqdm
 
 from ..errors import InBedderError, InvalidArgumentError, InvalidTypeError, positive_int
 from ..shared import empty_accelerator_cache
+from ..validation import validate_instruction, validate_instructions, validate_texts
 from ..vectors import check_vectors
 from .batching import chunks
 from .checkpoints import KNOWN_CHECKPOINTS, resolve_checkpoint
 from .forward import ModelRunner
-from .prompting import (
-    EncodedPrompts,
-    PromptSize,
-    validate_instruction,
-    validate_instructions,
-    validate_texts,
-)
+from .prompting import EncodedPrompts, PromptSize
 from .registry import LoadedModel, get_loaded_model, release
 from .settings import EmbeddingSettings, PoolingMode, cache_key, fingerprint, legacy_fingerprints
 

@@ -72,7 +72,7 @@ def __getattr__(name: str) -> Any:
 
 
 def _check_extra() -> None:
-    from ..instructed import missing_extra
+    from ..errors import missing_extra
 
     try:
         import fastapi  # noqa: F401
