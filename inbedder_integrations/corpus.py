@@ -21,7 +21,14 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .chroma import InBedderEmbeddingFunction, open_collection, persisted_config
-from .documents import SOURCES_KEY, TEXT_HASH_KEY, CorpusDocument, load_documents, to_documents
+from .documents import (
+    INSTRUCTION_KEY,
+    SOURCES_KEY,
+    TEXT_HASH_KEY,
+    CorpusDocument,
+    load_documents,
+    to_documents,
+)
 from .errors import InBedderError, InvalidArgumentError, InvalidTypeError, MissingError, positive_int
 from .hashing import text_sha256
 from .sync import (
@@ -73,7 +80,6 @@ __all__ = [
 
 
 CORPUS_KEY = "inbedder_corpus"
-INSTRUCTION_KEY = "inbedder_instruction"
 _BASE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,200}[A-Za-z0-9]$")
 #: Errors that mean "the server did not answer", not "the server said no": worth retrying.
 _TRANSIENT_ERRORS = (httpx.TransportError, ConnectionError)

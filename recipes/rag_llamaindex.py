@@ -26,7 +26,7 @@ from llama_index.llms.huggingface import HuggingFaceLLM
 from inbedder_integrations.corpus import InstructedCorpus
 from inbedder_integrations.llama_index import InstructedRetriever
 from inbedder_integrations.rag import ANSWER_PROMPT, generator_path
-from inbedder_integrations.routing import INSTRUCTION_METADATA_KEY
+from inbedder_integrations.routing import INSTRUCTION_KEY
 
 CITATION_PROMPT = PromptTemplate(ANSWER_PROMPT.format(sources="{context_str}", question="{query_str}"))
 
@@ -73,7 +73,7 @@ def run(
     results = []
     for question in questions:
         response = engine.query(question)
-        chosen = response.source_nodes[0].node.metadata[INSTRUCTION_METADATA_KEY]
+        chosen = response.source_nodes[0].node.metadata[INSTRUCTION_KEY]
         sources = [(s.node.metadata.get("label", "?"), s.node.get_content()) for s in response.source_nodes]
         print_answer(question, chosen, str(response), sources)
         results.append({"question": question, "instruction": chosen, "response": response})
