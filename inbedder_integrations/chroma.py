@@ -25,7 +25,8 @@ from .errors import (
     missing_extra,
     positive_int,
 )
-from .instructed import InstructedEmbedder, build_embedder
+from .instructed import build_embedder
+from .local import InstructedEmbedder
 from .trust import API_KEY_ENV, check_persisted_options, check_persisted_server
 
 if TYPE_CHECKING:

@@ -7,7 +7,8 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import missing_extra
-from .instructed import InstructedEmbedder, build_embedder
+from .instructed import build_embedder
+from .local import InstructedEmbedder
 
 try:
     from langchain_core.callbacks import CallbackManagerForRetrieverRun

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .errors import missing_extra
-from .instructed import InstructedEmbedder, build_embedder
+from .instructed import build_embedder
+from .local import InstructedEmbedder
 from .validation import validate_texts
 
 try:

@@ -17,8 +17,8 @@ from typing import Any
 
 import tomllib
 
+from ..embedder import QUERY_SUFFIX
 from ..errors import InvalidArgumentError, InvalidTypeError, positive_int
-from ..instructed import QUERY_SUFFIX
 from ..trust import API_KEY_ENV
 from ..validation import validate_instruction
 
