@@ -18,7 +18,7 @@ from ..jsonl import numbered_jsonl, read_decompressed
 from ..validation import validate_unicode
 
 if TYPE_CHECKING:
-    from .train import TrainConfig
+    from .config import TrainConfig
 
 __all__ = ["load_rows", "training_rows"]
 
