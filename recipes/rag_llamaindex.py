@@ -24,7 +24,7 @@ from llama_index.core.query_engine import CitationQueryEngine
 from llama_index.llms.huggingface import HuggingFaceLLM
 
 from inbedder_integrations.corpus import InstructedCorpus
-from inbedder_integrations.llama_index import InstructedRetriever
+from inbedder_integrations.llama_index import InstructedRetriever, corpus_index
 from inbedder_integrations.rag import ANSWER_PROMPT, generator_path
 from inbedder_integrations.routing import INSTRUCTION_KEY
 
@@ -50,7 +50,7 @@ def build_query_engine(
     """A citing query engine whose retriever picks, per question, the collection of the route
     that fits it (one route: always that one)."""
     retriever = InstructedRetriever(corpus, similarity_top_k=k, descriptions=dict(routes))
-    index = corpus.llama_index(next(iter(routes)))  # from_args wants one; the retriever decides
+    index = corpus_index(corpus, next(iter(routes)))  # from_args wants one; the retriever decides
     return CitationQueryEngine.from_args(
         index, llm=llm, retriever=retriever, citation_qa_template=CITATION_PROMPT
     )
