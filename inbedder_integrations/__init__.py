@@ -8,10 +8,10 @@ so ``from inbedder_integrations import InBedderEmbeddings`` needs only the
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
 from .lazy import lazy_exports
+from .version import __version__ as __version__
 
 if TYPE_CHECKING:  # what type checkers read; _HOMES below is what runs
     from .cache import EmbeddingCache as EmbeddingCache
@@ -27,10 +27,6 @@ if TYPE_CHECKING:  # what type checkers read; _HOMES below is what runs
     from .llama_index import InBedderEmbedding as InBedderEmbedding
     from .shared import clear as clear
 
-try:
-    __version__ = version("inbedder-integrations")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0"
 
 #: Each public name, once, under the module that defines it (relative to this package).
 _HOMES = {

@@ -22,11 +22,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
-from .. import __version__
 from ..engine import InBedder
 from ..engine.prompting import EncodedPrompts
 from ..errors import InvalidArgumentError, InvalidTypeError
 from ..validation import validate_instruction
+from ..version import __version__
 from .batcher import DynamicBatcher, EmbedRequest, QueueFullError, ServerClosingError, TextTooLongError
 from .config import ServeConfig, check_route_names
 from .guard import Guard
