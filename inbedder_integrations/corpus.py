@@ -32,6 +32,7 @@ from .documents import (
 )
 from .errors import InBedderError, InvalidArgumentError, InvalidTypeError, MissingError, positive_int
 from .hashing import text_sha256
+from .remote import served_name_for
 from .sync import (
     BatchPlan,
     Holders,
@@ -466,8 +467,6 @@ class InstructedCorpus:
         )
 
     def _server_function(self, instruction: str) -> InBedderEmbeddingFunction:
-        from .remote import served_name_for
-
         assert self.query_server is not None
         key = os.environ.get(self.api_key_env_var) if self.api_key_env_var else None
         name = served_name_for(self.query_server, instruction, key)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..cache import EmbeddingCache, shared_cache
 from ..errors import InBedderError, InvalidArgumentError, InvalidTypeError, positive_int
 from ..shared import empty_accelerator_cache
 from ..validation import validate_instruction, validate_instructions, validate_texts
@@ -27,8 +28,6 @@ from .settings import EmbeddingSettings, PoolingMode, cache_key, fingerprint, le
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
-
-    from ..cache import EmbeddingCache
 
 DEFAULT_BATCH_SIZE = 32
 #: Padded tokens per forward pass: batches are cut by size in tokens, so short texts
@@ -596,8 +595,6 @@ class InBedder:
 def _open_cache(cache: EmbeddingCache | str | Path | bool | None) -> EmbeddingCache | None:
     if cache is None or cache is False:
         return None
-    from ..cache import shared_cache
-
     return shared_cache(None if cache is True else cache)
 
 
