@@ -30,9 +30,10 @@ lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(VENV)/bin/pyright
+	$(VENV)/bin/lint-imports
 
 test: lint
 	$(PY) -m pytest -ra -n 2 --dist loadfile
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache .import_linter_cache *.egg-info

@@ -1,6 +1,6 @@
 """Instruction-following InBedder embeddings for LangChain, LlamaIndex and Chroma.
 
-The main names are importable from here, lazily: ``import inbedder_integrations``
+The main names are importable from here, lazily (:mod:`.lazy`): ``import inbedder_integrations``
 loads neither torch nor any framework; each name imports its module on first use,
 so ``from inbedder_integrations import InBedderEmbeddings`` needs only the
 ``langchain`` extra, and a missing extra fails with the command that installs it.
@@ -8,66 +8,37 @@ so ``from inbedder_integrations import InBedderEmbeddings`` needs only the
 
 from __future__ import annotations
 
-import importlib
-from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .cache import EmbeddingCache
-    from .chroma import InBedderEmbeddingFunction
-    from .corpus import InstructedCorpus
-    from .engine import DEFAULT_TEMPLATE, KNOWN_CHECKPOINTS, POOLING_MODES, EmbeddingSettings, InBedder
-    from .errors import InBedderError
-    from .langchain import InBedderEmbeddings
-    from .llama_index import InBedderEmbedding
-    from .shared import clear
+from .lazy import lazy_exports
+from .version import __version__ as __version__
 
-try:
-    __version__ = version("inbedder-integrations")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0"
+if TYPE_CHECKING:  # what type checkers read; _HOMES below is what runs
+    from .cache import EmbeddingCache as EmbeddingCache
+    from .chroma import InBedderEmbeddingFunction as InBedderEmbeddingFunction
+    from .corpus import InstructedCorpus as InstructedCorpus
+    from .engine import DEFAULT_TEMPLATE as DEFAULT_TEMPLATE
+    from .engine import KNOWN_CHECKPOINTS as KNOWN_CHECKPOINTS
+    from .engine import POOLING_MODES as POOLING_MODES
+    from .engine import EmbeddingSettings as EmbeddingSettings
+    from .engine import InBedder as InBedder
+    from .errors import InBedderError as InBedderError
+    from .langchain import InBedderEmbeddings as InBedderEmbeddings
+    from .llama_index import InBedderEmbedding as InBedderEmbedding
+    from .shared import clear as clear
 
-#: Public name -> the module that defines it (relative to this package).
-_EXPORTS = {
-    "DEFAULT_TEMPLATE": ".engine",
-    "KNOWN_CHECKPOINTS": ".engine",
-    "POOLING_MODES": ".engine",
-    "EmbeddingSettings": ".engine",
-    "InBedder": ".engine",
-    "EmbeddingCache": ".cache",
-    "InstructedCorpus": ".corpus",
-    "InBedderEmbeddings": ".langchain",
-    "InBedderEmbedding": ".llama_index",
-    "InBedderEmbeddingFunction": ".chroma",
-    "InBedderError": ".errors",
-    "clear": ".shared",
+
+#: Each public name, once, under the module that defines it (relative to this package).
+_HOMES = {
+    ".cache": ("EmbeddingCache",),
+    ".chroma": ("InBedderEmbeddingFunction",),
+    ".corpus": ("InstructedCorpus",),
+    ".engine": ("DEFAULT_TEMPLATE", "KNOWN_CHECKPOINTS", "POOLING_MODES", "EmbeddingSettings", "InBedder"),
+    ".errors": ("InBedderError",),
+    ".langchain": ("InBedderEmbeddings",),
+    ".llama_index": ("InBedderEmbedding",),
+    ".shared": ("clear",),
 }
 
-__all__ = [
-    "DEFAULT_TEMPLATE",
-    "KNOWN_CHECKPOINTS",
-    "POOLING_MODES",
-    "EmbeddingCache",
-    "EmbeddingSettings",
-    "InBedder",
-    "InBedderEmbedding",
-    "InBedderEmbeddingFunction",
-    "InBedderEmbeddings",
-    "InBedderError",
-    "InstructedCorpus",
-    "__version__",
-    "clear",
-]
-
-
-def __getattr__(name: str) -> Any:
-    """Import a public name's module on first use (PEP 562), then keep the name here."""
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _HOMES)
+__all__.append("__version__")

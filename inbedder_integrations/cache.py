@@ -18,7 +18,6 @@ is moved aside and rebuilt.  The least recently used rows are evicted past
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import sqlite3
@@ -32,8 +31,9 @@ from urllib.parse import quote
 
 import numpy as np
 
-from .engine.digests import cache_root
 from .errors import InvalidArgumentError, positive_int
+from .hashing import text_sha256  # also importable from here, as before
+from .paths import cache_root
 from .shared import SharedRegistry
 
 __all__ = [
@@ -78,25 +78,6 @@ def check_cache_path(path: str | Path | None) -> None:
             "the embedding cache is a file: ':memory:' would cache nothing across calls; "
             "give a file path, or no cache (cache=False, --no-cache)"
         )
-
-
-def text_sha256(text: str) -> str:
-    """The hex sha256 of ``text`` as strict UTF-8: the one text hash of the package.
-
-    Cache keys and the text hashes stored with Chroma rows
-    (:attr:`~inbedder_integrations.corpus.CorpusDocument.text_hash`) both come from
-    here.  A lone surrogate (``"\\ud800"``) has no UTF-8 form: such a text is refused
-    with an :class:`~inbedder_integrations.errors.InvalidArgumentError` (the engine
-    refuses it too), never hashed under some private encoding.
-    """
-    try:
-        data = text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidArgumentError(
-            f"text is not valid Unicode: lone surrogate {text[exc.start]!r} at character {exc.start} "
-            "cannot be encoded as UTF-8, so it has no sha256; decode the source with errors='replace'"
-        ) from None
-    return hashlib.sha256(data).hexdigest()
 
 
 class EmbeddingCache:

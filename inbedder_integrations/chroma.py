@@ -17,8 +17,16 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
-from .errors import InBedderError, InvalidArgumentError, InvalidTypeError, MissingError, positive_int
-from .instructed import InstructedEmbedder, build_embedder, missing_extra
+from .errors import (
+    InBedderError,
+    InvalidArgumentError,
+    InvalidTypeError,
+    MissingError,
+    missing_extra,
+    positive_int,
+)
+from .instructed import build_embedder
+from .local import InstructedEmbedder
 from .trust import API_KEY_ENV, check_persisted_options, check_persisted_server
 
 if TYPE_CHECKING:

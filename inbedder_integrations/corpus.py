@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +21,18 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 from tqdm.auto import tqdm
 
-from .cache import text_sha256
 from .chroma import InBedderEmbeddingFunction, open_collection, persisted_config
-from .documents import SOURCES_KEY, TEXT_HASH_KEY, CorpusDocument, load_documents, to_documents
-from .engine.prompting import validate_instruction, validate_instructions
+from .documents import (
+    INSTRUCTION_KEY,
+    SOURCES_KEY,
+    TEXT_HASH_KEY,
+    CorpusDocument,
+    load_documents,
+    to_documents,
+)
 from .errors import InBedderError, InvalidArgumentError, InvalidTypeError, MissingError, positive_int
+from .hashing import text_sha256
+from .remote import served_name_for
 from .sync import (
     BatchPlan,
     Holders,
@@ -35,6 +43,7 @@ from .sync import (
     stale_ids,
     stale_rows,
 )
+from .validation import validate_instruction, validate_instructions
 
 if TYPE_CHECKING:
     from langchain_chroma import Chroma
@@ -49,7 +58,7 @@ try:
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
 except ImportError as exc:  # pragma: no cover
-    from .instructed import missing_extra
+    from .errors import missing_extra
 
     raise missing_extra("chroma", "chromadb") from exc
 
@@ -73,7 +82,6 @@ __all__ = [
 
 
 CORPUS_KEY = "inbedder_corpus"
-INSTRUCTION_KEY = "inbedder_instruction"
 _BASE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,200}[A-Za-z0-9]$")
 #: Errors that mean "the server did not answer", not "the server said no": worth retrying.
 _TRANSIENT_ERRORS = (httpx.TransportError, ConnectionError)
@@ -188,7 +196,7 @@ class InstructedCorpus:
         seen texts, or indexing them into a second store, costs a lookup.
         ``retry``: how long indexing waits for a Chroma server that stops answering.
         ``query_server``: a running ``inbedder serve`` that embeds the queries of
-        :meth:`search`, :meth:`langchain` and :meth:`llama_index` (no model loads here);
+        :meth:`search` (no model loads here);
         it must serve each collection's instruction, and its fingerprint and query
         instruction must be the collection's (its key: ``$api_key_env_var``)."""
         collection_name(name, "validate")  # fail early on a bad corpus name
@@ -251,7 +259,7 @@ class InstructedCorpus:
         :mod:`.sync`).  Everything is validated before the first write.
 
         ``query_instructions`` maps a document instruction to the question its queries are
-        asked (``search``, ``langchain()`` and ``llama_index()`` use it); it is persisted with
+        asked (``search`` and the adapters' ``from_corpus`` use it); it is persisted with
         the collection, so a later call that gives another one raises
         :class:`~.chroma.InstructionMismatchError`.  Unmapped: the collection's own (on
         creation, the same question as its documents).
@@ -459,8 +467,6 @@ class InstructedCorpus:
         )
 
     def _server_function(self, instruction: str) -> InBedderEmbeddingFunction:
-        from .remote import served_name_for
-
         assert self.query_server is not None
         key = os.environ.get(self.api_key_env_var) if self.api_key_env_var else None
         name = served_name_for(self.query_server, instruction, key)
@@ -492,39 +498,43 @@ class InstructedCorpus:
             raise MissingError(f"{len(missing)} ids not indexed under {instruction!r}, e.g. {missing[0]!r}")
         return np.asarray([by_id[id_] for id_ in ids], dtype=np.float32)
 
-    def langchain(self, instruction: str) -> Chroma:
-        """A ``langchain_chroma.Chroma`` vector store over this instruction's collection."""
-        from langchain_chroma import Chroma
-
-        from .langchain import InBedderEmbeddings
-
-        embeddings = InBedderEmbeddings(model=self.model, **self._adapter_fields(instruction))
-        return Chroma(
-            client=self.client,
-            collection_name=self.collection_name(instruction),
-            embedding_function=embeddings,
-        )
-
-    def llama_index(self, instruction: str) -> VectorStoreIndex:
-        """A LlamaIndex ``VectorStoreIndex`` over this instruction's collection."""
-        from llama_index.core import VectorStoreIndex
-        from llama_index.vector_stores.chroma import ChromaVectorStore
-
-        from .llama_index import InBedderEmbedding
-
-        embed_model = InBedderEmbedding(model_name=self.model, **self._adapter_fields(instruction))
-        store = ChromaVectorStore(chroma_collection=self.collection(instruction))
-        return VectorStoreIndex.from_vector_store(store, embed_model=embed_model)
-
-    def _adapter_fields(self, instruction: str) -> dict[str, Any]:
-        """The persisted instructions of this collection, for building a framework adapter."""
+    def embedder_settings(self, instruction: str) -> dict[str, Any]:
+        """What an embedder over this instruction's collection is built with: the corpus's
+        ``model`` and ``model_kwargs``, and the collection's persisted ``instruction`` and
+        ``query_instruction`` (what the adapters' ``from_corpus`` read)."""
         config = persisted_config(self.collection(instruction))
         assert config is not None  # collection() has checked it is an inbedder collection
         return {
+            "model": self.model,
             "instruction": config["instruction"],
             "query_instruction": config["query_instruction"],
             "model_kwargs": self.model_kwargs,
         }
+
+    # The framework views live in the adapters; these two names are aliases kept for one release.
+    # Their imports go up a floor, inside the call only: the one upward edge the import contract
+    # (pyproject.toml, [tool.importlinter]) ignores, by name.
+
+    def langchain(self, instruction: str) -> Chroma:
+        """Deprecated alias of :func:`inbedder_integrations.langchain.corpus_store`
+        (``corpus_store(corpus, instruction)``), kept for one release."""
+        from .langchain import corpus_store
+
+        _deprecated("corpus.langchain(instruction)", "inbedder_integrations.langchain.corpus_store")
+        return corpus_store(self, instruction)
+
+    def llama_index(self, instruction: str) -> VectorStoreIndex:
+        """Deprecated alias of :func:`inbedder_integrations.llama_index.corpus_index`
+        (``corpus_index(corpus, instruction)``), kept for one release."""
+        from .llama_index import corpus_index
+
+        _deprecated("corpus.llama_index(instruction)", "inbedder_integrations.llama_index.corpus_index")
+        return corpus_index(self, instruction)
+
+
+def _deprecated(old: str, new: str) -> None:
+    message = f"{old} is deprecated and goes in the next release; use {new}(corpus, instruction)"
+    warnings.warn(message, DeprecationWarning, stacklevel=3)
 
 
 def list_inbedder_collections(client: ClientAPI) -> list[dict[str, Any]]:

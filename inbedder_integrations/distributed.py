@@ -27,10 +27,9 @@ import numpy as np
 
 from .corpus import ChromaUnavailableError, InstructedCorpus, RetryPolicy, collection_name, connect
 from .documents import TEXT_SUFFIXES, decode_text, text_files
-from .engine.prompting import validate_instructions
-from .errors import InvalidArgumentError, positive_int
-from .instructed import missing_extra
+from .errors import InvalidArgumentError, missing_extra, positive_int
 from .jsonl import split_lines
+from .validation import validate_instructions
 
 try:
     import ray

@@ -17,14 +17,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .cache import text_sha256
-from .engine.prompting import validate_unicode
 from .errors import InvalidArgumentError, InvalidTypeError
+from .hashing import text_sha256
 from .jsonl import read_jsonl, read_lines
 from .paths import leads_outside
 from .source_tokens import LEGACY_SOURCES_KEY, SOURCES_KEY
+from .validation import validate_unicode
 
 __all__ = [
+    "INSTRUCTION_KEY",
     "SOURCES_KEY",
     "TEXT_HASH_KEY",
     "TEXT_SUFFIXES",
@@ -40,6 +41,9 @@ logger = logging.getLogger(__name__)
 
 #: The metadata key under which every stored row keeps the sha256 of its text.
 TEXT_HASH_KEY = "inbedder_text_sha256"
+#: The metadata key that names an instruction: on a corpus's collection (the instruction it was
+#: indexed under) and on a routed hit (the instruction it was found under).
+INSTRUCTION_KEY = "inbedder_instruction"
 #: The files a folder corpus is made of (the suffix in any case: ``.TXT`` too).
 TEXT_SUFFIXES = (".txt", ".md")
 

@@ -21,6 +21,7 @@ __all__ = [
     "MissingExtraError",
     "UntrustedConfigError",
     "VectorError",
+    "missing_extra",
     "positive_int",
 ]
 
@@ -43,6 +44,14 @@ class MissingError(InBedderError, LookupError):
 
 class MissingExtraError(InBedderError, ImportError):
     """An optional dependency (an extra) is not installed; the message says how to install it."""
+
+
+def missing_extra(extra: str, package: str) -> MissingExtraError:
+    """The error raised when an optional dependency (an extra) is not installed (an ImportError)."""
+    return MissingExtraError(
+        f"This feature needs '{package}', which is not installed. Install it with:\n"
+        f"    pip install 'inbedder-integrations[{extra}]'"
+    )
 
 
 def positive_int(name: str, value: Any) -> int:

@@ -6,7 +6,9 @@ import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .instructed import InstructedEmbedder, build_embedder, missing_extra
+from .errors import missing_extra
+from .instructed import build_embedder
+from .local import InstructedEmbedder
 
 try:
     from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -18,14 +20,17 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     raise missing_extra("langchain", "langchain-core") from exc
 
 if TYPE_CHECKING:
+    from langchain_chroma import Chroma
     from langchain_classic.embeddings import CacheBackedEmbeddings
     from langchain_core.stores import ByteStore
 
+    from .corpus import InstructedCorpus
     from .remote import RemoteEmbedder
 
 __all__ = [
     "InBedderEmbeddings",
     "InstructedRetriever",
+    "corpus_store",
     "llm_chooser",
 ]
 
@@ -93,6 +98,12 @@ class InBedderEmbeddings(BaseModel, Embeddings):
         without ``/v1``.  The instructions, fingerprint and cache keys are the server's."""
         key = SecretStr(api_key) if api_key is not None else None
         return cls(server_url=base_url, served_name=name, api_key=key, **fields)
+
+    @classmethod
+    def from_corpus(cls, corpus: InstructedCorpus, instruction: str, **fields: Any) -> InBedderEmbeddings:
+        """Embeddings for the collection of ``corpus`` under ``instruction``: the corpus's model
+        and load options, the collection's persisted instructions (its query question too)."""
+        return cls(**corpus.embedder_settings(instruction), **fields)
 
     def close(self) -> None:
         """Release this object's engine (its model too, if no other live engine uses it)."""
@@ -205,6 +216,18 @@ class InstructedRetriever(BaseRetriever):
             Document(page_content=hit.text, metadata={**hit.metadata, "score": hit.score}, id=hit.id)
             for hit in hits
         ]
+
+
+def corpus_store(corpus: InstructedCorpus, instruction: str) -> Chroma:
+    """A ``langchain_chroma.Chroma`` vector store over the collection of ``corpus`` under
+    ``instruction``, embedding with :meth:`InBedderEmbeddings.from_corpus`."""
+    from langchain_chroma import Chroma
+
+    return Chroma(
+        client=corpus.client,
+        collection_name=corpus.collection_name(instruction),
+        embedding_function=InBedderEmbeddings.from_corpus(corpus, instruction),
+    )
 
 
 def llm_chooser(llm: Any) -> Callable[[str, Mapping[str, str]], str]:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .engine.prompting import validate_texts
-from .instructed import InstructedEmbedder, build_embedder, missing_extra
+from .errors import missing_extra
+from .instructed import build_embedder
+from .local import InstructedEmbedder
+from .validation import validate_texts
 
 try:
     from llama_index.core.embeddings import BaseEmbedding
@@ -16,6 +18,8 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     raise missing_extra("llama-index", "llama-index-core") from exc
 
 if TYPE_CHECKING:
+    from llama_index.core import VectorStoreIndex
+
     from .corpus import InstructedCorpus
     from .remote import RemoteEmbedder
     from .routing import Chooser
@@ -23,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "InBedderEmbedding",
     "InstructedRetriever",
+    "corpus_index",
 ]
 
 
@@ -83,6 +88,13 @@ class InBedderEmbedding(BaseEmbedding):
         ``name:query`` (LlamaIndex's OpenAI-like and TEI classes send one name for both)."""
         key = SecretStr(api_key) if api_key is not None else None
         return cls(server_url=base_url, served_name=name, api_key=key, **fields)
+
+    @classmethod
+    def from_corpus(cls, corpus: InstructedCorpus, instruction: str, **fields: Any) -> InBedderEmbedding:
+        """Embeddings for the collection of ``corpus`` under ``instruction``: the corpus's model
+        and load options, the collection's persisted instructions (its query question too)."""
+        settings = corpus.embedder_settings(instruction)
+        return cls(model_name=settings.pop("model"), **settings, **fields)
 
     @classmethod
     def class_name(cls) -> str:
@@ -165,3 +177,15 @@ class InstructedRetriever(BaseRetriever):
             NodeWithScore(node=TextNode(text=hit.text, id_=hit.id, metadata=hit.metadata), score=hit.score)
             for hit in hits
         ]
+
+
+def corpus_index(corpus: InstructedCorpus, instruction: str) -> VectorStoreIndex:
+    """A LlamaIndex ``VectorStoreIndex`` over the collection of ``corpus`` under ``instruction``,
+    embedding with :meth:`InBedderEmbedding.from_corpus`."""
+    from llama_index.core import VectorStoreIndex
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+
+    store = ChromaVectorStore(chroma_collection=corpus.collection(instruction))
+    return VectorStoreIndex.from_vector_store(
+        store, embed_model=InBedderEmbedding.from_corpus(corpus, instruction)
+    )

@@ -28,9 +28,9 @@ from typing import Any, TypeVar
 import httpx
 import numpy as np
 
-from .engine.prompting import validate_texts
+from .embedder import QUERY_SUFFIX, BaseEmbedder
 from .errors import InBedderError, InvalidArgumentError, MissingError, VectorError, positive_int
-from .instructed import QUERY_SUFFIX, _Embedder
+from .validation import validate_texts
 from .vectors import check_vectors
 
 __all__ = ["RemoteEmbedder", "ServerError", "served_name_for"]
@@ -143,7 +143,7 @@ class _Transport:
 
 
 @dataclass
-class RemoteEmbedder(_Embedder):
+class RemoteEmbedder(BaseEmbedder):
     """Documents under ``name``, queries under ``name:query``, embedded by a server at ``base_url``."""
 
     base_url: str

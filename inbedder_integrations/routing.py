@@ -19,14 +19,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from .documents import INSTRUCTION_KEY
 from .engine import InBedder
-from .engine.prompting import validate_instruction
 from .errors import InvalidArgumentError, InvalidTypeError, positive_int
+from .validation import validate_instruction
 
 if TYPE_CHECKING:
     from .corpus import InstructedCorpus, SearchHit
 
 __all__ = [
+    "INSTRUCTION_KEY",
     "INSTRUCTION_METADATA_KEY",
     "ROUTING_INSTRUCTION",
     "Chooser",
@@ -36,8 +38,10 @@ __all__ = [
 ]
 
 ROUTING_INSTRUCTION = "What is this text about?"
-#: The metadata key under which a retrieved document names the instruction it was found under.
-INSTRUCTION_METADATA_KEY = "inbedder_instruction"
+#: The metadata key under which a retrieved document names the instruction it was found under:
+#: :data:`~inbedder_integrations.documents.INSTRUCTION_KEY`, under its old name (an alias kept for
+#: one release).
+INSTRUCTION_METADATA_KEY = INSTRUCTION_KEY
 #: ``choose(question, {instruction: description})`` -> the instruction to search under.
 Chooser = Callable[[str, Mapping[str, str]], str]
 
@@ -111,7 +115,7 @@ def routed_search(
     best: dict[str, SearchHit] = {}
     for instruction in searched:
         for hit in corpus.search(question, instruction, k=k):
-            tagged = replace(hit, metadata={**hit.metadata, INSTRUCTION_METADATA_KEY: instruction})
+            tagged = replace(hit, metadata={**hit.metadata, INSTRUCTION_KEY: instruction})
             if hit.id not in best or hit.score > best[hit.id].score:
                 best[hit.id] = tagged
     return route, sorted(best.values(), key=lambda hit: -hit.score)[:k]

@@ -26,7 +26,7 @@ from langchain_huggingface import ChatHuggingFace, HuggingFacePipeline
 from inbedder_integrations.corpus import InstructedCorpus
 from inbedder_integrations.langchain import InstructedRetriever
 from inbedder_integrations.rag import ANSWER_PROMPT, format_sources, generator_path
-from inbedder_integrations.routing import INSTRUCTION_METADATA_KEY
+from inbedder_integrations.routing import INSTRUCTION_KEY
 
 
 def local_chat_model(model: str = "default", max_new_tokens: int = 80) -> ChatHuggingFace:
@@ -54,7 +54,7 @@ def build_chain(corpus: InstructedCorpus, llm: Any, routes: Mapping[str, str], *
         documents = InstructedRetriever(corpus=corpus, descriptions=descriptions, k=k).invoke(question)
         return {
             "question": question,
-            "instruction": documents[0].metadata[INSTRUCTION_METADATA_KEY] if documents else named,
+            "instruction": documents[0].metadata[INSTRUCTION_KEY] if documents else named,
             "documents": documents,
             "sources": format_sources([d.page_content for d in documents]),
         }

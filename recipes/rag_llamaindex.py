@@ -24,9 +24,9 @@ from llama_index.core.query_engine import CitationQueryEngine
 from llama_index.llms.huggingface import HuggingFaceLLM
 
 from inbedder_integrations.corpus import InstructedCorpus
-from inbedder_integrations.llama_index import InstructedRetriever
+from inbedder_integrations.llama_index import InstructedRetriever, corpus_index
 from inbedder_integrations.rag import ANSWER_PROMPT, generator_path
-from inbedder_integrations.routing import INSTRUCTION_METADATA_KEY
+from inbedder_integrations.routing import INSTRUCTION_KEY
 
 CITATION_PROMPT = PromptTemplate(ANSWER_PROMPT.format(sources="{context_str}", question="{query_str}"))
 
@@ -50,7 +50,7 @@ def build_query_engine(
     """A citing query engine whose retriever picks, per question, the collection of the route
     that fits it (one route: always that one)."""
     retriever = InstructedRetriever(corpus, similarity_top_k=k, descriptions=dict(routes))
-    index = corpus.llama_index(next(iter(routes)))  # from_args wants one; the retriever decides
+    index = corpus_index(corpus, next(iter(routes)))  # from_args wants one; the retriever decides
     return CitationQueryEngine.from_args(
         index, llm=llm, retriever=retriever, citation_qa_template=CITATION_PROMPT
     )
@@ -73,7 +73,7 @@ def run(
     results = []
     for question in questions:
         response = engine.query(question)
-        chosen = response.source_nodes[0].node.metadata[INSTRUCTION_METADATA_KEY]
+        chosen = response.source_nodes[0].node.metadata[INSTRUCTION_KEY]
         sources = [(s.node.metadata.get("label", "?"), s.node.get_content()) for s in response.source_nodes]
         print_answer(question, chosen, str(response), sources)
         results.append({"question": question, "instruction": chosen, "response": response})

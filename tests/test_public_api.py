@@ -29,9 +29,12 @@ def test_importing_the_package_loads_no_framework_and_no_torch() -> None:
     assert loaded == "[]", f"import inbedder_integrations imported {loaded}"
 
 
+HOME_OF = {name: home for home, names in inbedder_integrations._HOMES.items() for name in names}
+
+
 @pytest.mark.parametrize("name", [n for n in inbedder_integrations.__all__ if n != "__version__"])
 def test_every_root_name_is_its_modules_object(name: str) -> None:
-    module = importlib.import_module(inbedder_integrations._EXPORTS[name], "inbedder_integrations")
+    module = importlib.import_module(HOME_OF[name], "inbedder_integrations")
     assert getattr(inbedder_integrations, name) is getattr(module, name)
     assert name in module.__all__, f"{module.__name__} does not declare {name} public"
 

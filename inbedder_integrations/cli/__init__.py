@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 
-from .. import __version__
 from ..errors import InBedderError
 from ..quiet import quiet_libraries
+from ..version import __version__
 from .embedding import add_cache_command, add_embed_command, add_info_command, iter_texts
 from .evaluation import _eval_embedders as _eval_embedders
 from .evaluation import add_cluster_command, add_eval_command

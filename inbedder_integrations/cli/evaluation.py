@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..clustering import CLUSTER_METHODS
+from ..errors import InvalidArgumentError
 from .options import (
     Commands,
     add_command,
@@ -72,7 +73,6 @@ def add_eval_command(commands: Commands) -> None:
 
 def _suite_list(value: str) -> list[str]:
     """``--suites a,b``: known suite names, checked before any model loads."""
-    from ..errors import InvalidArgumentError
     from ..evaluation.heldout import check_suites
 
     names = [name.strip() for name in value.split(",") if name.strip()]

@@ -8,6 +8,7 @@ import argparse
 import json
 import os
 
+from ..documents import load_documents
 from ..errors import InvalidArgumentError
 from ..serving.config import API_KEY_ENV
 from .options import (
@@ -87,8 +88,6 @@ def cmd_index(args: argparse.Namespace) -> None:
     if args.ray:
         _index_with_ray(args)
         return
-    from ..corpus import load_documents
-
     corpus = instructed_corpus(args)  # a bad corpus name or store fails before the documents are read
     documents = load_documents(args.docs, follow_symlinks=args.follow_symlinks)
     result = corpus.sync(

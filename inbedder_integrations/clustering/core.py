@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..engine.prompting import validate_instruction, validate_texts
+from ..validation import validate_instruction, validate_texts
 from .corpora import LabelledCorpus
 from .names import Cluster, name_clusters
 

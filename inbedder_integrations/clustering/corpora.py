@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..documents import load_documents
 from ..errors import InvalidArgumentError
+from ..evaluation import loaders
 from ..jsonl import read_jsonl
 
 __all__ = ["BBC_INSTRUCTIONS", "BUILTIN_CORPORA", "LabelledCorpus", "instructions_for", "load_corpus"]
@@ -53,8 +55,6 @@ def load_corpus(source: str | Path, *, limit: int | None = None, seed: int = 0) 
     every file sits in one; a JSONL file's come from a ``label`` field or
     ``metadata.label``.
     """
-    from ..evaluation import loaders
-
     if source == "bbc":
         texts, labels = loaders.load_bbc(per_topic=limit // 5 if limit else None, seed=seed)
         return LabelledCorpus("bbc", texts, labels)
@@ -73,8 +73,6 @@ def _load_own(source: str | Path) -> LabelledCorpus:
     path = Path(source)
     if not path.exists():
         raise FileNotFoundError(f"{source}: no such file or folder, and not one of {BUILTIN_CORPORA}")
-    from ..corpus import load_documents
-
     documents = load_documents(path)
     if path.is_dir():
         folders = [Path(d.id).parts[0] if len(Path(d.id).parts) > 1 else None for d in documents]

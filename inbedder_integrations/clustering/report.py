@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import missing_extra
 from .core import ClusteringReport
 from .names import Cluster
 
@@ -67,8 +68,6 @@ def plot_maps(report: ClusteringReport, path: str | Path) -> Path:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as exc:
-        from ..instructed import missing_extra
-
         raise missing_extra("recipes", "matplotlib") from exc
 
     panels = len(report.results)

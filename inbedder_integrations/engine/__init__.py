@@ -1,47 +1,32 @@
 """Model loading, prompting, pooling and batching; nothing here knows any vector store.
 
-Names load lazily (PEP 562), so that importing a torch-free part (``engine.digests``,
+Names load lazily (:mod:`..lazy`), so that importing a torch-free part (``engine.digests``,
 ``engine.settings``) does not import torch.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .checkpoints import KNOWN_CHECKPOINTS, CheckpointSpec
-    from .digests import cache_root
-    from .engine import EngineClosedError, InBedder
-    from .prompting import DEFAULT_TEMPLATE
-    from .settings import POOLING_MODES, EmbeddingSettings
+from ..lazy import lazy_exports
 
+if TYPE_CHECKING:  # what type checkers read; _HOMES below is what runs
+    from ..paths import cache_root as cache_root
+    from .checkpoints import KNOWN_CHECKPOINTS as KNOWN_CHECKPOINTS
+    from .checkpoints import CheckpointSpec as CheckpointSpec
+    from .engine import EngineClosedError as EngineClosedError
+    from .engine import InBedder as InBedder
+    from .prompting import DEFAULT_TEMPLATE as DEFAULT_TEMPLATE
+    from .settings import POOLING_MODES as POOLING_MODES
+    from .settings import EmbeddingSettings as EmbeddingSettings
+
+#: Each public name, once, under the module that defines it (relative to this package).
 _HOMES = {
-    "DEFAULT_TEMPLATE": ".prompting",
-    "KNOWN_CHECKPOINTS": ".checkpoints",
-    "POOLING_MODES": ".settings",
-    "CheckpointSpec": ".checkpoints",
-    "EmbeddingSettings": ".settings",
-    "EngineClosedError": ".engine",
-    "InBedder": ".engine",
-    "cache_root": ".digests",
+    "..paths": ("cache_root",),
+    ".checkpoints": ("KNOWN_CHECKPOINTS", "CheckpointSpec"),
+    ".engine": ("EngineClosedError", "InBedder"),
+    ".prompting": ("DEFAULT_TEMPLATE",),
+    ".settings": ("POOLING_MODES", "EmbeddingSettings"),
 }
 
-__all__ = [
-    "DEFAULT_TEMPLATE",
-    "KNOWN_CHECKPOINTS",
-    "POOLING_MODES",
-    "CheckpointSpec",
-    "EmbeddingSettings",
-    "EngineClosedError",
-    "InBedder",
-    "cache_root",
-]
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_HOMES[name], __name__), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _HOMES)

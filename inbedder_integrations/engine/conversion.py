@@ -25,9 +25,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..paths import leads_outside
+from ..paths import cache_root, leads_outside
 from ..quiet import quiet_libraries
-from .digests import cache_root, file_digest, write_json_atomically
+from .digests import file_digest, write_json_atomically
 from .weights import CONVERTIBLE_PICKLE, PICKLE_SUFFIXES, WeightsError, check_storage_records
 
 __all__ = [

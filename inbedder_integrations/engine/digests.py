@@ -1,4 +1,4 @@
-"""Content hashes of model files, and the package's cache folder.
+"""Content hashes of model files (memoised in the package's cache folder).
 
 Hashes are what the fingerprint and the conversion manifests are made of; they
 are memoised by the file's identity (path, size, mtime, device, inode and ctime)
@@ -19,19 +19,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..paths import cache_root  # also importable from here, as before
+
 __all__ = ["cache_root", "file_digest", "folder_digest", "write_json_atomically"]
 
 logger = logging.getLogger(__name__)
-
-
-def cache_root() -> Path:
-    """Folder for converted models and file hashes (``$INBEDDER_CACHE`` overrides)."""
-    explicit = os.environ.get("INBEDDER_CACHE")
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "inbedder"
 
 
 def file_digest(path: Path) -> str:

@@ -14,26 +14,20 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..cache import EmbeddingCache, shared_cache
 from ..errors import InBedderError, InvalidArgumentError, InvalidTypeError, positive_int
 from ..shared import empty_accelerator_cache
+from ..validation import validate_instruction, validate_instructions, validate_texts
 from ..vectors import check_vectors
 from .batching import chunks
 from .checkpoints import KNOWN_CHECKPOINTS, resolve_checkpoint
 from .forward import ModelRunner
-from .prompting import (
-    EncodedPrompts,
-    PromptSize,
-    validate_instruction,
-    validate_instructions,
-    validate_texts,
-)
+from .prompting import EncodedPrompts, PromptSize
 from .registry import LoadedModel, get_loaded_model, release
 from .settings import EmbeddingSettings, PoolingMode, cache_key, fingerprint, legacy_fingerprints
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
-
-    from ..cache import EmbeddingCache
 
 DEFAULT_BATCH_SIZE = 32
 #: Padded tokens per forward pass: batches are cut by size in tokens, so short texts
@@ -601,8 +595,6 @@ class InBedder:
 def _open_cache(cache: EmbeddingCache | str | Path | bool | None) -> EmbeddingCache | None:
     if cache is None or cache is False:
         return None
-    from ..cache import shared_cache
-
     return shared_cache(None if cache is True else cache)
 
 

@@ -19,10 +19,11 @@ from typing import Any, Literal
 import torch
 
 from ..errors import InvalidArgumentError
+from ..paths import cache_root
 from ..quiet import quiet_libraries
 from .checkpoints import KNOWN_CHECKPOINTS, hub_snapshot
 from .conversion import companion_file, converted_gguf, converted_pickles
-from .digests import cache_root, folder_digest
+from .digests import folder_digest
 from .weights import (
     ALLOW_PICKLE_HINT,
     CONVERTIBLE_PICKLE,

@@ -12,6 +12,9 @@ forward pass), except that
 The ``text_pair`` layout (KomeijiForce/inbedder-roberta-large's recipe) has no
 template: the text and ``instruction + masks`` go in as a tokenizer pair
 (``<s> text </s></s> instruction <mask>... </s>`` for RoBERTa), under the same contract.
+
+``validate_texts``, ``validate_instruction``, ``validate_instructions`` and ``validate_unicode``
+live in :mod:`inbedder_integrations.validation`; their names here are aliases kept for one release.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from dataclasses import field as dataclass_field
 from typing import Any, NamedTuple
 
 from ..errors import InvalidArgumentError, InvalidTypeError
+from ..validation import validate_instruction, validate_instructions, validate_texts, validate_unicode
 
 __all__ = [
     "DEFAULT_TEMPLATE",
@@ -48,70 +52,6 @@ def validate_template(template: str) -> str:
         if template.count(field) != 1:
             raise InvalidArgumentError(f"template must contain {field} exactly once: {template!r}")
     return template
-
-
-def validate_unicode(text: str, argument: str) -> str:
-    """``text`` if it can be encoded as UTF-8, else a ValueError naming ``argument``.
-
-    A ``str`` can hold lone surrogates (``"\\ud800"``, e.g. from ``errors="surrogateescape"``
-    decoding); tokenizers and databases reject them.
-    """
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise InvalidArgumentError(
-                f"{argument} is not valid Unicode: lone surrogate {text[exc.start]!r} at character "
-                f"{exc.start} cannot be encoded as UTF-8; decode the source with errors='replace'"
-            ) from None
-    return text
-
-
-def validate_texts(texts: Any, argument: str = "texts", offset: int = 0) -> list[str]:
-    """A list of strings, or a clear error naming the offending index (counted from ``offset``)."""
-    if isinstance(texts, str):
-        raise InvalidTypeError(
-            f"{argument} must be a list of strings, got a single str; wrap it in a list: [text]"
-        )
-    if isinstance(texts, (bytes, bytearray)):
-        raise InvalidTypeError(
-            f"{argument} must be a list of strings, got {type(texts).__name__}; decode it first"
-        )
-    if texts is None or not isinstance(texts, Sequence):
-        raise InvalidTypeError(f"{argument} must be a list of strings, got {type(texts).__name__}")
-    for index, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise InvalidTypeError(
-                f"{argument}[{offset + index}] must be a str, got {type(text).__name__}: {text!r:.80}"
-            )
-        validate_unicode(text, f"{argument}[{offset + index}]")
-    return list(texts)
-
-
-def validate_instruction(instruction: Any, argument: str = "instruction") -> str:
-    if not isinstance(instruction, str):
-        raise InvalidTypeError(f"{argument} must be a str, got {type(instruction).__name__}")
-    validate_unicode(instruction, argument)
-    if not instruction.strip():
-        raise InvalidArgumentError(
-            f"{argument} must be a non-empty question about the text, got {instruction!r}"
-        )
-    return instruction
-
-
-def validate_instructions(instructions: Any, argument: str = "instructions") -> list[str]:
-    """A non-empty list of distinct instructions, or a clear error naming the offending one."""
-    if isinstance(instructions, str):
-        raise InvalidTypeError(f"{argument} must be a list of strings; wrap a single one: [instruction]")
-    if isinstance(instructions, (bytes, bytearray)):
-        raise InvalidTypeError(f"{argument} must be a list of strings, got {type(instructions).__name__}")
-    if not isinstance(instructions, Sequence) or not instructions:
-        raise InvalidTypeError(f"{argument} must be a non-empty list of strings, got {instructions!r:.80}")
-    checked = [validate_instruction(x, f"{argument}[{i}]") for i, x in enumerate(instructions)]
-    for index, instruction in enumerate(checked):
-        if instruction in checked[:index]:
-            raise InvalidArgumentError(f"{argument}[{index}] repeats {instruction!r}")
-    return checked
 
 
 #: Characters per token assumed at most when reading only a prefix of a long text.

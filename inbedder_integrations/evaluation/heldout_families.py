@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..jsonl import read_jsonl
+
 __all__ = [
     "FAMILIES",
     "FORBIDDEN_PATTERNS",
@@ -170,7 +172,5 @@ def forbidden_rows(instructions: Iterable[str]) -> dict[int, str]:
 
 def forbidden_file_rows(path: Path) -> dict[int, tuple[str, str]]:
     """Row number -> (family, instruction) in a QA file (JSONL, optionally .gz): empty means clean."""
-    from ..jsonl import read_jsonl
-
     instructions = [str(row["instruction"]) for row in read_jsonl(path, text_fields=["instruction"])]
     return {i: (family, instructions[i]) for i, family in forbidden_rows(instructions).items()}

@@ -24,10 +24,11 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from .. import __version__
 from ..engine import InBedder
-from ..engine.prompting import EncodedPrompts, validate_instruction
+from ..engine.prompting import EncodedPrompts
 from ..errors import InvalidArgumentError, InvalidTypeError
+from ..validation import validate_instruction
+from ..version import __version__
 from .batcher import DynamicBatcher, EmbedRequest, QueueFullError, ServerClosingError, TextTooLongError
 from .config import ServeConfig, check_route_names
 from .guard import Guard

@@ -17,10 +17,10 @@ from typing import Any
 
 import tomllib
 
-from ..engine.prompting import validate_instruction
+from ..embedder import QUERY_SUFFIX
 from ..errors import InvalidArgumentError, InvalidTypeError, positive_int
-from ..instructed import QUERY_SUFFIX
 from ..trust import API_KEY_ENV
+from ..validation import validate_instruction
 
 __all__ = [
     "API_KEY_ENV",

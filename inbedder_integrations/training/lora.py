@@ -20,7 +20,7 @@ from ..engine.weights import WeightsError, check_safetensors_file
 from ..errors import InvalidArgumentError
 
 if TYPE_CHECKING:
-    from .train import TrainConfig
+    from .config import TrainConfig
 
 __all__ = [
     "adapted_layers",

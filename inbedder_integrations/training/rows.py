@@ -13,12 +13,12 @@ import random
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..engine.prompting import validate_unicode
 from ..errors import InvalidArgumentError
 from ..jsonl import numbered_jsonl, read_decompressed
+from ..validation import validate_unicode
 
 if TYPE_CHECKING:
-    from .train import TrainConfig
+    from .config import TrainConfig
 
 __all__ = ["load_rows", "training_rows"]
 

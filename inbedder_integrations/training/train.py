@@ -13,17 +13,18 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..engine.loading import infer_kind, load_checked_weights, resolve_device, resolve_dtype, resolve_source
-from ..engine.prompting import DEFAULT_TEMPLATE, PromptTokenizer
+from ..engine.prompting import PromptTokenizer
 from ..errors import InvalidArgumentError
 from .card import add_evaluation_to_card, card_markdown, run_record, write_model_card
 from .checkpoints import checkpoint_step, last_intact_checkpoint, manifest_callback
+from .config import TrainConfig, TrainResult
 from .lora import apply_lora, check_adapter_base, check_init_adapter
 from .rows import load_rows, training_rows
 
@@ -50,61 +51,6 @@ logger = logging.getLogger(__name__)
 
 IGNORE_INDEX = -100
 MAX_MASKED_ANSWER_TOKENS = 8
-
-
-@dataclass
-class TrainConfig:
-    """Everything a training run depends on; saved in the model card."""
-
-    data: str
-    """Alpaca-style JSON/JSONL file (instruction, input, output) or a hub dataset id."""
-    output_dir: str
-    base_model: str = "default"
-    lora: bool = True
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    lora_target_modules: list[str] | str = "all-linear"
-    epochs: float = 1.0
-    max_steps: int = -1
-    learning_rate: float = 2e-4
-    batch_size: int = 8
-    gradient_accumulation_steps: int = 1
-    max_length: int = 256
-    warmup_ratio: float = 0.03
-    bf16: bool | None = None
-    """None: bf16 where the hardware runs it natively."""
-    gradient_checkpointing: bool = False
-    save_dtype: str = "float32"
-    """``bfloat16`` halves the saved adapter (or model); it is merged into the weights at load."""
-    seed: int = 0
-    max_rows: int | None = None
-    families: list[str] | None = None
-    """Train only on the rows of these question families of ``data`` (rows carry a ``family``)."""
-    lora_layers: int | None = None
-    """LoRA on the top N blocks only (none trainable below them, so no backward pass there)."""
-    init_adapter: str | None = None
-    """Continue from this LoRA adapter folder (``default``: the shipped one); its r, alpha and modules win."""
-    replay: str | None = None
-    """Rows of this file are mixed in against forgetting (see ``replay_fraction``)."""
-    replay_fraction: float = 0.3
-    """The share of the training rows drawn from ``replay``."""
-    logging_steps: int = 10
-    save_steps: int = 100
-    template: str = DEFAULT_TEMPLATE
-    command: str = ""
-
-
-@dataclass
-class TrainResult:
-    output_dir: str
-    steps: int
-    losses: list[float] = field(default_factory=list)
-    seconds: float = 0.0
-    examples_per_second: float | None = None
-    """Steps run in this process x examples per step / their seconds (None: resumed, nothing left)."""
-    bf16: bool = False
-    """Whether bf16 autocast was on."""
 
 
 # --------------------------------------------------------------------------- examples
