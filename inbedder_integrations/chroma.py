@@ -17,6 +17,7 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
+from .arguments import adapter_arguments
 from .errors import (
     InBedderError,
     InvalidArgumentError,
@@ -54,6 +55,13 @@ logger = logging.getLogger(__name__)
 
 EMBEDDING_FUNCTION_NAME = "inbedder"
 _CONFIG_KEYS = {"model", "instruction", "query_instruction", "model_kwargs", "fingerprint", "dim"}
+#: The constructor's arguments that :func:`adapter_arguments` sees, and Chroma's names for them
+#: (``SentenceTransformerEmbeddingFunction`` takes ``model_name``, ``device``, ``normalize_embeddings``).
+_ARGUMENTS = (
+    *("instruction", "query_instruction", "model", "model_kwargs", "batch_size", "server_url"),
+    *("served_name", "api_key_env_var", "device", "normalize", "show_progress"),
+)
+_ALIASES = {"model_name": "model", "normalize_embeddings": "normalize"}
 #: What must match between a persisted config and a requested one: anything else would mix vectors.
 _GUARDED_FIELDS = ("instruction", "query_instruction", "dim", "fingerprint")
 
@@ -89,12 +97,29 @@ class InBedderEmbeddingFunction(EmbeddingFunction[Documents]):
         server_url: str | None = None,
         served_name: str | None = None,
         api_key_env_var: str | None = None,
+        device: str | None = None,
+        normalize: bool = True,
+        show_progress: bool = False,
+        **aliases: Any,
     ) -> None:
         """``server_url`` and ``served_name``: embed with a running ``inbedder serve`` (see
         :meth:`from_server`); its key is read from ``$api_key_env_var``, which is what Chroma
-        persists (never the key)."""
-        self.model = model
-        self.model_kwargs = dict(model_kwargs or {})
+        persists (never the key).  ``device`` goes into ``model_kwargs`` (and so into the
+        collection's config).  Chroma's names are aliases: ``model_name`` for ``model``,
+        ``normalize_embeddings`` for ``normalize``; any other name is refused with a hint."""
+        given = {"model_kwargs": model_kwargs, "server_url": server_url, **aliases}
+        given.update({"model": model} if model != "default" else {})
+        given.update({"device": device} if device is not None else {})
+        given.update({"normalize": normalize} if normalize is not True else {})
+        args = adapter_arguments(type(self).__name__, given, _ARGUMENTS, _ALIASES)
+        if args.get("normalize", True) is not True:
+            raise InvalidArgumentError(
+                f"normalize (normalize_embeddings)={args['normalize']!r}: a collection's config does not "
+                "record normalisation, so this function always writes unit vectors "
+                "(what its cosine space compares anyway)"
+            )
+        self.model = args.get("model", "default")
+        self.model_kwargs = dict(args["model_kwargs"] or {})
         for key, value in self.model_kwargs.items():
             if not isinstance(value, (str, int, float, bool, type(None))):
                 raise InvalidTypeError(f"model_kwargs[{key!r}] must be a JSON scalar to persist in Chroma")
@@ -106,12 +131,13 @@ class InBedderEmbeddingFunction(EmbeddingFunction[Documents]):
             server_url=server_url,
             served_name=served_name,
             api_key=api_key,
-            model=model,
+            model=self.model,
             instruction=instruction,
             query_instruction=query_instruction,
             model_kwargs=self.model_kwargs,
             batch_size=batch_size,
             normalize=True,
+            show_progress=show_progress,
         )
         if server_url is not None:
             self.model = self.embedder.model  # type: ignore[union-attr]

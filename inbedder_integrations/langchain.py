@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .arguments import adapter_arguments
 from .errors import missing_extra
 from .instructed import build_embedder
 from .local import InstructedEmbedder
@@ -35,6 +36,10 @@ __all__ = [
 ]
 
 
+#: LangChain's names for our fields (langchain-huggingface's ``HuggingFaceEmbeddings`` uses ``model_name``).
+_ALIASES = {"model_name": "model"}
+
+
 class InBedderEmbeddings(BaseModel, Embeddings):
     """InBedder embeddings for LangChain.
 
@@ -45,10 +50,14 @@ class InBedderEmbeddings(BaseModel, Embeddings):
 
             embeddings = InBedderEmbeddings(instruction="What is the topic of this text?")
             vectors = embeddings.embed_documents(["Our team won the cup!"])
+
+    ``model_name`` is an alias of ``model`` (langchain-huggingface's name); an unknown argument
+    raises :class:`~inbedder_integrations.arguments.UnknownArgumentError` naming the closest
+    known one, before any model loads.
     """
 
-    model: str = "default"
-    """``"default"``, a hub id, a local model folder or a ``.gguf`` file."""
+    model: str = Field(default="default", alias="model_name")
+    """``"default"``, a hub id, a local model folder or a ``.gguf`` file (alias: ``model_name``)."""
     instruction: str | None = Field(default=None, strict=True)
     """The question asked of every document, e.g. ``"What is the topic?"`` (required unless
     ``server_url`` is given: then the server's)."""
@@ -60,6 +69,9 @@ class InBedderEmbeddings(BaseModel, Embeddings):
     """L2-normalise the vectors (cosine similarity = dot product)."""
     show_progress: bool = False
     """Show a progress bar while embedding documents."""
+    device: str | None = None
+    """``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"`` or ``"auto"`` (the default: a GPU when there is
+    one); goes into ``model_kwargs["device"]``.  A device this machine lacks is an error."""
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
     """Passed to ``InBedder.from_pretrained`` (``dtype``, ``device``, ``adapter``, ``pooling``...)."""
     server_url: str | None = None
@@ -69,9 +81,15 @@ class InBedderEmbeddings(BaseModel, Embeddings):
     api_key: SecretStr | None = None
     """The server's bearer key."""
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), populate_by_name=True)
 
     _embedder: InstructedEmbedder | RemoteEmbedder = PrivateAttr()
+
+    def __init__(self, **data: Any) -> None:
+        """Aliases renamed, ``device`` merged and checked, unknown names refused, all as
+        :class:`~inbedder_integrations.errors.InBedderError` s that pydantic does not wrap."""
+        fields = type(self).model_fields
+        super().__init__(**adapter_arguments(type(self).__name__, data, fields, _ALIASES))
 
     def model_post_init(self, context: Any, /) -> None:
         self._embedder = build_embedder(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .arguments import adapter_arguments
 from .errors import missing_extra
 from .instructed import build_embedder
 from .local import InstructedEmbedder
@@ -31,11 +32,19 @@ __all__ = [
 ]
 
 
+#: Our names and llama-index's ``HuggingFaceEmbedding``'s for the same fields.
+_ALIASES = {"model": "model_name", "text_instruction": "instruction", "batch_size": "embed_batch_size"}
+
+
 class InBedderEmbedding(BaseEmbedding):
     """InBedder embeddings for LlamaIndex.
 
     ``get_text_embedding_batch`` (and its async twin) validate the whole batch
     first, then hand the engine chunks of ``embed_batch_size`` texts.
+
+    Aliases: ``model`` for ``model_name``, ``text_instruction`` (``HuggingFaceEmbedding``'s name)
+    for ``instruction``, ``batch_size`` for ``embed_batch_size``.  An unknown argument raises
+    :class:`~inbedder_integrations.arguments.UnknownArgumentError` naming the closest known one.
     """
 
     model_name: str = Field(default="default", description="'default', a hub id, a folder or a .gguf file.")
@@ -47,6 +56,11 @@ class InBedderEmbedding(BaseEmbedding):
     )
     embed_batch_size: int = Field(default=16, gt=0, le=2048, description="Texts per forward pass.")
     normalize: bool = Field(default=True, description="L2-normalise the vectors.")
+    show_progress: bool = Field(default=False, description="Show the engine's progress bar while embedding.")
+    device: str | None = Field(
+        default=None,
+        description="'cpu', 'cuda', 'mps' or 'auto' (default); goes into model_kwargs['device'].",
+    )
     model_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="Passed to InBedder.from_pretrained (dtype, device, adapter...)."
     )
@@ -56,6 +70,12 @@ class InBedderEmbedding(BaseEmbedding):
     api_key: SecretStr | None = Field(default=None, description="The server's bearer key.")
 
     _embedder: InstructedEmbedder | RemoteEmbedder = PrivateAttr()
+
+    def __init__(self, **data: Any) -> None:
+        """Aliases renamed, ``device`` merged and checked, unknown names refused (LlamaIndex
+        would ignore them), all as :class:`~inbedder_integrations.errors.InBedderError` s."""
+        fields = type(self).model_fields
+        super().__init__(**adapter_arguments(type(self).__name__, data, fields, _ALIASES))
 
     @model_validator(mode="after")
     def _build_embedder(self) -> InBedderEmbedding:
@@ -69,6 +89,7 @@ class InBedderEmbedding(BaseEmbedding):
             model_kwargs=self.model_kwargs,
             batch_size=self.embed_batch_size,
             normalize=self.normalize,
+            show_progress=self.show_progress,
         )
         self.instruction = self._embedder.instruction
         self.query_instruction = self._embedder.query_instruction
@@ -93,8 +114,7 @@ class InBedderEmbedding(BaseEmbedding):
     def from_corpus(cls, corpus: InstructedCorpus, instruction: str, **fields: Any) -> InBedderEmbedding:
         """Embeddings for the collection of ``corpus`` under ``instruction``: the corpus's model
         and load options, the collection's persisted instructions (its query question too)."""
-        settings = corpus.embedder_settings(instruction)
-        return cls(model_name=settings.pop("model"), **settings, **fields)
+        return cls(**corpus.embedder_settings(instruction), **fields)
 
     @classmethod
     def class_name(cls) -> str:
