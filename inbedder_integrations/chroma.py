@@ -107,10 +107,11 @@ class InBedderEmbeddingFunction(EmbeddingFunction[Documents]):
         persists (never the key).  ``device`` goes into ``model_kwargs`` (and so into the
         collection's config).  Chroma's names are aliases: ``model_name`` for ``model``,
         ``normalize_embeddings`` for ``normalize``; any other name is refused with a hint."""
-        given = {"model_kwargs": model_kwargs, "server_url": server_url, **aliases}
+        given: dict[str, Any] = {"model_kwargs": model_kwargs, "server_url": server_url}
         given.update({"model": model} if model != "default" else {})
         given.update({"device": device} if device is not None else {})
         given.update({"normalize": normalize} if normalize is not True else {})
+        given.update(aliases)
         args = adapter_arguments(type(self).__name__, given, _ARGUMENTS, _ALIASES)
         if args.get("normalize", True) is not True:
             raise InvalidArgumentError(

@@ -63,7 +63,7 @@ def test_query_instruction_defaults_to_instruction():
 def test_fields_are_validated():
     with pytest.raises(ValidationError, match="instruction"):
         InBedderEmbeddings()
-    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+    with pytest.raises(TypeError, match="unknown argument 'instruciton'; did you mean 'instruction'"):
         InBedderEmbeddings(instruction=TOPIC, instruciton="typo")
     with pytest.raises(ValueError, match="instruction must be a non-empty question"):
         InBedderEmbeddings(instruction=" ")
