@@ -31,6 +31,7 @@ from ..validation import validate_instruction
 from ..version import __version__
 from .batcher import DynamicBatcher, EmbedRequest, QueueFullError, ServerClosingError, TextTooLongError
 from .config import ServeConfig, check_route_names
+from .docs_page import add_docs_routes
 from .guard import Guard
 from .metrics import CONTENT_TYPE, ServerMetrics
 from .openapi import openapi_builder
@@ -73,8 +74,9 @@ def create_app(config: ServeConfig, engine: InBedder | None = None) -> FastAPI:
         finally:
             await state.stop()
 
-    app = FastAPI(title="inbedder", version=__version__, lifespan=lifespan)
+    app = FastAPI(title="inbedder", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.inbedder = state
+    add_docs_routes(app)
     _add_error_handlers(app)
     _add_routes(app)
     check_route_names(route.path for route in app.routes)  # type: ignore[attr-defined]
