@@ -1,9 +1,10 @@
 """The HTTP face of one engine: OpenAI's and TEI's embedding APIs, health, info and metrics.
 
 :func:`create_app` builds a FastAPI app; ``inbedder serve`` runs it under uvicorn
-and ``inbedder serve --ray`` inside Ray Serve replicas.  Requests are parsed into
-the models of :mod:`.schemas` and tokenised here, once, on arrival; embedding
-happens in the :class:`DynamicBatcher`.
+and ``inbedder serve --ray`` inside Ray Serve replicas.  Each handler parses its
+request into the models of :mod:`.schemas` and hands the texts to the
+:class:`DynamicBatcher`, the server's one way into the engine: it tokenises them
+once, on arrival, and embeds them in batches.
 """
 
 from __future__ import annotations
@@ -25,12 +26,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from ..engine import InBedder
-from ..engine.prompting import EncodedPrompts
 from ..errors import InvalidArgumentError, InvalidTypeError
 from ..validation import validate_instruction
 from ..version import __version__
 from .batcher import DynamicBatcher, EmbedRequest, QueueFullError, ServerClosingError, TextTooLongError
 from .config import ServeConfig, check_route_names
+from .docs_page import add_docs_routes
 from .guard import Guard
 from .metrics import CONTENT_TYPE, ServerMetrics
 from .openapi import openapi_builder
@@ -73,10 +74,11 @@ def create_app(config: ServeConfig, engine: InBedder | None = None) -> FastAPI:
         finally:
             await state.stop()
 
-    app = FastAPI(title="inbedder", version=__version__, lifespan=lifespan)
+    app = FastAPI(title="inbedder", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.inbedder = state
+    add_docs_routes(app)
     _add_error_handlers(app)
-    _add_routes(app, state)
+    _add_routes(app)
     check_route_names(route.path for route in app.routes)  # type: ignore[attr-defined]
     _match_whole_paths(app.routes)
     app.openapi = openapi_builder(  # type: ignore[method-assign]
@@ -171,11 +173,6 @@ class _ServerState:
             raise _unknown_model(name, self.config, param)
         return served
 
-    async def encode(self, texts: list[str], instruction: str, argument: str) -> EncodedPrompts:
-        """The texts checked and tokenised once, off the event loop (the batcher gets the ids)."""
-        engine, _ = self.ready()
-        return await asyncio.to_thread(engine.encode_prompts, texts, instruction, argument=argument)
-
     async def embed(self, http: Request, request: EmbedRequest, model_name: str | None) -> np.ndarray:
         """``request``'s vectors, unless ``http``'s client disconnects first: then its texts
         leave the queue unembedded (counted as abandoned) and :class:`ClientDisconnect` ends it."""
@@ -224,105 +221,127 @@ def _match_whole_paths(routes: list[Any]) -> None:
             route.path_regex = re.compile(pattern.pattern[:-1] + r"\Z", pattern.flags)
 
 
-def _answers(response: Any) -> dict[str, Any]:
-    """A route's 200 schema; the rest of its document is :mod:`.openapi`'s (bodies are parsed
-    by hand, so that a body nested too deep gets its own 400, not a 500)."""
-    return {"responses": {200: {"model": response}}}
+# The handlers take their state from the app (:func:`server_state`).  They carry comments,
+# not docstrings: FastAPI would publish a docstring as the operation's description.
 
 
-def _add_routes(app: FastAPI, state: _ServerState) -> None:
-    config = state.config
-
-    @app.post("/v1/embeddings", **_answers(OpenAIEmbeddingResponse))
-    async def openai_embeddings(request: Request) -> JSONResponse:
-        body = parse_body(OpenAIEmbeddingRequest, await _json_object(request))
-        engine, _ = state.ready()
-        texts = _openai_input(body.input, config.max_inputs)
-        instruction = state.instruction(body.model, body.instruction, param="model")
-        if body.dimensions is not None and body.dimensions != engine.dim:
-            raise ApiError(
-                422,
-                f"this model's vectors have {engine.dim} dimensions, not {body.dimensions!r}",
-                param="dimensions",
-            )
-        prompts = await state.encode(texts, instruction, "input")
-        vectors = await state.embed(request, EmbedRequest(prompts), body.model)
-        data = [
-            OpenAIEmbedding(index=index, embedding=_encoded(vector, body.encoding_format))
-            for index, vector in enumerate(vectors)
-        ]
-        # Always name what produced the vectors: the served name, else the model itself.
-        model = body.model if body.model is not None else engine.model_name
-        usage = Usage(prompt_tokens=prompts.tokens, total_tokens=prompts.tokens)
-        return _json(OpenAIEmbeddingResponse(data=data, model=model, usage=usage))
-
-    @app.get("/v1/models", **_answers(ModelList))
-    async def openai_models() -> JSONResponse:
-        engine, _ = state.ready()
-        data = [
-            ModelCard(id=name, instruction=instruction, dim=engine.dim, fingerprint=engine.fingerprint)
-            for name, instruction in config.model_names()
-        ]
-        return _json(ModelList(data=data))
-
-    async def tei_embed(request: Request) -> JSONResponse:
-        body = parse_body(TEIEmbedRequest, await _json_object(request))
-        engine, _ = state.ready()
-        texts = [body.inputs] if isinstance(body.inputs, str) else body.inputs
-        if isinstance(texts, list) and not texts:
-            raise ApiError(422, "inputs must not be empty", param="inputs")
-        _check_count(texts, config.max_inputs, "inputs")
-        name = _tei_name(request, body, config)
-        instruction = state.instruction(name, body.instruction, param="prompt_name")
-        prompts = await state.encode(texts, instruction, "inputs")
-        truncate = config.auto_truncate if body.truncate is None else body.truncate
-        if not truncate and any(prompts.truncated):
-            index = prompts.truncated.index(True)
-            raise TextTooLongError(index, len(prompts.ids[index]), engine.max_length)
-        vectors = await state.embed(request, EmbedRequest(prompts, normalize=body.normalize), name)
-        return JSONResponse(vectors.tolist())
-
-    for path in _TEI_PATHS:
-        app.add_api_route(path, tei_embed, methods=["POST"], **_answers(list[list[float]]))
-
-    async def health() -> JSONResponse:
-        state.ready()
-        return _json(HealthResponse())
-
-    for method in ("GET", "HEAD"):  # a route each: one operation id each in /openapi.json
-        app.add_api_route("/health", health, methods=[method], **_answers(HealthResponse))
-
-    @app.get("/info", **_answers(InfoResponse))
-    async def info() -> JSONResponse:
-        engine, _ = state.ready()
-        return _json(
-            InfoResponse(
-                model_id=engine.model_name,
-                model_dtype=engine.dtype,
-                model_type={"embedding": {}},
-                max_input_length=engine.max_length,
-                max_batch_tokens=engine.max_batch_tokens,
-                max_client_batch_size=config.max_inputs,
-                max_batch_requests=config.max_batch_texts,
-                max_concurrent_requests=config.max_queue,
-                auto_truncate=config.auto_truncate,
-                version=__version__,
-                dim=engine.dim,
-                device=engine.device,
-                fingerprint=engine.fingerprint,
-                pid=os.getpid(),
-                instructions=dict(config.model_names()),
-            )
+async def openai_embeddings(request: Request) -> JSONResponse:
+    # OpenAI's POST /v1/embeddings: the served name in ``model`` (or an ``instruction``).
+    state = server_state(request.app)
+    body = parse_body(OpenAIEmbeddingRequest, await _json_object(request))
+    engine, batcher = state.ready()
+    texts = _openai_input(body.input, state.config.max_inputs)
+    instruction = state.instruction(body.model, body.instruction, param="model")
+    if body.dimensions is not None and body.dimensions != engine.dim:
+        raise ApiError(
+            422,
+            f"this model's vectors have {engine.dim} dimensions, not {body.dimensions!r}",
+            param="dimensions",
         )
+    embed = await batcher.encode(texts, instruction, argument="input")
+    vectors = await state.embed(request, embed, body.model)
+    data = [
+        OpenAIEmbedding(index=index, embedding=_encoded(vector, body.encoding_format))
+        for index, vector in enumerate(vectors)
+    ]
+    # Always name what produced the vectors: the served name, else the model itself.
+    model = body.model if body.model is not None else engine.model_name
+    tokens = embed.prompts.tokens
+    return _json(
+        OpenAIEmbeddingResponse(
+            data=data, model=model, usage=Usage(prompt_tokens=tokens, total_tokens=tokens)
+        )
+    )
 
-    prometheus = {
-        "description": "Prometheus' text format",
-        "content": {"text/plain": {"schema": {"type": "string"}}},
-    }
 
-    @app.get("/metrics", response_class=Response, responses={200: prometheus})
-    async def metrics() -> Response:
-        return Response(state.metrics.exposition(), media_type=CONTENT_TYPE)
+async def openai_models(request: Request) -> JSONResponse:
+    state = server_state(request.app)
+    engine, _ = state.ready()
+    data = [
+        ModelCard(id=name, instruction=instruction, dim=engine.dim, fingerprint=engine.fingerprint)
+        for name, instruction in state.config.model_names()
+    ]
+    return _json(ModelList(data=data))
+
+
+async def tei_embed(request: Request) -> JSONResponse:
+    # TEI's POST /embed (and /, /<name>/embed, /<name>): the served name by path or prompt_name.
+    state, config = server_state(request.app), server_state(request.app).config
+    body = parse_body(TEIEmbedRequest, await _json_object(request))
+    engine, batcher = state.ready()
+    texts = [body.inputs] if isinstance(body.inputs, str) else body.inputs
+    if isinstance(texts, list) and not texts:
+        raise ApiError(422, "inputs must not be empty", param="inputs")
+    _check_count(texts, config.max_inputs, "inputs")
+    name = _tei_name(request, body, config)
+    instruction = state.instruction(name, body.instruction, param="prompt_name")
+    embed = await batcher.encode(texts, instruction, argument="inputs", normalize=body.normalize)
+    truncate = config.auto_truncate if body.truncate is None else body.truncate
+    if not truncate and any(embed.prompts.truncated):
+        index = embed.prompts.truncated.index(True)
+        raise TextTooLongError(index, len(embed.prompts.ids[index]), engine.max_length)
+    vectors = await state.embed(request, embed, name)
+    return JSONResponse(vectors.tolist())
+
+
+async def health(request: Request) -> JSONResponse:
+    server_state(request.app).ready()
+    return _json(HealthResponse())
+
+
+async def info(request: Request) -> JSONResponse:
+    state = server_state(request.app)
+    config, (engine, _) = state.config, state.ready()
+    return _json(
+        InfoResponse(
+            model_id=engine.model_name,
+            model_dtype=engine.dtype,
+            model_type={"embedding": {}},
+            max_input_length=engine.max_length,
+            max_batch_tokens=engine.max_batch_tokens,
+            max_client_batch_size=config.max_inputs,
+            max_batch_requests=config.max_batch_texts,
+            max_concurrent_requests=config.max_queue,
+            auto_truncate=config.auto_truncate,
+            version=__version__,
+            dim=engine.dim,
+            device=engine.device,
+            fingerprint=engine.fingerprint,
+            pid=os.getpid(),
+            instructions=dict(config.model_names()),
+        )
+    )
+
+
+async def metrics(request: Request) -> Response:
+    return Response(server_state(request.app).metrics.exposition(), media_type=CONTENT_TYPE)
+
+
+_PROMETHEUS = {
+    "description": "Prometheus' text format",
+    "content": {"text/plain": {"schema": {"type": "string"}}},
+}
+#: Every route, in order: (path, method, handler, what its 200 answers).  A method each, so
+#: that every operation has its own id in /openapi.json.
+_ROUTES: tuple[tuple[str, str, Any, Any], ...] = (
+    ("/v1/embeddings", "POST", openai_embeddings, OpenAIEmbeddingResponse),
+    ("/v1/models", "GET", openai_models, ModelList),
+    *((path, "POST", tei_embed, list[list[float]]) for path in _TEI_PATHS),
+    ("/health", "GET", health, HealthResponse),
+    ("/health", "HEAD", health, HealthResponse),
+    ("/info", "GET", info, InfoResponse),
+)
+
+
+def _add_routes(app: FastAPI) -> None:
+    """The API's routes; each 200's schema is declared here, the rest of the document is
+    :mod:`.openapi`'s (bodies are parsed by hand, so a body nested too deep gets its own
+    400, not a 500)."""
+    for path, method, handler, answer in _ROUTES:
+        app.add_api_route(path, handler, methods=[method], responses={200: {"model": answer}})
+    app.add_api_route(
+        "/metrics", metrics, methods=["GET"], response_class=Response, responses={200: _PROMETHEUS}
+    )
 
 
 def _json(model: Any) -> JSONResponse:

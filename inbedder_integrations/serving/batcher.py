@@ -1,13 +1,17 @@
 """Dynamic batching: requests that arrive together are embedded together.
 
-Each request arrives tokenised (its prompt ids made once, by the handler) and
-waits in one bounded queue; a single worker thread takes what arrived within
-``max_wait`` of the oldest waiting request, up to a text and a token budget
-counted in real prompt tokens, as TEI does, and embeds it in one go, across
-clients and across instructions: a text asked for under several instructions
-goes through one pass (its shared prompt prefix computed once), and the
-engine's on-disk cache serves repeats.  One thread owns the model, so the event
-loop never blocks on a forward pass and batches never compete for the cores.
+The batcher is the server's one way into the engine.  :meth:`DynamicBatcher.encode`
+checks and tokenises a request's texts once, on arrival (off the event loop); the
+request then waits in one bounded queue, and a single worker thread takes what
+arrived within ``max_wait`` of the oldest waiting request, up to a text and a token
+budget counted in real prompt tokens, as TEI does.  Each batch goes to the engine
+once, across clients and across instructions (a text asked for under several
+instructions goes through one pass, its shared prompt prefix computed once), and
+the engine normalises the vectors and serves repeats from its cache.  A request
+larger than ``max_batch_texts`` is taken a batch's worth at a time, so a stopping
+server or a departed client stops its work between batches.  One thread owns the
+model, so the event loop never blocks on a forward pass and batches never compete
+for the cores.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -80,16 +84,37 @@ class EmbedResult:
     """Prompt tokens embedded (after any cut): the usage a client is told."""
 
 
-@dataclass
+@dataclass(eq=False)
 class _Job:
     request: EmbedRequest
     future: asyncio.Future[EmbedResult]
     loop: asyncio.AbstractEventLoop
     enqueued: float = field(default_factory=time.monotonic)
+    taken: int = 0
+    """Texts handed to batches so far (a request larger than a batch is taken in parts)."""
+    done: list[np.ndarray] = field(default_factory=list)
+    """The vectors of the parts embedded so far, in order."""
 
     @property
-    def tokens(self) -> int:
-        return self.request.prompts.tokens
+    def left(self) -> int:
+        """Texts not yet handed to a batch."""
+        return len(self.request.texts) - self.taken
+
+    def tokens(self, start: int, stop: int | None = None) -> int:
+        return sum(len(ids) for ids in self.request.prompts.ids[start:stop])
+
+
+@dataclass(frozen=True)
+class _Part:
+    """Texts ``start:stop`` of a job, in one batch."""
+
+    job: _Job
+    start: int
+    stop: int
+
+    @property
+    def prompts(self) -> EncodedPrompts:
+        return self.job.request.prompts.part(self.start, self.stop)
 
 
 class DynamicBatcher:
@@ -118,7 +143,6 @@ class DynamicBatcher:
         self._queued_tokens = 0
         self._wakeup = threading.Condition()
         self._closing = False
-        self._abandoning = False
         self._thread = threading.Thread(target=self._run, name="inbedder-batcher", daemon=True)
 
     @property
@@ -137,9 +161,8 @@ class DynamicBatcher:
 
     def abandon_queued(self) -> None:
         """Answer every queued request :class:`ServerClosingError` now, unembedded (a stopping
-        server's grace is running out); the batch being embedded stops after its current slice."""
+        server's grace is running out); a request being embedded stops after its current batch."""
         with self._wakeup:
-            self._abandoning = True
             jobs = list(self._jobs)
             self._jobs.clear()
             self._queued_texts = self._queued_tokens = 0
@@ -154,9 +177,18 @@ class DynamicBatcher:
         if self._thread.is_alive():
             self._thread.join(timeout)
 
+    async def encode(
+        self, texts: Sequence[str], instruction: str, *, argument: str = "texts", normalize: bool = True
+    ) -> EmbedRequest:
+        """``texts`` checked and tokenised once under ``instruction``, off the event loop
+        (``argument`` names them in errors): the request :meth:`embed` takes."""
+        encode = self.engine.encode_prompts
+        prompts = await asyncio.to_thread(encode, texts, instruction, argument=argument)
+        return EmbedRequest(prompts, normalize=normalize)
+
     async def embed(self, request: EmbedRequest) -> EmbedResult:
         """Queue ``request`` and wait for its vectors; raises :class:`QueueFullError` when full.
-        Cancelling the wait (its client left) leaves the request unembedded if not begun."""
+        Cancelling the wait (its client left) leaves its texts not yet begun unembedded."""
         if not request.texts:
             raise InvalidArgumentError("a request must hold at least one text")
         loop = asyncio.get_running_loop()
@@ -172,7 +204,7 @@ class DynamicBatcher:
                 )
             self._jobs.append(job)
             self._queued_texts += len(request.texts)
-            self._queued_tokens += job.tokens
+            self._queued_tokens += request.prompts.tokens
             self._wakeup.notify()
         return await job.future
 
@@ -180,17 +212,18 @@ class DynamicBatcher:
 
     def _run(self) -> None:
         while True:
-            jobs = self._take()
-            if jobs is None:
+            batch = self._take()
+            if batch is None:
                 return
             try:
-                self._process(jobs)
+                self._process(batch)
             except Exception as exc:  # a bug: logged once here, each request answers a JSON 500
-                logger.exception("a batch of %d requests failed", len(jobs))
-                for job in jobs:
-                    _deliver(job, InternalServerError(f"embedding failed: {type(exc).__name__}"))
+                logger.exception("a batch of %d requests failed", len(batch))
+                for part in batch:
+                    self._drop(part.job)
+                    _deliver(part.job, InternalServerError(f"embedding failed: {type(exc).__name__}"))
 
-    def _take(self) -> list[_Job] | None:
+    def _take(self) -> list[_Part] | None:
         """The next batch: what arrived within ``max_wait_s`` of the oldest job, within budget."""
         with self._wakeup:
             while True:
@@ -201,103 +234,98 @@ class DynamicBatcher:
                 deadline = self._jobs[0].enqueued + self.max_wait_s
                 while not self._closing and not self._full() and (left := deadline - time.monotonic()) > 0:
                     self._wakeup.wait(left)
-                if self._jobs:  # else abandon_queued emptied the queue meanwhile
-                    break
-            batch = [self._jobs.popleft()]
-            texts, tokens = len(batch[0].request.texts), batch[0].tokens
-            while self._jobs:
-                job = self._jobs[0]
-                if (
-                    texts + len(job.request.texts) > self.max_batch_texts
-                    or tokens + job.tokens > self.max_batch_tokens
-                ):
-                    break
-                batch.append(self._jobs.popleft())
-                texts, tokens = texts + len(job.request.texts), tokens + job.tokens
-            self._queued_texts -= texts
-            self._queued_tokens -= tokens
-            return batch
+                batch = self._fill()
+                if batch:  # else the queue was emptied meanwhile (abandoned, or every client left)
+                    return batch
 
     def _full(self) -> bool:
         return self._queued_texts >= self.max_batch_texts or self._queued_tokens >= self.max_batch_tokens
 
-    def _process(self, jobs: list[_Job]) -> None:
-        """Embed the live jobs' prompts, then answer each job.  A request's own fault (an
-        :class:`InBedderError`) fails that request alone; anything else is a bug, and
-        reaches :meth:`_run`."""
-        live = []
-        for job in jobs:
-            if job.future.cancelled():  # the client went away while it waited
-                if self._on_abandoned is not None:
-                    self._on_abandoned(len(job.request.texts))
+    def _fill(self) -> list[_Part]:
+        """Take a batch off the queue (under the lock): the oldest live job's next
+        ``max_batch_texts`` texts; if that is all of it, the whole jobs after it that fit
+        both budgets and ask for the same normalisation (a batch goes to the engine once)."""
+        self._skip_departed()
+        if not self._jobs:
+            return []
+        head = self._jobs[0]
+        batch = [self._claim(head, min(head.left, self.max_batch_texts))]
+        if head.left:
+            return batch  # a large request: the rest of it waits at the head of the queue
+        self._jobs.popleft()
+        texts, tokens = len(batch[0].prompts), head.tokens(batch[0].start)
+        while self._jobs:
+            job = self._jobs[0]
+            if job.future.cancelled():
+                self._skip_departed()
                 continue
-            live.append(job)
+            if (
+                job.request.normalize != head.request.normalize
+                or texts + job.left > self.max_batch_texts
+                or tokens + job.tokens(0) > self.max_batch_tokens
+            ):
+                break
+            batch.append(self._claim(self._jobs.popleft(), job.left))
+            texts, tokens = texts + len(job.request.texts), tokens + job.tokens(0)
+        return batch
+
+    def _claim(self, job: _Job, count: int) -> _Part:
+        """The next ``count`` texts of ``job``, off the queue's counts."""
+        part = _Part(job, job.taken, job.taken + count)
+        job.taken = part.stop
+        self._queued_texts -= count
+        self._queued_tokens -= job.tokens(part.start, part.stop)
+        return part
+
+    def _skip_departed(self) -> None:
+        """Drop the jobs at the head of the queue whose clients have left; their texts not
+        yet embedded are counted as abandoned."""
+        while self._jobs and self._jobs[0].future.cancelled():
+            job = self._jobs.popleft()
+            left = job.left
+            self._claim(job, left)
+            if self._on_abandoned is not None:
+                self._on_abandoned(left)
+
+    def _drop(self, job: _Job) -> None:
+        """Take ``job`` off the queue, if any of it is still there (it failed)."""
+        with self._wakeup:
+            if job in self._jobs:
+                self._jobs.remove(job)
+                self._claim(job, job.left)
+
+    def _process(self, batch: list[_Part]) -> None:
+        """Embed the batch's live parts in one engine call, then answer each finished job.
+        A request's own fault (an :class:`InBedderError`) fails that batch's requests alone;
+        anything else is a bug, and reaches :meth:`_run`."""
+        live = [part for part in batch if not part.job.future.cancelled()]
+        gone = sum(part.stop - part.start for part in batch if part.job.future.cancelled())
+        if gone and self._on_abandoned is not None:
+            self._on_abandoned(gone)
         if not live:
             return
-        pieces, embedded = self._embed_slices(live)
+        prompts = [part.prompts for part in live]
+        try:
+            vectors = self.engine.embed_encoded(prompts, normalize=live[0].job.request.normalize)
+        except InBedderError as exc:  # these texts' fault: their requests alone fail
+            logger.info("embedding %d texts failed: %s", sum(len(p) for p in prompts), exc)
+            self._count(prompts)
+            for part in live:
+                self._drop(part.job)
+                _deliver(part.job, exc)
+            return
+        self._count(prompts)
+        for part, matrix in zip(live, vectors, strict=True):
+            job = part.job
+            job.done.append(matrix)
+            if part.stop == len(job.request.texts):
+                whole = job.done[0] if len(job.done) == 1 else np.concatenate(job.done)
+                _deliver(job, EmbedResult(whole, job.request.prompts.tokens))
+
+    def _count(self, prompts: list[EncodedPrompts]) -> None:
+        """Metrics: a batch of ``len(prompts)`` requests reached the model with its distinct texts."""
         if self._on_batch is not None:
-            self._on_batch(len(live), embedded)
-        for job, parts in zip(live, pieces, strict=True):
-            failed = next((part for part in parts if isinstance(part, InBedderError)), None)
-            if failed is not None:
-                _deliver(job, failed)
-                continue
-            vectors = np.concatenate([part for part in parts if isinstance(part, np.ndarray)])
-            if job.request.normalize:
-                vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-            _deliver(job, EmbedResult(vectors.astype(np.float32, copy=False), job.tokens))
-
-    def _embed_slices(self, jobs: list[_Job]) -> tuple[list[list[np.ndarray | InBedderError]], int]:
-        """Each job's vectors, as pieces in order, and how many texts reached the model.
-
-        The jobs' prompts are embedded ``max_batch_texts`` at a time (a large request is
-        cut across slices); between slices the work stops when every client has left, or
-        when a stopping server abandons its queue (those pieces then hold the error).
-        """
-        pieces: list[list[np.ndarray | InBedderError]] = [[] for _ in jobs]
-        embedded = skipped = 0
-        for slice_ in self._slices(jobs):
-            parts = [part for _, part in slice_]
-            stop = self._interruption(jobs)
-            if stop is not None:
-                skipped += sum(len(part) for part in parts)
-                outcomes: list[np.ndarray | InBedderError] = [stop] * len(parts)
-            else:
-                embedded += len({text for part in parts for text in part.texts})
-                try:
-                    outcomes = list(self.engine.embed_encoded(parts, normalize=False))
-                except InBedderError as exc:  # these texts' fault: their requests alone fail
-                    logger.info("embedding %d texts failed: %s", sum(len(part) for part in parts), exc)
-                    outcomes = [exc] * len(parts)
-            for (job_index, _), outcome in zip(slice_, outcomes, strict=True):
-                pieces[job_index].append(outcome)
-        if self._on_abandoned is not None and skipped and not self._abandoning:
-            self._on_abandoned(skipped)  # every client left mid-way
-        return pieces, embedded
-
-    def _slices(self, jobs: list[_Job]) -> list[list[tuple[int, EncodedPrompts]]]:
-        """(job index, part of its prompts) in slices of at most ``max_batch_texts`` texts."""
-        slices: list[list[tuple[int, EncodedPrompts]]] = [[]]
-        room = self.max_batch_texts
-        for index, job in enumerate(jobs):
-            prompts, start = job.request.prompts, 0
-            while start < len(prompts):
-                if room == 0:
-                    slices.append([])
-                    room = self.max_batch_texts
-                stop = min(len(prompts), start + room)
-                slices[-1].append((index, prompts.part(start, stop)))
-                room -= stop - start
-                start = stop
-        return slices
-
-    def _interruption(self, jobs: list[_Job]) -> InBedderError | None:
-        """Why the rest of ``jobs``' work must not run, or None."""
-        if self._abandoning:
-            return ServerClosingError("the server is shutting down; retry on another replica")
-        if all(job.future.cancelled() for job in jobs):
-            return ServerClosingError("every client of this batch has disconnected")
-        return None
+            self._on_batch(len(prompts), len({text for part in prompts for text in part.texts}))
 
 
 def _deliver(job: _Job, outcome: EmbedResult | Exception) -> None:

@@ -42,6 +42,12 @@ __all__ = [
 ROUTE_PATHS = (
     *("/v1/embeddings", "/v1/models", "/embed", "/", "/{name}/embed", "/{name}"),
     *("/health", "/info", "/metrics", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"),
+    *(
+        "/docs/swagger-ui-bundle.js",
+        "/docs/swagger-ui.css",
+        "/docs/favicon.png",
+        "/redoc/redoc.standalone.js",
+    ),
 )
 #: Names that are paths of the server's own endpoints (``POST /<name>/embed`` serves a name).
 RESERVED_NAMES = tuple(sorted({path.split("/")[1] for path in ROUTE_PATHS} - {"", "{name}"}))

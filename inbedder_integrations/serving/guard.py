@@ -24,6 +24,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .config import ServeConfig
+from .docs_page import DOCS_PATHS
 from .metrics import ServerMetrics
 from .responses import ApiError
 
@@ -31,8 +32,9 @@ __all__ = ["DISCONNECTED", "OPEN_ROUTES", "OTHER", "Guard"]
 
 logger = logging.getLogger(__name__)
 
-#: Routes anyone may call, by method and path: a load balancer's health check carries no key.
-OPEN_ROUTES = frozenset({("GET", "/health"), ("HEAD", "/health")})
+#: Routes anyone may call, by method and path: a load balancer's health check carries no key,
+#: and a browser none for the documentation pages, their files and the schema (docs/serving.md).
+OPEN_ROUTES = frozenset((method, path) for path in ("/health", *DOCS_PATHS) for method in ("GET", "HEAD"))
 #: The metrics label of a path that no route serves.
 OTHER = "other"
 #: The metrics status of a request whose client went away before its answer.
