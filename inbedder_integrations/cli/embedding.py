@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..errors import InvalidArgumentError
+from ..errors import InputNotFoundError, InvalidArgumentError
 from ..jsonl import read_jsonl, read_lines
 from .options import CACHE_DEFAULT, Commands, add_command, add_model_options, engine_from_args, positive
 
@@ -30,14 +31,17 @@ __all__ = [
 
 
 def iter_texts(source: str) -> Iterator[str]:
-    """One text per line (.txt or stdin ``-``), or the ``text`` field of each JSONL row, lazily.
+    """One text per line (.txt, stdin ``-`` or any readable file such as a pipe), or the ``text``
+    field of each JSONL row, lazily.
 
-    A missing file is reported now, before any model is loaded; a bad JSONL row
+    A missing file or a folder is reported now, before any model is loaded; a bad JSONL row
     when it is reached (:func:`~inbedder_integrations.jsonl.read_jsonl` names its line).
     """
     path = Path(source)
-    if source != "-" and not path.is_file():
-        raise FileNotFoundError(f"--input {source!r}: no such file")
+    if source != "-" and not path.exists():
+        raise InputNotFoundError(f"--input {source!r}: no such file")
+    if source != "-" and path.is_dir():
+        raise InvalidArgumentError(f"--input {source!r} is a folder: give a .txt or .jsonl file, or -")
     if path.suffix == ".jsonl":
         return (row["text"] for row in read_jsonl(path, text_fields=["text"]))
     return read_lines(source)
@@ -63,16 +67,46 @@ def cmd_embed(args: argparse.Namespace) -> None:
     output = None if args.output in (None, "-") else Path(args.output)
     if output is not None:
         _check_output(output, args.input)
-    texts = iter_texts(args.input)
+    total = count_texts(args.input)  # a bad row of a file fails here, before the model loads
+    texts = _not_empty(iter_texts(args.input), args.input)
     engine = engine_from_args(args)
     chunks = engine.embed_stream(
         texts, args.instruction, normalize=not args.no_normalize, batch_size=args.batch_size
     )
     with contextlib.ExitStack() as stack:
         partial = stack.enter_context(_replaced_at_end(output)) if output is not None else None
-        count = _write_vectors(chunks, args.instruction, partial, engine.dim, progress=args.progress)
+        count = _write_vectors(
+            chunks, args.instruction, partial, engine.dim, progress=args.progress, total=total
+        )
     if output is not None:
         print(f"wrote {count} x {engine.dim} embeddings to {output}", file=sys.stderr)
+
+
+def count_texts(source: str) -> int | None:
+    """The texts of a file, every one read now (so a bad JSONL row or a line that is not UTF-8
+    fails before the model loads, naming its line); None for stdin, a pipe or a device."""
+    path = Path(source)
+    if source == "-" or not path.is_file():
+        return None
+    if path.suffix == ".jsonl":
+        return sum(1 for _ in read_jsonl(path, text_fields=["text"]))
+    count = 0
+    with path.open("rb") as handle:
+        for count, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InvalidArgumentError(f"{source}:{count}: not UTF-8; convert it first") from None
+    return count
+
+
+def _not_empty(texts: Iterator[str], source: str) -> Iterator[str]:
+    """``texts`` with its first one read now: an input with none is refused before the model loads."""
+    first = next(texts, None)
+    if first is None:
+        where = "stdin" if source == "-" else repr(source)
+        raise InvalidArgumentError(f"--input {where} has no texts (it is empty): nothing to embed")
+    return itertools.chain([first], texts)
 
 
 def _check_output(output: Path, source: str) -> None:
@@ -113,11 +147,12 @@ def _write_vectors(
     dim: int,
     *,
     progress: bool,
+    total: int | None = None,
 ) -> int:
     """JSONL rows to ``path`` (stdout when None), or one .npy matrix; returns the row count."""
     arrays: list[np.ndarray] = []
     count = 0
-    with contextlib.ExitStack() as stack, tqdm(disable=not progress, unit="text") as bar:
+    with contextlib.ExitStack() as stack, tqdm(total=total, disable=not progress, unit="text") as bar:
         handle = None
         if path is None:
             handle = sys.stdout

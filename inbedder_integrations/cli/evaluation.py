@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..clustering import CLUSTER_METHODS
-from ..errors import InvalidArgumentError
+from ..errors import InputNotFoundError, InvalidArgumentError
 from .options import (
     Commands,
     add_command,
@@ -116,6 +116,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
     if args.card and args.suites:  # the card's evaluation is replaced whole: a part would lose the rest
         raise SystemExit("--card records a whole report; run it without --suites")
+    if args.card and not Path(args.card).is_dir():
+        raise InputNotFoundError(f"--card {args.card!r}: no such folder (a trained model's output)")
     logging.basicConfig(format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("inbedder_integrations.evaluation").setLevel(logging.INFO)
     started = time.monotonic()

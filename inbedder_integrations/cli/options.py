@@ -10,7 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ..engine.checkpoints import KNOWN_CHECKPOINTS
+from ..engine.hub import check_local_reference
 from ..engine.settings import POOLING_MODES
+from ..errors import InvalidArgumentError
+from ..validation import validate_instruction
 
 if TYPE_CHECKING:
     from ..engine import InBedder
@@ -29,6 +32,7 @@ __all__ = [
     "add_store_options",
     "cache_given",
     "cache_setting",
+    "check_arguments",
     "chroma_client",
     "engine_from_args",
     "instructed_corpus",
@@ -170,6 +174,25 @@ def cache_setting(args: argparse.Namespace) -> str | bool:
 
     check_cache_path(args.cache_path)
     return False if args.cache is False else (args.cache_path or True)
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """What every command's arguments can get wrong, checked before any file is read or model
+    loaded: a model or adapter path that is not there, an empty instruction or query."""
+    model = getattr(args, "model", None)
+    if model not in (None, DEFAULT_MODEL):
+        check_local_reference(model)
+    for option in ("adapter", "init_adapter"):
+        adapter = getattr(args, option, None)
+        if adapter not in (None, "auto", NO_ADAPTER, DEFAULT_MODEL):
+            check_local_reference(adapter, "adapter")
+    for option in ("instruction", "query_instruction"):
+        given = getattr(args, option, None)
+        for instruction in [given] if isinstance(given, str) else given or []:
+            validate_instruction(instruction, f"--{option.replace('_', '-')}")
+    query = getattr(args, "query", None)
+    if isinstance(query, str) and not query.strip():
+        raise InvalidArgumentError(f"the query must be non-empty text, got {query!r}")
 
 
 def engine_from_args(args: argparse.Namespace, **overrides: Any) -> InBedder:

@@ -8,7 +8,12 @@ import math
 import sys
 from pathlib import Path
 
+from ..engine.hub import looks_like_path
+from ..errors import InputNotFoundError
 from .options import Commands, add_command, positive
+
+#: Suffixes that name a local data file, never a hub dataset id.
+DATA_SUFFIXES = (".json", ".jsonl", ".gz", ".csv", ".parquet", ".txt")
 
 __all__ = ["add_data_command", "add_train_command", "cmd_data_build", "cmd_train"]
 
@@ -133,9 +138,22 @@ def add_train_command(commands: Commands) -> None:
     training.add_argument("--seed", type=int, default=0)
 
 
+def check_data_file(option: str, value: str) -> None:
+    """Refuse a data file that is not there, before the Hub is asked for a dataset of that name."""
+    path = Path(value).expanduser()
+    if not path.exists() and (looks_like_path(value) or path.suffix in DATA_SUFFIXES):
+        raise InputNotFoundError(
+            f"{option} {value!r}: no such file ({path.absolute()}); give an alpaca-style"
+            " JSON/JSONL(.gz) file, or a hub dataset id like 'org/name'"
+        )
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     from ..training.train import TrainConfig, train
 
+    check_data_file("--data", args.data)
+    if args.replay is not None:
+        check_data_file("--replay", args.replay)
     config = TrainConfig(
         data=args.data,
         output_dir=args.output,
