@@ -11,6 +11,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -184,8 +185,13 @@ def cmd_info(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(details, indent=2))
         return
-    for key, value in details.items():
-        print(f"{key:>11}: {value}")
+    print("\n".join(info_lines(details)))
+
+
+def info_lines(details: dict[str, object]) -> list[str]:
+    """``key: value`` rows, the keys right-aligned to the longest one (so every colon lines up)."""
+    width = max((len(key) for key in details), default=0)
+    return [f"{key:>{width}}: {value}" for key, value in details.items()]
 
 
 def add_cache_command(commands: Commands) -> None:
@@ -208,7 +214,31 @@ def cmd_cache(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(details, indent=2))
         return
-    print(f"{details['path']}: {details['vectors']} vectors, {details['file_bytes'] / 1e6:.1f} MB on disk")
-    print(f"limit {details['max_bytes'] / 1e6:.0f} MB; the least recently used vectors go first")
+    print("\n".join(cache_lines(details)))
+
+
+def cache_lines(details: dict[str, Any]) -> list[str]:
+    """What ``cache info`` prints.  The size is the database's pages in use, which counts vectors
+    still in the write-ahead log (a file that another process holds open looks almost empty)."""
+    stored = max(details["used_bytes"], details["file_bytes"])
+    lines = [
+        f"{details['path']}: {_count(details['vectors'], 'vector')}"
+        f" ({human_bytes(details['vector_bytes'])} of vectors), {human_bytes(stored)} in the database",
+        f"limit {human_bytes(details['max_bytes'])}; the least recently used vectors go first",
+    ]
     for model in details["models"]:
-        print(f"  {model['fingerprint']}: {model['vectors']} vectors, {model['instructions']} instructions")
+        counts = f"{_count(model['vectors'], 'vector')}, {_count(model['instructions'], 'instruction')}"
+        lines.append(f"  {model['fingerprint']}: {counts}")
+    return lines
+
+
+def human_bytes(count: int) -> str:
+    """``count`` bytes in the largest unit that keeps it >= 1 (decimal: 1 KB = 1000 B)."""
+    for unit, size in (("GB", 10**9), ("MB", 10**6), ("KB", 10**3)):
+        if count >= size:
+            return f"{count / size:.1f} {unit}"
+    return f"{count} B"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
