@@ -53,7 +53,12 @@ def add_embed_command(commands: Commands) -> None:
     embed.add_argument("--instruction", required=True, help="the question asked of every text")
     embed.add_argument("--input", default="-", help=".txt (one text per line), .jsonl ('text' field) or -")
     embed.add_argument("--output", default=None, help="out.npy or out.jsonl; default: JSONL on stdout")
-    embed.add_argument("--batch-size", type=positive, default=None)
+    embed.add_argument(
+        "--batch-size",
+        type=positive,
+        default=None,
+        help="texts per forward pass at most (default: the engine's 32, fewer for long texts)",
+    )
     embed.add_argument("--no-normalize", action="store_true", help="keep raw (unnormalised) vectors")
     embed.add_argument("--progress", action="store_true", help="show a progress bar")
     add_model_options(embed)
@@ -176,7 +181,7 @@ def _write_vectors(
 
 def add_info_command(commands: Commands) -> None:
     info = add_command(commands, "info", cmd_info, help="model, fingerprint, dim, dtype, device")
-    info.add_argument("--json", action="store_true")
+    info.add_argument("--json", action="store_true", help="print JSON instead of aligned rows")
     add_model_options(info)
 
 
@@ -196,7 +201,9 @@ def info_lines(details: dict[str, object]) -> list[str]:
 
 def add_cache_command(commands: Commands) -> None:
     cache = add_command(commands, "cache", cmd_cache, help="the on-disk embedding cache: info or clear")
-    cache.add_argument("action", choices=["info", "clear"])
+    cache.add_argument(
+        "action", choices=["info", "clear"], help="info: what is stored and its size; clear: delete vectors"
+    )
     cache.add_argument("--fingerprint", default=None, help="clear: only this model's vectors")
     cache.add_argument("--cache-path", default=None, help=f"default: {CACHE_DEFAULT}")
     cache.add_argument("--json", action="store_true", help="info: print JSON")

@@ -27,6 +27,7 @@ __all__ = [
     "CACHE_DEFAULT",
     "VERBOSE_HELP",
     "Commands",
+    "HelpFormatter",
     "add_command",
     "add_model_options",
     "add_store_options",
@@ -54,11 +55,25 @@ VERBOSE_HELP = (
 )
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """``--help`` shows every option's default: appended as ``(default: X)`` unless the help
+    already says it, or there is none to show (None: "not given", whose help says what that means;
+    a flag's False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        silent = default is None or default is False or default is argparse.SUPPRESS or default == []
+        if silent or not action.option_strings or "default" in text.lower():
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def add_command(
     commands: Commands, name: str, run: Callable[[argparse.Namespace], None], **kwargs: Any
 ) -> argparse.ArgumentParser:
     """A subcommand that runs ``run``; it also takes ``--verbose`` after its name."""
-    parser = commands.add_parser(name, **kwargs)
+    parser = commands.add_parser(name, formatter_class=HelpFormatter, **kwargs)
     parser.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
     parser.set_defaults(run=run)
     return parser
@@ -210,7 +225,7 @@ def add_store_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("chroma")
     group.add_argument("--path", default="chroma", help="embedded Chroma folder (default: ./chroma)")
     group.add_argument("--host", default=None, help="a `chroma run` server instead of --path")
-    group.add_argument("--port", type=port_number, default=8000)
+    group.add_argument("--port", type=port_number, default=8000, help="the Chroma server's port, with --host")
 
 
 def chroma_client(args: argparse.Namespace, *, existing: bool = False) -> ClientAPI:

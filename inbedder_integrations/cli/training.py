@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..engine.hub import looks_like_path
 from ..errors import InputNotFoundError
-from .options import Commands, add_command, positive
+from .options import Commands, HelpFormatter, add_command, positive
 
 #: Suffixes that name a local data file, never a hub dataset id.
 DATA_SUFFIXES = (".json", ".jsonl", ".gz", ".csv", ".parquet", ".txt")
@@ -35,7 +35,7 @@ def _fraction(value: str) -> float:
 
 
 def add_data_command(commands: Commands) -> None:
-    data = commands.add_parser("data", help="training data").add_subparsers(
+    data = commands.add_parser("data", help="training data", formatter_class=HelpFormatter).add_subparsers(
         dest="data_command", required=True
     )
     build = add_command(data, "build", cmd_data_build, help="build the offline short-answer QA set")
@@ -48,7 +48,7 @@ def add_data_command(commands: Commands) -> None:
     )
     build.add_argument("--synthetic-posts", type=positive, default=3000, help="composed personal posts")
     build.add_argument("--synthetic-briefs", type=positive, default=6000, help="composed news briefs")
-    build.add_argument("--seed", type=int, default=0)
+    build.add_argument("--seed", type=int, default=0, help="seeds the samples, phrasings and shuffles")
     build.add_argument(
         "--wide",
         action="store_true",
@@ -92,22 +92,34 @@ def add_train_command(commands: Commands) -> None:
     )
     training.add_argument("--data", required=True, help="alpaca-style JSON/JSONL(.gz) or a hub dataset id")
     training.add_argument("--output", required=True, help="folder for the adapter (or model) and its card")
-    training.add_argument("--model", default="default")
+    training.add_argument(
+        "--model",
+        default="default",
+        help="the base model: a hub id, a folder, or 'default' (the default: SmolLM2-135M)",
+    )
     training.add_argument("--full", action="store_true", help="full fine-tuning instead of LoRA")
-    training.add_argument("--lora-r", type=positive, default=16)
-    training.add_argument("--lora-alpha", type=positive, default=32)
+    training.add_argument("--lora-r", type=positive, default=16, help="LoRA rank")
+    training.add_argument("--lora-alpha", type=positive, default=32, help="LoRA scaling (alpha / r)")
     training.add_argument(
         "--lora-target-modules", nargs="+", default=["all-linear"], help="module names, or all-linear"
     )
     training.add_argument(
         "--save-dtype", default="float32", choices=["float32", "bfloat16"], help="dtype of the saved weights"
     )
-    training.add_argument("--epochs", type=float, default=1.0)
-    training.add_argument("--max-steps", type=int, default=-1)
-    training.add_argument("--lr", type=float, default=2e-4)
-    training.add_argument("--batch-size", type=positive, default=8)
-    training.add_argument("--max-length", type=positive, default=256)
-    training.add_argument("--max-rows", type=positive, default=None)
+    training.add_argument(
+        "--epochs", type=float, default=1.0, help="passes over the data (fractions allowed)"
+    )
+    training.add_argument(
+        "--max-steps", type=int, default=-1, help="stop after N optimiser steps; -1: run --epochs"
+    )
+    training.add_argument("--lr", type=float, default=2e-4, help="peak learning rate (cosine schedule)")
+    training.add_argument("--batch-size", type=positive, default=8, help="rows per step")
+    training.add_argument(
+        "--max-length", type=positive, default=256, help="tokens per prompt; only the text is cut"
+    )
+    training.add_argument(
+        "--max-rows", type=positive, default=None, help="only the first N rows (default: all)"
+    )
     training.add_argument("--families", nargs="+", default=None, help="train on these question families only")
     training.add_argument(
         "--lora-layers", type=positive, default=None, help="LoRA on the top N blocks only (faster on a CPU)"
@@ -130,12 +142,16 @@ def add_train_command(commands: Commands) -> None:
         default=None,
         help="bf16 autocast (default: where the hardware runs it natively)",
     )
-    training.add_argument("--gradient-checkpointing", action="store_true")
-    training.add_argument("--logging-steps", type=positive, default=10)
+    training.add_argument(
+        "--gradient-checkpointing", action="store_true", help="less memory for more compute"
+    )
+    training.add_argument("--logging-steps", type=positive, default=10, help="log the loss every N steps")
     training.add_argument(
         "--save-steps", type=positive, default=100, help="checkpoint every N steps (a rerun resumes)"
     )
-    training.add_argument("--seed", type=int, default=0)
+    training.add_argument(
+        "--seed", type=int, default=0, help="seeds LoRA's start, the data order and samples"
+    )
 
 
 def check_data_file(option: str, value: str) -> None:
