@@ -17,6 +17,7 @@ from .options import (
     non_negative,
     positive,
 )
+from .progress import progress_bar
 
 if TYPE_CHECKING:
     from ..evaluation.heldout import EvalSizes
@@ -123,7 +124,9 @@ def cmd_eval(args: argparse.Namespace) -> None:
     started = time.monotonic()
     sizes = _eval_sizes(args)
     data = load_eval_data(args.split, sizes)
-    report = offline_report(_eval_embedders(args), data, args.suites)
+    embedders = _eval_embedders(args)
+    with progress_bar("eval", "suite") as advance:
+        report = offline_report(embedders, data, args.suites, progress=advance)
     settings = {
         "split": args.split,
         "splits_file": SPLITS_PATH.name,
