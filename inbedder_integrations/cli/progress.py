@@ -13,14 +13,16 @@ from contextlib import contextmanager
 from typing import Any
 
 from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
-__all__ = ["progress_bar", "training_bar"]
+__all__ = ["logging_redirect_tqdm", "progress_bar", "training_bar"]
 
 
 @contextmanager
 def progress_bar(desc: str, unit: str) -> Iterator[Callable[[int, int], None]]:
     """A ``progress(done, total)`` callback that draws one bar (its total may be set late)."""
-    with tqdm(total=None, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True) as bar:
+    bar = tqdm(total=None, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True)
+    with logging_redirect_tqdm(), bar:  # log lines print above the bar, not through it
 
         def advance(done: int, total: int) -> None:
             if bar.total != total:

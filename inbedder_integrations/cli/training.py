@@ -11,7 +11,7 @@ from pathlib import Path
 from ..engine.hub import looks_like_path
 from ..errors import InputNotFoundError
 from .options import Commands, HelpFormatter, add_command, positive
-from .progress import progress_bar, training_bar
+from .progress import logging_redirect_tqdm, progress_bar, training_bar
 
 #: Suffixes that name a local data file, never a hub dataset id.
 DATA_SUFFIXES = (".json", ".jsonl", ".gz", ".csv", ".parquet", ".txt")
@@ -256,7 +256,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     )
     logging.basicConfig(format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("inbedder_integrations.training").setLevel(logging.INFO)
-    result = train(config, callbacks=[training_bar()])
+    with logging_redirect_tqdm():  # log lines print above the bar, not through it
+        result = train(config, callbacks=[training_bar()])
     losses = (
         f"loss {result.losses[0]:.4g} -> {result.losses[-1]:.4g}"
         if result.losses
