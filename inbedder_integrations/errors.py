@@ -14,11 +14,14 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "HubUnreachableError",
     "InBedderError",
+    "InputNotFoundError",
     "InvalidArgumentError",
     "InvalidTypeError",
     "MissingError",
     "MissingExtraError",
+    "ModelNotFoundError",
     "UntrustedConfigError",
     "VectorError",
     "missing_extra",
@@ -70,3 +73,17 @@ class UntrustedConfigError(InBedderError, PermissionError):
 class VectorError(InBedderError, ValueError):
     """Vectors that cannot be right (wrong count or width, non-finite, not unit length when they
     should be), from a model or a server: refused before anyone stores or compares them."""
+
+
+class ModelNotFoundError(InBedderError, FileNotFoundError):
+    """A model or adapter the caller named is neither a local folder or file nor a repo on the
+    Hugging Face Hub; the message names it and says what to give instead."""
+
+
+class HubUnreachableError(ModelNotFoundError, ConnectionError):
+    """A hub id that is not in the local Hugging Face cache, while the Hub cannot be reached
+    (offline, a proxy, ``HF_HUB_OFFLINE=1``): the message names the id and the way out."""
+
+
+class InputNotFoundError(InBedderError, FileNotFoundError):
+    """An input file the caller named (texts, training data) does not exist."""

@@ -448,11 +448,14 @@ def test_train_flags_reach_the_config(tmp_path, monkeypatch):
 
     seen = []
 
-    def fake_train(config):
+    def fake_train(config, callbacks=()):
         seen.append(config)
         return train_module.TrainResult(config.output_dir, 0)
 
     monkeypatch.setattr(train_module, "train", fake_train)
+    monkeypatch.chdir(tmp_path)  # the CLI refuses data files that are not there
+    Path("d.jsonl").write_text(json.dumps(ROW) + "\n")
+    Path("r.jsonl").write_text(json.dumps(ROW) + "\n")
     common = ["train", "--data", "d.jsonl", "--output", str(tmp_path)]
     main([*common, "--init-adapter", "default", "--lora-layers", "10", "--replay", "r.jsonl",
           "--replay-fraction", "0.25", "--bf16", "--save-steps", "7", "--logging-steps", "3",

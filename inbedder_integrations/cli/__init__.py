@@ -18,7 +18,7 @@ from ..version import __version__
 from .embedding import add_cache_command, add_embed_command, add_info_command, iter_texts
 from .evaluation import _eval_embedders as _eval_embedders
 from .evaluation import add_cluster_command, add_eval_command
-from .options import VERBOSE_HELP, Commands
+from .options import VERBOSE_HELP, Commands, HelpFormatter, check_arguments
 from .serve import add_serve_command
 from .store import add_collections_command, add_index_command, add_search_command
 from .training import add_data_command, add_train_command
@@ -51,7 +51,9 @@ COMMANDS: tuple[Callable[[Commands], None], ...] = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="inbedder", description="Instruction-following text embeddings.")
+    parser = argparse.ArgumentParser(
+        prog="inbedder", description="Instruction-following text embeddings.", formatter_class=HelpFormatter
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -84,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     with quiet_libraries(args.verbose):
         try:
+            check_arguments(args)  # before any command reads a file or loads a model
             args.run(args)
         except Exception as exc:
             if not _one_line(exc):

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..clustering import CLUSTER_METHODS
-from ..errors import InvalidArgumentError
+from ..errors import InputNotFoundError, InvalidArgumentError
 from .options import (
     Commands,
     add_command,
@@ -17,6 +17,7 @@ from .options import (
     non_negative,
     positive,
 )
+from .progress import progress_bar
 
 if TYPE_CHECKING:
     from ..evaluation.heldout import EvalSizes
@@ -116,12 +117,16 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
     if args.card and args.suites:  # the card's evaluation is replaced whole: a part would lose the rest
         raise SystemExit("--card records a whole report; run it without --suites")
+    if args.card and not Path(args.card).is_dir():
+        raise InputNotFoundError(f"--card {args.card!r}: no such folder (a trained model's output)")
     logging.basicConfig(format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("inbedder_integrations.evaluation").setLevel(logging.INFO)
     started = time.monotonic()
     sizes = _eval_sizes(args)
     data = load_eval_data(args.split, sizes)
-    report = offline_report(_eval_embedders(args), data, args.suites)
+    embedders = _eval_embedders(args)
+    with progress_bar("eval", "suite") as advance:
+        report = offline_report(embedders, data, args.suites, progress=advance)
     settings = {
         "split": args.split,
         "splits_file": SPLITS_PATH.name,

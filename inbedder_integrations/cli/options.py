@@ -10,7 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ..engine.checkpoints import KNOWN_CHECKPOINTS
+from ..engine.hub import check_local_reference
 from ..engine.settings import POOLING_MODES
+from ..errors import InvalidArgumentError
+from ..validation import validate_instruction
 
 if TYPE_CHECKING:
     from ..engine import InBedder
@@ -24,11 +27,13 @@ __all__ = [
     "CACHE_DEFAULT",
     "VERBOSE_HELP",
     "Commands",
+    "HelpFormatter",
     "add_command",
     "add_model_options",
     "add_store_options",
     "cache_given",
     "cache_setting",
+    "check_arguments",
     "chroma_client",
     "engine_from_args",
     "instructed_corpus",
@@ -50,11 +55,25 @@ VERBOSE_HELP = (
 )
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """``--help`` shows every option's default: appended as ``(default: X)`` unless the help
+    already says it, or there is none to show (None: "not given", whose help says what that means;
+    a flag's False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        silent = default is None or default is False or default is argparse.SUPPRESS or default == []
+        if silent or not action.option_strings or "default" in text.lower():
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def add_command(
     commands: Commands, name: str, run: Callable[[argparse.Namespace], None], **kwargs: Any
 ) -> argparse.ArgumentParser:
     """A subcommand that runs ``run``; it also takes ``--verbose`` after its name."""
-    parser = commands.add_parser(name, **kwargs)
+    parser = commands.add_parser(name, formatter_class=HelpFormatter, **kwargs)
     parser.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
     parser.set_defaults(run=run)
     return parser
@@ -172,6 +191,25 @@ def cache_setting(args: argparse.Namespace) -> str | bool:
     return False if args.cache is False else (args.cache_path or True)
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """What every command's arguments can get wrong, checked before any file is read or model
+    loaded: a model or adapter path that is not there, an empty instruction or query."""
+    model = getattr(args, "model", None)
+    if model not in (None, DEFAULT_MODEL):
+        check_local_reference(model)
+    for option in ("adapter", "init_adapter"):
+        adapter = getattr(args, option, None)
+        if adapter not in (None, "auto", NO_ADAPTER, DEFAULT_MODEL):
+            check_local_reference(adapter, "adapter")
+    for option in ("instruction", "query_instruction"):
+        given = getattr(args, option, None)
+        for instruction in [given] if isinstance(given, str) else given or []:
+            validate_instruction(instruction, f"--{option.replace('_', '-')}")
+    query = getattr(args, "query", None)
+    if isinstance(query, str) and not query.strip():
+        raise InvalidArgumentError(f"the query must be non-empty text, got {query!r}")
+
+
 def engine_from_args(args: argparse.Namespace, **overrides: Any) -> InBedder:
     """The engine every model option asks for (and the cache), with ``overrides`` on top."""
     from ..engine import InBedder
@@ -187,7 +225,7 @@ def add_store_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("chroma")
     group.add_argument("--path", default="chroma", help="embedded Chroma folder (default: ./chroma)")
     group.add_argument("--host", default=None, help="a `chroma run` server instead of --path")
-    group.add_argument("--port", type=port_number, default=8000)
+    group.add_argument("--port", type=port_number, default=8000, help="the Chroma server's port, with --host")
 
 
 def chroma_client(args: argparse.Namespace, *, existing: bool = False) -> ClientAPI:

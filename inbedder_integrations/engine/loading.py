@@ -18,12 +18,13 @@ from typing import Any, Literal
 
 import torch
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, ModelNotFoundError
 from ..paths import cache_root
 from ..quiet import quiet_libraries
 from .checkpoints import KNOWN_CHECKPOINTS, hub_snapshot
 from .conversion import companion_file, converted_gguf, converted_pickles
 from .digests import folder_digest
+from .hub import check_local_reference, hub_errors
 from .weights import (
     ALLOW_PICKLE_HINT,
     CONVERTIBLE_PICKLE,
@@ -116,7 +117,7 @@ def resolve_source(
     path = Path(model).expanduser()
     if path.suffix == ".gguf":
         if not path.is_file():
-            raise FileNotFoundError(f"GGUF file not found: {path}")
+            raise ModelNotFoundError(f"model {model!r}: GGUF file not found ({path.absolute()})")
         return _gguf_source(path, display_name=path.stem)
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -127,7 +128,9 @@ def resolve_source(
         return _folder_source(path, name, digest, allow_pickle=allow_pickle)
     if path.exists():
         raise InvalidArgumentError(f"{path} is neither a model folder nor a .gguf file")
-    return _hub_source(model, revision, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
+    check_local_reference(model)  # a path that is not there: say so, rather than ask the Hub
+    with hub_errors(model, "model", revision):
+        return _hub_source(model, revision, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle)
 
 
 def _folder_source(folder: Path, name: str, digest: str, *, allow_pickle: bool) -> ModelSource:
@@ -393,12 +396,14 @@ def _adapter_folder(adapter: str, *, allow_pickle: bool) -> Path:
     path = Path(adapter).expanduser()
     if path.is_dir():
         return path
-    if path.exists() or adapter.startswith((".", "/", "~")):
-        raise FileNotFoundError(f"adapter {adapter} is not a folder")
+    if path.exists():
+        raise ModelNotFoundError(f"adapter {adapter!r} is not a folder")
+    check_local_reference(adapter, "adapter")
     from huggingface_hub import snapshot_download
 
     patterns = ["adapter_config.json", "*.safetensors"] + (["*.bin"] if allow_pickle else [])
-    return Path(snapshot_download(adapter, allow_patterns=patterns))
+    with hub_errors(adapter, "adapter"):
+        return Path(snapshot_download(adapter, allow_patterns=patterns))
 
 
 def resolve_adapter(model: str, adapter: str | None) -> str | None:

@@ -408,18 +408,31 @@ def check_suites(names: Sequence[str]) -> None:
 
 
 def offline_report(
-    embedders: Sequence[Embedder], data: EvalData, suites: Sequence[str] | None = None
+    embedders: Sequence[Embedder],
+    data: EvalData,
+    suites: Sequence[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, dict[str, dict[str, Any]]]:
-    """Every offline suite (or only ``suites``) for every embedder on the same split, texts and triplets."""
+    """Every offline suite (or only ``suites``) for every embedder on the same split, texts and triplets.
+
+    ``progress(done, total)``: called after each (embedder, suite) run (the CLI's bar)."""
     check_suites(suites or ())
-    runs = _suites(data)
+    runs = {suite: run for suite, run in _suites(data).items() if not suites or suite in suites}
     report: dict[str, dict[str, dict[str, Any]]] = {}
+    total = len(embedders) * len(runs)
+    if progress is not None:
+        progress(0, total)
     for embedder in embedders:
         report[embedder.name] = {}
         for suite, run in runs.items():
-            if suites and suite not in suites:
-                continue
             started = time.monotonic()
             report[embedder.name][suite] = run(embedder)
             log.info("%s, %s split, %s: %.0f s", embedder.name, data.split, suite, time.monotonic() - started)
+            if progress is not None:
+                progress(_done(report), total)
     return report
+
+
+def _done(report: dict[str, dict[str, dict[str, Any]]]) -> int:
+    """(embedder, suite) runs finished so far."""
+    return sum(len(suites) for suites in report.values())

@@ -29,7 +29,7 @@ import logging
 import random
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ from .leakage import LeakageIndex, evaluation_texts, leaking_rows
 from .questions import about_question, questions_for
 from .sources import SourceText
 
-__all__ = ["QARow", "build_dataset", "clean_answer", "clean_rows"]
+__all__ = ["BuildProgress", "QARow", "build_dataset", "clean_answer", "clean_rows"]
 
 logger = logging.getLogger(__name__)
 
@@ -257,6 +257,48 @@ def drop_leaks(rows: list[QARow]) -> tuple[list[QARow], int]:
     return kept, len(leaking)
 
 
+#: ``progress(done, total)``: how far a build is, in units of about one real text's labelling each
+#: (labelling is most of the time; the steps after it share as many units again).
+BuildProgress = Callable[[int, int], None]
+
+
+class _Steps:
+    """Reports a build's progress to a caller's callback (nothing, and no cost, without one)."""
+
+    STAGES_AFTER_LABELLING = 6
+
+    def __init__(self, progress: BuildProgress | None) -> None:
+        self.progress, self.done, self.total, self.stage = progress, 0, 0, 0
+
+    def start(self, real_texts: int) -> None:
+        self.total = 2 * max(real_texts, 1)
+        self._report()
+
+    def counting(self, texts: Iterable[SourceText], every: int = 64) -> Iterator[str]:
+        """The texts' strings, one unit reported per text as the labeller reads them."""
+        for count, text in enumerate(texts, start=1):
+            if count % every == 0:
+                self.done = count
+                self._report()
+            yield text.text
+
+    def labelled(self) -> None:
+        self.done = self.total // 2
+        self._report()
+
+    def step(self, name: str) -> None:
+        """One of the stages after labelling is done (each an equal share of the rest)."""
+        self.stage += 1
+        share = self.total - self.total // 2
+        self.done = self.total // 2 + share * self.stage // self.STAGES_AFTER_LABELLING
+        logger.info("data build: %s", name)
+        self._report()
+
+    def _report(self) -> None:
+        if self.progress is not None:
+            self.progress(min(self.done, self.total), self.total)
+
+
 def build_dataset(
     output: Path,
     *,
@@ -269,27 +311,67 @@ def build_dataset(
     wide: bool = False,
     max_family_share: float = wide_build.MAX_FAMILY_SHARE,
     max_real_texts: int | None = None,
+    progress: BuildProgress | None = None,
 ) -> dict[str, Any]:
     """Write the QA set as JSONL plus ``<output>.provenance.json``; return the provenance.
 
     ``wide``: also ask the span and judgement families (:mod:`.families`), no family over
-    ``max_family_share`` of the rows. ``max_real_texts``: a seeded sample of the real texts (tests).
+    ``max_family_share`` of the rows. ``max_real_texts``: a seeded sample of the real texts (tests,
+    ``--quick``).  ``progress``: called as the build advances (the library itself stays quiet).
     """
-    rng = random.Random(seed)
+    rng, steps = random.Random(seed), _Steps(progress)
     texts, files = real_texts()
     if max_real_texts is not None and max_real_texts < len(texts):
         texts = random.Random(seed).sample(texts, max_real_texts)
+    steps.start(len(texts))
     logger.info("labelling %d real texts (spaCy, VADER)", len(texts))
     entities, labels = wide_build.label_texts(texts) if wide else (None, [])
     real = list(texts)
+    if entities is None:
+        entities = labellers.entity_labels(steps.counting(texts))
     answerers = add_labeller_answers(texts, rng, entities)
+    steps.labelled()
     texts += synthetic_texts(synthetic_messages, synthetic_posts, seed, synthetic_briefs)
+    steps.step("composed the synthetic texts")
+    rows, leaking_inputs, forbidden = _selected_rows(
+        texts, real, answerers, labels, steps,
+        rng=rng, seed=seed, wide=wide, per_family=per_family, max_family_share=max_family_share,
+    )  # fmt: skip
+    write_rows(output, rows)
+    provenance = describe(output, rows, files, seed, command, leaking_inputs, per_family)
+    if wide:
+        provenance["max_family_share"] = max_family_share
+        provenance["families"] = len(provenance["rows_by_family"])
+        provenance["held_out_instructions_dropped"] = forbidden
+    Path(f"{output}.provenance.json").write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")
+    steps.step("wrote the rows")
+    return provenance
+
+
+def _selected_rows(
+    texts: list[SourceText],
+    real: list[SourceText],
+    answerers: dict[int, dict[str, str]],
+    labels: list[dict[str, str]],
+    steps: _Steps,
+    *,
+    rng: random.Random,
+    seed: int,
+    wide: bool,
+    per_family: int,
+    max_family_share: float,
+) -> tuple[list[QARow], int, dict[str, int]]:
+    """The build's middle: every question's row, cleaned, without leaks, capped and balanced;
+    with the count of leaking inputs dropped and (wide) the held-out wordings dropped."""
     rows = rows_for(texts, answerers, rng)
     wide_rng = random.Random(seed + 1)  # the older families' rows stay as a narrow build makes them
     if wide:
         rows += wide_build.wide_rows(real, labels, wide_rng, QARow)
+    steps.step("asked the questions")
     rows = clean_rows(rows)
+    steps.step("cleaned the answers")
     rows, leaking_inputs = drop_leaks(rows)
+    steps.step("dropped the rows that share text with an evaluation")
     topic_cap = int(MAX_TOPIC_ANSWER_SHARE * family_size("topic", per_family))
     rows = cap_topic_answers(rows, topic_cap, rng)
     if wide:
@@ -299,14 +381,8 @@ def build_dataset(
     if wide:
         rows, forbidden = drop_forbidden(rows)
         rows = wide_build.cap_families(rows, max_family_share, wide_rng)
-    write_rows(output, rows)
-    provenance = describe(output, rows, files, seed, command, leaking_inputs, per_family)
-    if wide:
-        provenance["max_family_share"] = max_family_share
-        provenance["families"] = len(provenance["rows_by_family"])
-        provenance["held_out_instructions_dropped"] = forbidden
-    Path(f"{output}.provenance.json").write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")
-    return provenance
+    steps.step("balanced the families")
+    return rows, leaking_inputs, forbidden
 
 
 def drop_forbidden(rows: list[QARow]) -> tuple[list[QARow], dict[str, int]]:

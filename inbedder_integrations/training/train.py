@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,12 +121,13 @@ class PaddingCollator:
 # --------------------------------------------------------------------------- training
 
 
-def train(config: TrainConfig) -> TrainResult:
+def train(config: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult:
     """Run training; writes the model (or adapter) folder and a model card to ``output_dir``.
 
     Rerun with the same ``output_dir``, it resumes from the newest whole checkpoint (a damaged one is
     moved aside, see :mod:`.checkpoints`), whose weights win over ``init_adapter`` (that only seeds a
     run's first start).  Bad data and an init adapter that does not fit fail before training.
+    ``callbacks``: transformers ``TrainerCallback`` s (the CLI's bar) that replace its printing.
     """
     from transformers import Trainer, set_seed
 
@@ -154,8 +156,9 @@ def train(config: TrainConfig) -> TrainResult:
         args=_training_arguments(config, output_dir, len(examples), use_bf16),
         train_dataset=examples,  # pyright: ignore[reportArgumentType]  # a list is a map-style dataset
         data_collator=PaddingCollator(pad_id),
-        callbacks=[manifest_callback()],
+        callbacks=[manifest_callback(), *callbacks],
     )
+    _without_printing(trainer, callbacks)
     checkpoint = last_intact_checkpoint(output_dir / "checkpoints")
     first_step = checkpoint_step(checkpoint)
     clock = time.monotonic()
@@ -204,6 +207,15 @@ def _build_model(config: TrainConfig, source: Any) -> tuple[Any, Any, str]:
         )
     logger.info("%d trainable parameters", trainable)
     return tokenizer, model, kind
+
+
+def _without_printing(trainer: Any, callbacks: Sequence[Any]) -> None:
+    """A caller's own callbacks (a progress bar) replace transformers' bar and printed log dicts."""
+    if callbacks:
+        from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+        trainer.remove_callback(PrinterCallback)
+        trainer.remove_callback(ProgressCallback)
 
 
 def _trainable_parameters(model: Any) -> int:
