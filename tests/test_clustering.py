@@ -220,14 +220,20 @@ def test_a_cluster_whose_answers_all_differ_is_never_named_by_spelling():
     assert [len(call) for call in engine.calls] == [8, 1], "the members, then one cluster question"
 
 
-def test_the_cluster_question_counts_on_the_callers_bar():
+def test_each_answer_is_a_step_of_the_callers_job_and_its_total_stays():
     answers = ["Sport.", "The football", "", "Business", "business.", "Economy", "", " ", "\n"]
     engine = CannedAnswers(answers, about={"goal": "Sports", "album": ""})
-    with tqdm(total=0, disable=True) as bar:
+    steps: list[int] = []
+    name_clusters(
+        engine, TOY_TEXTS, blobs(3, per_centre=3), np.repeat(np.arange(3), 3), "Q?", progress=steps.append
+    )
+    assert sum(steps) == 9 + 2, "nine members and two cluster questions"
+    with tqdm(total=20, disable=True) as bar:
         name_clusters(
-            engine, TOY_TEXTS, blobs(3, per_centre=3), np.repeat(np.arange(3), 3), "Q?", progress=bar
-        )
-    assert bar.total == 9 + 2, "nine members and two cluster questions"
+            CannedAnswers(answers, about={"goal": "Sports", "album": ""}), TOY_TEXTS,
+            blobs(3, per_centre=3), np.repeat(np.arange(3), 3), "Q?", progress=bar,
+        )  # fmt: skip
+    assert bar.total == 20, "naming never moves the caller's total (the ETA depends on it)"
 
 
 def test_agreement_needs_several_members_a_share_and_no_tie():
@@ -321,7 +327,7 @@ def test_cluster_corpus_reads_the_cache_on_a_second_run(tmp_path, monkeypatch):
 def test_instructions_default_only_for_bbc():
     assert instructions_for("bbc", None) == list(BBC_INSTRUCTIONS)
     assert instructions_for("polarity", ["How does the writer feel?"]) == ["How does the writer feel?"]
-    with pytest.raises(ValueError, match="only bbc has default instructions"):
+    with pytest.raises(ValueError, match="only bbc and messages have default ones"):
         instructions_for("polarity", [])
 
 
