@@ -460,3 +460,15 @@ def test_clustering_recipe_writes_one_report_per_method(tmp_path):
         assert feeling in page and topic in page
     coordinates = [[r.coordinates for r in report.results] for report in reports.values()]
     assert coordinates[0] == coordinates[1], "both methods cluster the same vectors"
+
+
+def test_distinctive_words_are_whole_words():
+    """sklearn's default pattern cut "don't" into "don" and "we'll" into "ll"; those named clusters."""
+    texts_by_class = [
+        ["I don't want the parcel, we'll send it back.", "Don't charge me, we'll cancel the parcel."],
+        ["The customer's invoice is wrong.", "Fix the invoice on the customer\u2019s account."],
+    ]
+    words = distinctive_words(texts_by_class)
+    flat = {word for row in words for word in row}
+    assert not flat & {"don", "ll", "t", "s"}, words
+    assert "parcel" in words[0] and "customer" in words[1] and "invoice" in words[1], words

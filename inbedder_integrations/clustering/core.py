@@ -238,6 +238,10 @@ def job_steps(
     }
 
 
+def _draw(bar: tqdm, done: int) -> None:
+    bar.update(done - bar.n)
+
+
 class _Job:
     """The job's steps, done so far, against a fixed total: each stage ends at its own mark."""
 
@@ -302,7 +306,7 @@ def cluster_corpus(
         sample=sample,
     )
     with tqdm(total=sum(steps.values()), disable=not show_progress, unit="step", desc="cluster") as bar:
-        job = _Job(sum(steps.values()), progress or (lambda done, _total: bar.update(done - bar.n)))
+        job = _Job(sum(steps.values()), progress or (lambda done, _total: _draw(bar, done)))
         return _run(engine, corpus, instructions, missing, steps, job, embeddings, name=name, k=k,
                     method=method, seed=seed, sample=sample, k_rule=k_rule)  # fmt: skip
 

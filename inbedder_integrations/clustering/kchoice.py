@@ -85,7 +85,7 @@ def choose_k(
     candidates: dict[int, np.ndarray],
     silhouettes: dict[int, float],
     sample: Sequence[int] = (),
-    groups: Sequence[str] | None = None,
+    groups: Sequence[str | None] | None = None,
 ) -> KChoice:
     """Apply the rule above to fitted ``candidates`` (k -> assignments of every text).
 

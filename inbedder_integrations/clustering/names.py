@@ -125,7 +125,7 @@ def _word_counts(texts_by_class: Sequence[Sequence[str]]) -> tuple[list[str], sp
     from sklearn.feature_extraction.text import CountVectorizer
 
     documents = [" ".join(texts) for texts in texts_by_class]
-    vectorizer = CountVectorizer(analyzer=words_of)
+    vectorizer = CountVectorizer(analyzer=words_of)  # pyright: ignore[reportArgumentType]  # sklearn's stubs say str; it takes a callable
     try:
         counts = vectorizer.fit_transform(documents)
     except ValueError:  # no word left at all: every text is stop words, numbers or blank
@@ -338,8 +338,9 @@ def _nearest_members(
 
     The centroid is the mean of all members; ``askable`` (None: every text) limits who is asked.
     """
-    allowed = None if askable is None else np.zeros(len(assignments), dtype=bool)
-    if allowed is not None:
+    allowed = None
+    if askable is not None:
+        allowed = np.zeros(len(assignments), dtype=bool)
         allowed[list(askable)] = True
     nearest = {}
     for cluster_id in sorted(set(assignments.tolist())):
@@ -425,7 +426,12 @@ def name_clusters(
 def _advance_of(progress: Progress | Advance) -> Advance | None:
     """A step callback from a bar (its ``update``), a callback, or nothing."""
     if isinstance(progress, tqdm):
-        return progress.update
+        bar = progress
+
+        def advance(steps: int) -> None:
+            bar.update(steps)
+
+        return advance
     if callable(progress):
         return progress
     return None
