@@ -11,7 +11,8 @@ clusters against gold labels where there are any, and projects the vectors to
 and one self-contained HTML page.
 
 One job per module: :mod:`.corpora` loads texts, :mod:`.core` clusters and
-scores, :mod:`.names` names, :mod:`.report` renders.  Everything is importable
+scores, :mod:`.kchoice` chooses k, :mod:`.answers` asks (and caches) the model's
+answers, :mod:`.names` names, :mod:`.report` renders.  Everything is importable
 from here, as it was when this was one module.
 """
 
