@@ -220,14 +220,20 @@ def test_a_cluster_whose_answers_all_differ_is_never_named_by_spelling():
     assert [len(call) for call in engine.calls] == [8, 1], "the members, then one cluster question"
 
 
-def test_the_cluster_question_counts_on_the_callers_bar():
+def test_each_answer_is_a_step_of_the_callers_job_and_its_total_stays():
     answers = ["Sport.", "The football", "", "Business", "business.", "Economy", "", " ", "\n"]
     engine = CannedAnswers(answers, about={"goal": "Sports", "album": ""})
-    with tqdm(total=0, disable=True) as bar:
+    steps: list[int] = []
+    name_clusters(
+        engine, TOY_TEXTS, blobs(3, per_centre=3), np.repeat(np.arange(3), 3), "Q?", progress=steps.append
+    )
+    assert sum(steps) == 9 + 2, "nine members and two cluster questions"
+    with tqdm(total=20, disable=True) as bar:
         name_clusters(
-            engine, TOY_TEXTS, blobs(3, per_centre=3), np.repeat(np.arange(3), 3), "Q?", progress=bar
-        )
-    assert bar.total == 9 + 2, "nine members and two cluster questions"
+            CannedAnswers(answers, about={"goal": "Sports", "album": ""}), TOY_TEXTS,
+            blobs(3, per_centre=3), np.repeat(np.arange(3), 3), "Q?", progress=bar,
+        )  # fmt: skip
+    assert bar.total == 20, "naming never moves the caller's total (the ETA depends on it)"
 
 
 def test_agreement_needs_several_members_a_share_and_no_tie():
@@ -321,7 +327,7 @@ def test_cluster_corpus_reads_the_cache_on_a_second_run(tmp_path, monkeypatch):
 def test_instructions_default_only_for_bbc():
     assert instructions_for("bbc", None) == list(BBC_INSTRUCTIONS)
     assert instructions_for("polarity", ["How does the writer feel?"]) == ["How does the writer feel?"]
-    with pytest.raises(ValueError, match="only bbc has default instructions"):
+    with pytest.raises(ValueError, match="only bbc and messages have default ones"):
         instructions_for("polarity", [])
 
 
@@ -454,3 +460,15 @@ def test_clustering_recipe_writes_one_report_per_method(tmp_path):
         assert feeling in page and topic in page
     coordinates = [[r.coordinates for r in report.results] for report in reports.values()]
     assert coordinates[0] == coordinates[1], "both methods cluster the same vectors"
+
+
+def test_distinctive_words_are_whole_words():
+    """sklearn's default pattern cut "don't" into "don" and "we'll" into "ll"; those named clusters."""
+    texts_by_class = [
+        ["I don't want the parcel, we'll send it back.", "Don't charge me, we'll cancel the parcel."],
+        ["The customer's invoice is wrong.", "Fix the invoice on the customer\u2019s account."],
+    ]
+    words = distinctive_words(texts_by_class)
+    flat = {word for row in words for word in row}
+    assert not flat & {"don", "ll", "t", "s"}, words
+    assert "parcel" in words[0] and "customer" in words[1] and "invoice" in words[1], words

@@ -170,17 +170,26 @@ def add_cluster_command(commands: Commands) -> None:
         commands, "cluster", cmd_cluster, help="cluster a corpus under several instructions, with a report"
     )
     cluster.add_argument(
-        "corpus", help="bbc, polarity, lee_background, a folder of .txt/.md files, or a .jsonl file"
+        "corpus",
+        help="bbc, polarity, lee_background, messages, a folder of .txt/.md files, or a .jsonl file",
     )
     cluster.add_argument(
-        "--instruction", action="append", default=None, help="repeat for several (bbc has defaults)"
+        "--instruction",
+        action="append",
+        default=None,
+        help="repeat for several (bbc, messages have defaults)",
     )
     cluster.add_argument(
         "--limit", type=positive, default=None, help="a fixed random sample of this many texts"
     )
     cluster.add_argument(
-        "-k", type=int, default=None, help="clusters per instruction; default: by silhouette"
-    )
+        "-k", type=int, default=None,
+        help="clusters per instruction; default: chosen from the model's answers and the silhouette",
+    )  # fmt: skip
+    cluster.add_argument(
+        "--no-names", dest="names", action="store_false",
+        help="name clusters by their distinctive words only, without asking the model (faster)",
+    )  # fmt: skip
     cluster.add_argument("--method", choices=CLUSTER_METHODS, default="kmeans")
     cluster.add_argument(
         "--output", default="cluster-report", help="folder for the HTML, PNG, JSON, markdown"
@@ -190,22 +199,34 @@ def add_cluster_command(commands: Commands) -> None:
 
 
 def cmd_cluster(args: argparse.Namespace) -> None:
+    from tqdm.auto import tqdm
+
     from ..clustering import cluster_corpus, instructions_for, load_corpus, write_report
 
     instructions = instructions_for(args.corpus, args.instruction)
     corpus = load_corpus(args.corpus, limit=args.limit, seed=args.seed)
     print(f"{corpus.name}: {len(corpus.texts)} texts, {len(instructions)} instructions", flush=True)
-    report = cluster_corpus(
-        engine_from_args(args),
-        corpus,
-        instructions,
-        k=args.k,
-        method=args.method,
-        seed=args.seed,
-        show_progress=True,
-    )
+    engine = engine_from_args(args)
+    bar: tqdm | None = None
+
+    def progress(done: int, total: int) -> None:
+        """One bar for the whole job: the library gives its total, fixed, with the first step."""
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit="step", desc="cluster")
+        bar.update(done - bar.n)
+
+    try:
+        report = cluster_corpus(
+            engine, corpus, instructions, k=args.k, method=args.method, seed=args.seed,
+            name=args.names, progress=progress,
+        )  # fmt: skip
+    finally:
+        if bar is not None:
+            bar.close()
     paths = write_report(report, args.output)
     print(report.metrics_table())
+    print(report.labels_note())
     print(
         f"report: {paths['html']} (also {paths['png'].name}, {paths['json'].name}, {paths['markdown'].name})"
     )

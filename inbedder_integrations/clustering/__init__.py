@@ -11,18 +11,23 @@ clusters against gold labels where there are any, and projects the vectors to
 and one self-contained HTML page.
 
 One job per module: :mod:`.corpora` loads texts, :mod:`.core` clusters and
-scores, :mod:`.names` names, :mod:`.report` renders.  Everything is importable
+scores, :mod:`.kchoice` chooses k, :mod:`.answers` asks (and caches) the model's
+answers, :mod:`.names` names, :mod:`.report` renders.  Everything is importable
 from here, as it was when this was one module.
 """
 
-from . import core, corpora, names, report
+from . import answers, core, corpora, kchoice, names, report
+from .answers import *  # noqa: F403
 from .core import *  # noqa: F403  (each submodule's __all__ bounds what comes in)
 from .corpora import *  # noqa: F403
+from .kchoice import *  # noqa: F403
 from .names import *  # noqa: F403
 from .report import *  # noqa: F403
 
 __all__: list[str] = []
 __all__ += corpora.__all__
 __all__ += core.__all__
+__all__ += answers.__all__
+__all__ += kchoice.__all__
 __all__ += names.__all__
 __all__ += report.__all__

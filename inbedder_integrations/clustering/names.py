@@ -13,11 +13,13 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm.auto import tqdm
+
+from .answers import Advance, CachedAnswers
 
 if TYPE_CHECKING:
     from scipy import sparse
@@ -37,12 +39,14 @@ __all__ = [
     "TOKEN_PATTERN",
     "Cluster",
     "agreed_answer",
+    "answer_group_labels",
     "answer_groups",
     "class_tfidf",
     "cluster_name",
     "cluster_prompt",
     "distinctive_words",
     "name_clusters",
+    "words_of",
 ]
 
 logger = logging.getLogger(__name__)
@@ -53,8 +57,10 @@ NAME_WORDS = 3
 """c-TF-IDF words shown in a name after the top answer."""
 KEPT_WORDS = 5
 """c-TF-IDF words kept per cluster in :attr:`Cluster.words` and shown in the reports."""
-TOKEN_PATTERN = r"(?u)\b[^\W\d_]{2,}\b"
-"""Words of two or more letters: numbers ("000", "2004") name nothing a reader recognises."""
+TOKEN_PATTERN = r"(?u)\w+(?:['\u2019]\w+)*"
+"""Whole words, apostrophes inside them kept ("don't" is one word, never "don" and "t").  Of these,
+only words of two or more letters are counted (:func:`words_of`): numbers ("000", "2004") and words
+with digits name nothing a reader recognises, and contractions ("don't", "we'll") are stop words."""
 TITLES = frozenset({"mr", "mrs", "ms", "dr"})
 """Stop words beside sklearn's English list: titles come before names and name no subject."""
 MIN_LIFT = 2.0
@@ -85,6 +91,8 @@ class Cluster:
     answer_source: str = "none"
     """How the answer half of the name was chosen: ``agreement`` (members agree on it),
     ``cluster`` (they did not: the model was asked about the cluster as a whole) or ``none``."""
+    note: str = ""
+    """Why this cluster's answer half is shared with other clusters of the same clustering, if it is."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -93,15 +101,31 @@ class Cluster:
 # ---------------------------------------------------------------------- the words (c-TF-IDF)
 
 
+def words_of(text: str) -> list[str]:
+    """The whole words of ``text`` that can name something: lowercase, letters only, two or more.
+
+    Why whole words: sklearn's default pattern cut "don't" into "don" and "t" and
+    "we'll" into "we" and "ll", and "don" and "ll" then named clusters.  A possessive
+    counts as its word ("customer's" is "customer"); other contractions, stop words,
+    titles and words holding digits are dropped.
+    """
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    kept = []
+    for token in re.findall(TOKEN_PATTERN, text.lower().replace("\u2019", "'")):
+        word = token[:-2] if token.endswith("'s") else token
+        if len(word) >= 2 and word.isalpha() and word not in ENGLISH_STOP_WORDS and word not in TITLES:
+            kept.append(word)
+    return kept
+
+
 def _word_counts(texts_by_class: Sequence[Sequence[str]]) -> tuple[list[str], sparse.csr_matrix]:
     """Word counts per class (rows) over the vocabulary (columns), the classes' texts joined."""
     from scipy import sparse
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
+    from sklearn.feature_extraction.text import CountVectorizer
 
     documents = [" ".join(texts) for texts in texts_by_class]
-    vectorizer = CountVectorizer(
-        lowercase=True, stop_words=sorted(ENGLISH_STOP_WORDS | TITLES), token_pattern=TOKEN_PATTERN
-    )
+    vectorizer = CountVectorizer(analyzer=words_of)  # pyright: ignore[reportArgumentType]  # sklearn's stubs say str; it takes a callable
     try:
         counts = vectorizer.fit_transform(documents)
     except ValueError:  # no word left at all: every text is stop words, numbers or blank
@@ -227,6 +251,15 @@ def answer_groups(given_answers: Sequence[str]) -> list[tuple[str, int]]:
     """
     answers = [_normalise_answer(answer) for answer in given_answers]
     given = [answer for answer in answers if answer != NO_ANSWER]
+    members = _members(given)
+    groups = [(_group_label(forms), len(forms)) for forms in members.values()]
+    blank = len(answers) - len(given)
+    groups.sort(key=lambda group: -group[1])  # stable: first seen first among equals
+    return groups + ([(NO_ANSWER, blank)] if blank else [])
+
+
+def _members(given: Sequence[str]) -> dict[str, list[str]]:
+    """Normalised answers by group (the key of its most general member), in order first seen."""
     keys = list(dict.fromkeys(_answer_key(answer) for answer in given))
     parent = {key: key for key in keys}
     for key in sorted(keys, key=lambda k: (len(k.split()), keys.index(k))):
@@ -237,10 +270,18 @@ def answer_groups(given_answers: Sequence[str]) -> list[tuple[str, int]]:
     members: dict[str, list[str]] = {}
     for answer in given:
         members.setdefault(parent[_answer_key(answer)], []).append(answer)
-    groups = [(_group_label(forms), len(forms)) for forms in members.values()]
-    blank = len(answers) - len(given)
-    groups.sort(key=lambda group: -group[1])  # stable: first seen first among equals
-    return groups + ([(NO_ANSWER, blank)] if blank else [])
+    return members
+
+
+def answer_group_labels(given_answers: Sequence[str]) -> list[str | None]:
+    """Each answer's group label (as :func:`answer_groups` counts them), None for a blank answer.
+
+    Why: choosing k (:mod:`.kchoice`) treats the groups as the model's own labelling of the texts.
+    """
+    answers = [_normalise_answer(answer) for answer in given_answers]
+    members = _members([answer for answer in answers if answer != NO_ANSWER])
+    label_of = {form: _group_label(forms) for forms in members.values() for form in forms}
+    return [label_of.get(answer) for answer in answers]
 
 
 def _group_label(forms: Sequence[str]) -> str:
@@ -290,31 +331,30 @@ def cluster_prompt(examples: Sequence[str], words: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def _nearest_members(vectors: np.ndarray, assignments: np.ndarray, count: int) -> dict[int, list[int]]:
-    """Each cluster's ``count`` members nearest its centroid, nearest first: the ones asked and shown."""
+def _nearest_members(
+    vectors: np.ndarray, assignments: np.ndarray, count: int, askable: Sequence[int] | None = None
+) -> dict[int, list[int]]:
+    """Each cluster's ``count`` askable members nearest its centroid, nearest first: the ones asked.
+
+    The centroid is the mean of all members; ``askable`` (None: every text) limits who is asked.
+    """
+    allowed = None
+    if askable is not None:
+        allowed = np.zeros(len(assignments), dtype=bool)
+        allowed[list(askable)] = True
     nearest = {}
     for cluster_id in sorted(set(assignments.tolist())):
         members = np.flatnonzero(assignments == cluster_id)
-        order = np.argsort(-(vectors[members] @ vectors[members].mean(axis=0)), kind="stable")
+        centroid = vectors[members].mean(axis=0)
+        if allowed is not None:
+            members = members[allowed[members]]
+        order = np.argsort(-(vectors[members] @ centroid), kind="stable")
         nearest[cluster_id] = members[order[:count]].tolist()
     return nearest
 
 
-def _ask(
-    engine: InBedder,
-    texts: Sequence[str],
-    indices: Sequence[int],
-    instruction: str,
-    max_new_tokens: int,
-    progress: Progress,
-) -> dict[int, str]:
-    """The normalised answer of each text asked, by its index (one batched call)."""
-    if isinstance(progress, tqdm):  # a job's bar: these answers are steps of it too
-        progress.total = (progress.total or 0) + len(indices)
-        progress.refresh()
-    asked = [texts[i] for i in indices]
-    answers = engine.answer(asked, instruction, max_new_tokens=max_new_tokens, show_progress=progress)
-    return dict(zip(indices, (_normalise_answer(answer) for answer in answers), strict=True))
+def _examples(vectors: np.ndarray, assignments: np.ndarray) -> dict[int, list[int]]:
+    return _nearest_members(vectors, assignments, 3)
 
 
 def name_clusters(
@@ -326,21 +366,30 @@ def name_clusters(
     *,
     members_asked: int = 8,
     max_new_tokens: int = 8,
-    progress: Progress = False,
+    progress: Progress | Advance = False,
+    answers: CachedAnswers | None = None,
+    askable: Sequence[int] | None = None,
 ) -> list[Cluster]:
     """Name each cluster by the answer its members agree on and the words that set it apart.
 
-    Only the ``members_asked`` members nearest the centroid are asked, which keeps
-    naming cheap on large corpora; the c-TF-IDF words come from every member's
-    text.  Where the members do not agree (:func:`agreed_answer`), the model is
-    asked once about the cluster itself (:func:`cluster_prompt`; one batched call
-    for all such clusters).  With ``engine=None`` the name is the words alone.  The
-    three members nearest the centroid are the examples.  ``progress``: a bar for
-    the answers, or a job's bar they advance.
+    Only the ``members_asked`` members nearest the centroid are asked (of ``askable``,
+    when given: :func:`.core.cluster_corpus` passes the texts already answered to
+    choose k, so naming asks no member twice), which keeps naming cheap on large
+    corpora; the c-TF-IDF words come from every member's text.  Where the members
+    do not agree (:func:`agreed_answer`), the model is asked once about the cluster
+    itself (:func:`cluster_prompt`; one batched call for all such clusters).  With
+    ``engine=None`` the name is the words alone.  Answers go through ``answers``
+    (the engine's cache; a new :class:`.answers.CachedAnswers` when None).  The
+    three members nearest the centroid are the examples.  ``progress``: a bar
+    (or a callback taking a step count) that each answer advances; its total is
+    the caller's.  Names are unique within the clustering (:func:`_unique_names`).
     """
-    nearest = _nearest_members(vectors, assignments, members_asked)
+    nearest = _nearest_members(vectors, assignments, members_asked, askable)
     asked = [index for indices in nearest.values() for index in indices]
-    answer_of = {} if engine is None else _ask(engine, texts, asked, instruction, max_new_tokens, progress)
+    if engine is not None and answers is None:
+        answers = CachedAnswers(engine, max_new_tokens=max_new_tokens)
+    advance = _advance_of(progress)
+    answer_of = {} if answers is None else _ask(answers, texts, asked, instruction, advance)
     members = {cluster_id: np.flatnonzero(assignments == cluster_id) for cluster_id in nearest}
     words = distinctive_words([[texts[int(i)] for i in members[cluster_id]] for cluster_id in nearest])
     groups = {
@@ -348,18 +397,15 @@ def name_clusters(
         for cluster_id, indices in nearest.items()
     }
     chosen = {cluster_id: agreed_answer(found) for cluster_id, found in groups.items()}
+    examples = _examples(vectors, assignments)
     undecided = {
-        cluster_id: cluster_prompt([texts[i] for i in nearest[cluster_id][:3]], cluster_words)
+        cluster_id: cluster_prompt([texts[i] for i in examples[cluster_id]], cluster_words)
         for cluster_id, cluster_words in zip(nearest, words, strict=True)
         if chosen[cluster_id] is None
     }
-    about = (
-        {}
-        if engine is None
-        else _ask_about_clusters(engine, undecided, instruction, max_new_tokens, progress)
-    )
+    about = {} if answers is None else _ask_about_clusters(answers, undecided, instruction, advance)
     clusters = []
-    for (cluster_id, indices), cluster_words in zip(nearest.items(), words, strict=True):
+    for cluster_id, cluster_words in zip(nearest, words, strict=True):
         answer, source = _answer_half(chosen[cluster_id], about.get(cluster_id))
         name = cluster_name(answer, cluster_words, fallback=f"cluster {cluster_id}")
         logger.debug("cluster %d under %r: %r (%s)", cluster_id, instruction, name, source)
@@ -369,12 +415,79 @@ def name_clusters(
                 size=len(members[cluster_id]),
                 name=name,
                 answers=groups[cluster_id][:5],
-                examples=[texts[i] for i in indices[:3]],
+                examples=[texts[i] for i in examples[cluster_id]],
                 words=cluster_words,
                 answer_source=source,
             )
         )
-    return clusters
+    return _unique_names(clusters)
+
+
+def _advance_of(progress: Progress | Advance) -> Advance | None:
+    """A step callback from a bar (its ``update``), a callback, or nothing."""
+    if isinstance(progress, tqdm):
+        bar = progress
+
+        def advance(steps: int) -> None:
+            bar.update(steps)
+
+        return advance
+    if callable(progress):
+        return progress
+    return None
+
+
+def _ask(
+    answers: CachedAnswers,
+    texts: Sequence[str],
+    indices: Sequence[int],
+    instruction: str,
+    advance: Advance | None,
+) -> dict[int, str]:
+    """The normalised answer of each text asked, by its index (one batched call for those not cached)."""
+    given = answers.answer([texts[i] for i in indices], instruction, advance)
+    return dict(zip(indices, (_normalise_answer(answer) for answer in given), strict=True))
+
+
+def _answer_part(cluster: Cluster) -> str | None:
+    return None if cluster.answer_source == "none" else cluster.name.split(NAME_SEPARATOR)[0]
+
+
+def _unique_names(clusters: list[Cluster]) -> list[Cluster]:
+    """No two clusters of one clustering share a name, and each that shares an answer says why.
+
+    Why: under "Which country is this news about?" three of five BBC clusters were
+    all named "united kingdom": the model answers the same for all three, and the
+    vectors split them by something else (the topic).  Such clusters keep the
+    answer, show the words that none of the others sharing it shows, and a note
+    says so; identical names left after that are numbered.
+    """
+    by_answer: dict[str, list[int]] = {}
+    for position, cluster in enumerate(clusters):
+        answer = _answer_part(cluster)
+        if answer is not None:
+            by_answer.setdefault(answer, []).append(position)
+    renamed = list(clusters)
+    for answer, positions in by_answer.items():
+        if len(positions) < 2:
+            continue
+        note = (
+            f"{len(positions)} clusters share the answer {answer!r}: the model answers the same for "
+            "their texts, and their vectors part them by something else; their words tell them apart"
+        )
+        for position in positions:
+            others = {w for p in positions if p != position for w in clusters[p].words[:NAME_WORDS]}
+            own = [w for w in clusters[position].words if w not in others] or clusters[position].words
+            name = cluster_name(answer, own, fallback=f"cluster {clusters[position].id}")
+            renamed[position] = replace(clusters[position], name=name, note=note)
+    seen: Counter[str] = Counter(cluster.name for cluster in renamed)
+    numbered: Counter[str] = Counter()
+    for position, cluster in enumerate(renamed):
+        if seen[cluster.name] > 1:
+            numbered[cluster.name] += 1
+            note = cluster.note or f"{seen[cluster.name]} clusters got this name: numbered to tell them apart"
+            renamed[position] = replace(cluster, name=f"{cluster.name} ({numbered[cluster.name]})", note=note)
+    return renamed
 
 
 def _answer_half(agreed: str | None, about_cluster: str | None) -> tuple[str | None, str]:
@@ -387,13 +500,11 @@ def _answer_half(agreed: str | None, about_cluster: str | None) -> tuple[str | N
 
 
 def _ask_about_clusters(
-    engine: InBedder, prompts: dict[int, str], instruction: str, max_new_tokens: int, progress: Progress
+    answers: CachedAnswers, prompts: dict[int, str], instruction: str, advance: Advance | None
 ) -> dict[int, str]:
     """The model's normalised answer about each undecided cluster, by cluster id (one batched call)."""
     if not prompts:
         return {}
     ids = list(prompts)
-    answers = _ask(
-        engine, [prompts[c] for c in ids], list(range(len(ids))), instruction, max_new_tokens, progress
-    )
-    return {cluster_id: answers[number] for number, cluster_id in enumerate(ids)}
+    given = _ask(answers, [prompts[c] for c in ids], list(range(len(ids))), instruction, advance)
+    return {cluster_id: given[number] for number, cluster_id in enumerate(ids)}
