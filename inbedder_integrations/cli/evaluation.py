@@ -190,11 +190,15 @@ def add_cluster_command(commands: Commands) -> None:
         "--no-names", dest="names", action="store_false",
         help="name clusters by their distinctive words only, without asking the model (faster)",
     )  # fmt: skip
-    cluster.add_argument("--method", choices=CLUSTER_METHODS, default="kmeans")
+    cluster.add_argument(
+        "--method", choices=CLUSTER_METHODS, default="kmeans", help="the clustering algorithm"
+    )
     cluster.add_argument(
         "--output", default="cluster-report", help="folder for the HTML, PNG, JSON, markdown"
     )
-    cluster.add_argument("--seed", type=int, default=0)
+    cluster.add_argument(
+        "--seed", type=int, default=0, help="the --limit sample and the clustering's random start"
+    )
     add_model_options(cluster)
 
 
