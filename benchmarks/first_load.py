@@ -64,7 +64,7 @@ def cpu_name() -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "results" / "first_load.json")
     args = parser.parse_args()
