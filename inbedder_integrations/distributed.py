@@ -308,6 +308,34 @@ def index_with_ray(
     after a failure skips what is stored.  ``follow_symlinks``: read links in a
     folder corpus that lead outside it (skipped by default, with a warning).
     """
+    instructions, queries = _checked_arguments(
+        name, instructions, query_instructions, actors, batch_size, cpus_per_actor, gpus_per_actor
+    )
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    settings = _CorpusSettings(
+        name, host, port, model, dict(model_kwargs or {}), cache, retry or RetryPolicy()
+    )
+    resources: dict[str, Any] = {"num_cpus": cpus_per_actor, "num_gpus": gpus_per_actor}
+    started = time.perf_counter()
+    _prepare_collections(settings, instructions, queries, resources)
+    dataset = read_corpus(source, follow_symlinks=follow_symlinks)
+    results = _index_batches(dataset, settings, instructions, actors, batch_size, resources)
+    written, documents = _totals(results, instructions)
+    return RayIndexResult(written, documents, time.perf_counter() - started, actors)
+
+
+def _checked_arguments(
+    name: str,
+    instructions: Sequence[str],
+    query_instructions: Mapping[str, str] | None,
+    actors: int,
+    batch_size: int,
+    cpus_per_actor: float,
+    gpus_per_actor: float,
+) -> tuple[list[str], dict[str, str]]:
+    """The instructions and their query instructions, once every argument is checked: a bad
+    one fails here, in the driver, before Ray starts."""
     instructions = validate_instructions(instructions)
     queries = InstructedCorpus.query_instructions_for(instructions, query_instructions)
     positive_int("actors", actors)
@@ -315,35 +343,44 @@ def index_with_ray(
     if cpus_per_actor <= 0 or gpus_per_actor < 0:
         raise InvalidArgumentError("need cpus_per_actor > 0 and gpus_per_actor >= 0")
     collection_name(name, instructions[0])  # a bad corpus name fails here, not in a worker
-    model_kwargs = dict(model_kwargs or {})
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    settings = _CorpusSettings(name, host, port, model, model_kwargs, cache, retry or RetryPolicy())
-    started = time.perf_counter()
-    # Create (or check) the collections once, before any actor starts, in a worker shaped
-    # like the actors: their fingerprint (dtype "auto" resolves per device) is what gets
-    # recorded, a mismatch fails here, and the driver never loads the model.
-    error = ray.get(
-        _ensure_collections.options(num_cpus=cpus_per_actor, num_gpus=gpus_per_actor).remote(
-            settings, instructions, queries
-        )
-    )
+    return instructions, queries
+
+
+def _prepare_collections(
+    settings: _CorpusSettings, instructions: list[str], queries: dict[str, str], resources: dict[str, Any]
+) -> None:
+    """Create (or check) the collections once, before any actor starts, in a worker shaped
+    like the actors: their fingerprint (dtype "auto" resolves per device) is what gets
+    recorded, a mismatch fails here, and the driver never loads the model."""
+    error = ray.get(_ensure_collections.options(**resources).remote(settings, instructions, queries))
     if error:
         raise _rebuilt(error)
-    results = (
-        read_corpus(source, follow_symlinks=follow_symlinks)
-        .map_batches(
-            _CorpusIndexer,
-            fn_constructor_args=(settings, instructions),
-            batch_size=batch_size,
-            batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(size=actors),
-            runtime_env={"env_vars": {"OMP_NUM_THREADS": str(max(1, int(cpus_per_actor)))}},
-            num_cpus=cpus_per_actor,
-            num_gpus=gpus_per_actor,
-        )
-        .take_all()
-    )
+
+
+def _index_batches(
+    dataset: ray.data.Dataset,
+    settings: _CorpusSettings,
+    instructions: list[str],
+    actors: int,
+    batch_size: int,
+    resources: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """Every batch through the actor pool: one result row per batch and instruction."""
+    threads = str(max(1, int(resources["num_cpus"])))
+    return dataset.map_batches(
+        _CorpusIndexer,
+        fn_constructor_args=(settings, instructions),
+        batch_size=batch_size,
+        batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=actors),
+        runtime_env={"env_vars": {"OMP_NUM_THREADS": threads}},
+        **resources,
+    ).take_all()
+
+
+def _totals(results: list[dict[str, Any]], instructions: list[str]) -> tuple[dict[str, int], int]:
+    """Rows written per instruction and documents read, or the first batch's error (raised
+    once every other batch is indexed)."""
     errors = [row["error"] for row in results if row["error"]]
     if errors:
         note = (
@@ -357,4 +394,4 @@ def index_with_ray(
         written[str(row["instruction"])] += int(row["written"])
         if row["instruction"] == instructions[0]:
             documents += int(row["documents"])
-    return RayIndexResult(written, documents, time.perf_counter() - started, actors)
+    return written, documents

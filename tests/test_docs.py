@@ -3,6 +3,7 @@ in the docs is rendered from docs/performance.json."""
 
 from __future__ import annotations
 
+import ast
 import re
 import runpy
 import shutil
@@ -28,6 +29,27 @@ def test_page_snippets_run(page, tmp_path, monkeypatch):
     namespace: dict[str, object] = {"__name__": f"docs_{page}"}
     for number, block in enumerate(blocks, start=1):
         exec(compile(block, f"{page}[block {number}]", "exec"), namespace)
+
+
+@pytest.mark.slow
+def test_readme_corpus_snippet_runs_on_its_own(tmp_path, monkeypatch):
+    """Each README snippet is read (and copied) alone: the corpus one defines its own texts."""
+    monkeypatch.chdir(tmp_path)
+    blocks = python_blocks(DOCS.parent / "README.md")
+    (corpus_block,) = [block for block in blocks if "InstructedCorpus" in block]
+    namespace: dict[str, object] = {"__name__": "docs_readme_corpus"}
+    exec(compile(corpus_block, "README.md[corpus]", "exec"), namespace)
+    hits = namespace["hits"]
+    assert isinstance(hits, list) and len(hits) == 1
+
+
+def test_engine_md_shows_what_answer_returns(engine):
+    """The answer engine.md prints is what today's code returns (fp32, the session's engine)."""
+    page = (DOCS / "engine.md").read_text(encoding="utf-8")
+    call = re.search(r"engine\.answer\((\[.*?\]), (\".*?\")\)\n# (\[.*?\])\n", page)
+    assert call, 'engine.md has no `engine.answer([...], "...")` line followed by `# [...]`'
+    texts, question, shown = (ast.literal_eval(group) for group in call.groups())
+    assert engine.answer(texts, question) == shown
 
 
 # --------------------------------------------------------------------------- performance figures
