@@ -167,3 +167,17 @@ def test_tokenizer_files_count_in_the_folder_fingerprint(tmp_path: Path, bert_to
     assert cut != before
     (folder / "merges.txt").write_text("#version: 0.2\nt h\n", encoding="utf-8")
     assert loading.folder_digest(folder) not in (before, cut)
+
+
+def test_a_cuda_device_on_a_machine_without_one_is_refused_before_any_load():
+    """torch alone says only "Torch not compiled with CUDA enabled" (an AssertionError) once the
+    weights are read; the engine names the device and what to use instead, before loading."""
+    import torch
+
+    from inbedder_integrations import InBedder
+    from inbedder_integrations.arguments import DeviceUnavailableError
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU: the refusal is for machines without one")
+    with pytest.raises(DeviceUnavailableError, match=r"device='cuda'.*device='cpu'"):
+        InBedder.from_pretrained("./no/such/folder", device="cuda")

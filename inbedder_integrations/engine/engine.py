@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..arguments import check_device
 from ..cache import EmbeddingCache, shared_cache
 from ..errors import InBedderError, InvalidArgumentError, InvalidTypeError, positive_int
 from ..shared import empty_accelerator_cache
@@ -157,6 +158,7 @@ class InBedder:
         known = resolve_checkpoint(model, checkpoint)
         positive_int("batch_size", batch_size)
         positive_int("max_batch_tokens", max_batch_tokens)
+        check_device(device)
         loaded = get_loaded_model(
             model, revision=revision, adapter=adapter, dtype=dtype, device=device,
             trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, kind=_known_kind(known),
