@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # what type checkers read; _HOMES below is what runs
     from .errors import InBedderError as InBedderError
     from .langchain import InBedderEmbeddings as InBedderEmbeddings
     from .llama_index import InBedderEmbedding as InBedderEmbedding
+    from .mteb import InBedderMTEB as InBedderMTEB
     from .shared import clear as clear
 
 
@@ -37,6 +38,7 @@ _HOMES = {
     ".errors": ("InBedderError",),
     ".langchain": ("InBedderEmbeddings",),
     ".llama_index": ("InBedderEmbedding",),
+    ".mteb": ("InBedderMTEB",),
     ".shared": ("clear",),
 }
 
