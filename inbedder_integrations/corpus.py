@@ -13,7 +13,7 @@ import os
 import re
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -154,14 +154,16 @@ class InstructedCorpus:
         client: ClientAPI,
         name: str,
         *,
-        model: str = "default",
+        model: str | EmbedderSpec = "default",
         model_kwargs: dict[str, Any] | None = None,
         cache: EmbeddingCache | str | Path | bool = True,
         retry: RetryPolicy = RetryPolicy(),
         query_server: str | None = None,
         api_key_env_var: str | None = None,
     ) -> None:
-        """``cache``: where :meth:`index` keeps computed vectors (True: the default
+        """``model``: a model name (with its load options, ``model_kwargs``), or an
+        :class:`~inbedder_integrations.spec.EmbedderSpec` of one (its instructions are unused: each
+        collection has its own).  ``cache``: where :meth:`index` keeps computed vectors (True: the default
         file, see :mod:`inbedder_integrations.cache`; False: none), so re-indexing
         seen texts, or indexing them into a second store, costs a lookup.
         ``retry``: how long indexing waits for a Chroma server that stops answering.
@@ -170,6 +172,13 @@ class InstructedCorpus:
         it must serve each collection's instruction, and its fingerprint and query
         instruction must be the collection's (its key: ``$api_key_env_var``)."""
         collection_name(name, "validate")  # fail early on a bad corpus name
+        if isinstance(model, EmbedderSpec):
+            if model.served or model_kwargs is not None:
+                raise InvalidArgumentError(
+                    "a corpus embeds its documents with a local model: give a spec of a model (with "
+                    "its model_kwargs, and no model_kwargs= besides), and query_server= for queries"
+                )
+            model, model_kwargs = model.model, dict(model.model_kwargs)
         self.client, self.name, self.model = client, name, model
         self.model_kwargs = dict(model_kwargs or {})
         self.cache = cache
@@ -242,7 +251,7 @@ class InstructedCorpus:
         corpus = self._validated(documents)
         holders = Holders.of(corpus, cleanup, source_key)
         # The corpus's model embeds every instruction at once (searching through a query server needs none).
-        engine = EmbedderSpec(self.model, model_kwargs=self.model_kwargs).load_engine(cache=self.cache)
+        engine = self.spec.load_engine(cache=self.cache)
         collections = {q: self.ensure_collection(q, queries.get(q)) for q in instructions}
         result = SyncResult(dict.fromkeys(instructions, 0), dict.fromkeys(instructions, 0), {})
         with tqdm(total=len(corpus), disable=not show_progress, unit="doc", desc=self.name[:40]) as bar:
@@ -361,11 +370,16 @@ class InstructedCorpus:
     def _server_function(self, instruction: str) -> InBedderEmbeddingFunction:
         return InBedderEmbeddingFunction.from_spec(self.embedder_spec(instruction))
 
+    @property
+    def spec(self) -> EmbedderSpec:
+        """The corpus's model and load options, as a spec (without instructions)."""
+        return EmbedderSpec(self.model, model_kwargs=self.model_kwargs)
+
     def embedder_spec(self, instruction: str, query_instruction: str | None = None) -> EmbedderSpec:
         """What this corpus embeds ``instruction``'s texts with: its model and load options, or,
         with a ``query_server``, the name under which that server serves ``instruction``."""
         if self.query_server is None:
-            return EmbedderSpec(self.model, instruction, query_instruction, self.model_kwargs)
+            return replace(self.spec, instruction=instruction, query_instruction=query_instruction)
         key = os.environ.get(self.api_key_env_var) if self.api_key_env_var else None
         return EmbedderSpec(
             instruction=instruction,

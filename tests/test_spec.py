@@ -146,3 +146,21 @@ def test_one_backoff_schedule() -> None:
     assert list(Backoff(3, 0.1, 0.15).tries()) == [(1, 0.1), (2, 0.15), (3, 0.0)]
     with pytest.raises(InvalidArgumentError, match="first_delay"):
         Backoff(first_delay=-1)
+
+
+def test_a_corpus_takes_a_spec_of_its_model(tmp_path) -> None:
+    from inbedder_integrations.corpus import InstructedCorpus, connect
+
+    client = connect(tmp_path)
+    corpus = InstructedCorpus(client, "specced", model=EmbedderSpec("default", TOPIC, model_kwargs=FLOAT32))
+    assert (corpus.model, corpus.model_kwargs) == ("default", FLOAT32)
+    assert corpus.spec == EmbedderSpec("default", model_kwargs=FLOAT32), (
+        "no instruction: each collection has its own"
+    )
+    assert corpus.embedder_spec(TOPIC, QUERY) == EmbedderSpec("default", TOPIC, QUERY, FLOAT32)
+    with pytest.raises(InvalidArgumentError, match="local model"):
+        InstructedCorpus(
+            client, "served", model=EmbedderSpec(server_url="http://127.0.0.1:1", served_name="t")
+        )
+    with pytest.raises(InvalidArgumentError, match="no model_kwargs= besides"):
+        InstructedCorpus(client, "twice", model=EmbedderSpec(), model_kwargs=FLOAT32)
