@@ -13,7 +13,6 @@ hashed the dtype) open too.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -51,10 +50,8 @@ __all__ = [
 ]
 
 
-logger = logging.getLogger(__name__)
-
 EMBEDDING_FUNCTION_NAME = "inbedder"
-_CONFIG_KEYS = {"model", "instruction", "query_instruction", "model_kwargs", "fingerprint", "dim"}
+_CONFIG_KEYS = {*CONFIG_KEYS, "fingerprint", "dim"}
 #: What must match between a persisted config and a requested one: anything else would mix vectors.
 _GUARDED_FIELDS = ("instruction", "query_instruction", "dim", "fingerprint")
 

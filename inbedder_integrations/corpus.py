@@ -8,7 +8,6 @@ restarting, network blip) are retried with exponential backoff.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import warnings
@@ -78,7 +77,6 @@ _BASE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,200}[A-Za-z0-9]$")
 #: Errors that mean "the server did not answer", not "the server said no": worth retrying.
 _TRANSIENT_ERRORS = (httpx.TransportError, ConnectionError)
 
-logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
@@ -97,6 +95,8 @@ class RetryPolicy(Backoff):
     """
 
     def call(self, what: str, operation: Callable[[], T]) -> T:
+        """``operation()`` (``what`` asked of Chroma), tried again while Chroma does not answer;
+        :class:`ChromaUnavailableError` once the attempts are spent."""
         return retry_call(self, "Chroma", what, operation, _TRANSIENT_ERRORS, _unavailable)
 
 
