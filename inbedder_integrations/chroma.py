@@ -13,8 +13,8 @@ hashed the dtype) open too.
 
 from __future__ import annotations
 
-import logging
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .arguments import adapter_arguments
@@ -28,7 +28,7 @@ from .errors import (
 )
 from .instructed import build_embedder
 from .local import InstructedEmbedder
-from .trust import API_KEY_ENV, check_persisted_options, check_persisted_server
+from .spec import CONFIG_KEYS, EmbedderSpec, check_config_shape
 
 if TYPE_CHECKING:
     from .remote import RemoteEmbedder
@@ -51,10 +51,8 @@ __all__ = [
 ]
 
 
-logger = logging.getLogger(__name__)
-
 EMBEDDING_FUNCTION_NAME = "inbedder"
-_CONFIG_KEYS = {"model", "instruction", "query_instruction", "model_kwargs", "fingerprint", "dim"}
+_CONFIG_KEYS = {*CONFIG_KEYS, "fingerprint", "dim"}
 #: The constructor's arguments that :func:`adapter_arguments` sees, and Chroma's names for them
 #: (``SentenceTransformerEmbeddingFunction`` takes ``model_name``, ``device``, ``normalize_embeddings``).
 _ARGUMENTS = (
@@ -185,51 +183,56 @@ class InBedderEmbeddingFunction(EmbeddingFunction[Documents]):
     def dim(self) -> int:
         return self.embedder.dim
 
+    @property
+    def spec(self) -> EmbedderSpec:
+        """What this function embeds with, as a value: its instructions as its embedder has them
+        (a server's own, for a served one) and never its key, only the key's variable."""
+        return EmbedderSpec(
+            model=self.model,
+            instruction=self.embedder.instruction,
+            query_instruction=self.embedder.query_instruction,
+            model_kwargs=self.model_kwargs,
+            batch_size=self.embedder.batch_size,
+            server_url=self.server_url,
+            served_name=self.served_name,
+            api_key_env_var=self.api_key_env_var,
+        )
+
+    @classmethod
+    def from_spec(cls, spec: EmbedderSpec) -> InBedderEmbeddingFunction:
+        """The function that embeds with ``spec``.  Chroma persists where a key comes from, never
+        a key: a served spec names its key's variable (``api_key_env_var``), not the key."""
+        if spec.api_key is not None:
+            raise InvalidArgumentError(
+                "a Chroma embedding function never holds a key: give the spec api_key_env_var instead"
+            )
+        return cls(
+            spec.instruction,
+            spec.query_instruction,
+            spec.model,
+            dict(spec.model_kwargs),
+            spec.batch_size,
+            server_url=spec.server_url,
+            served_name=spec.served_name,
+            api_key_env_var=spec.api_key_env_var,
+        )
+
     def get_config(self) -> dict[str, Any]:
-        config = {
-            "model": self.model,
-            "instruction": self.embedder.instruction,
-            "query_instruction": self.embedder.query_instruction,
-            "model_kwargs": self.model_kwargs,
-            "fingerprint": self.fingerprint,
-            "dim": self.dim,
-        }
-        if self.server_url is not None:
-            remote = {"server_url": self.server_url, "served_name": self.served_name}
-            config.update({**remote, "api_key_env_var": self.api_key_env_var})
-        return config
+        """:attr:`spec`'s config with what the vectors are (``fingerprint``, ``dim``), in the
+        order Chroma has always persisted it."""
+        spec = self.spec.to_config()
+        identity = {"fingerprint": self.fingerprint, "dim": self.dim}
+        return {**{key: spec.pop(key) for key in CONFIG_KEYS}, **identity, **spec}
 
     @staticmethod
     def build_from_config(config: dict[str, Any]) -> InBedderEmbeddingFunction:
         """The function a persisted config describes, rebuilt under :mod:`~inbedder_integrations.trust`'s
-        rules: the config is another party's data, so anything that would run code, contact a
-        server or read a variable it names is refused (before any model loads or request is sent)
-        unless this process allows it."""
+        rules (:meth:`EmbedderSpec.from_config <inbedder_integrations.spec.EmbedderSpec.from_config>`):
+        the config is another party's data, so anything that would run code, contact a server or
+        read a variable it names is refused (before any model loads or request is sent) unless
+        this process allows it."""
         InBedderEmbeddingFunction.validate_config(config)
-        if config.get("server_url") is not None:
-            server_url = check_persisted_server(config["server_url"])
-            if config.get("api_key_env_var") not in (None, API_KEY_ENV):
-                logger.info(
-                    "the collection names $%s for the key of %s; a persisted config never chooses the "
-                    "variable, so $%s is read instead",
-                    config["api_key_env_var"],
-                    server_url,
-                    API_KEY_ENV,
-                )
-            function = InBedderEmbeddingFunction(
-                config["instruction"],
-                config["query_instruction"],
-                server_url=server_url,
-                served_name=config["served_name"],
-                api_key_env_var=API_KEY_ENV if API_KEY_ENV in os.environ else None,
-            )
-        else:
-            function = InBedderEmbeddingFunction(
-                instruction=config["instruction"],
-                query_instruction=config["query_instruction"],
-                model=config["model"],
-                model_kwargs=check_persisted_options(config["model_kwargs"]),
-            )
+        function = InBedderEmbeddingFunction.from_spec(EmbedderSpec.from_config(config))
         field = function.mismatched_field(config)
         if field is not None:
             raise InstructionMismatchError(
@@ -257,18 +260,13 @@ class InBedderEmbeddingFunction(EmbeddingFunction[Documents]):
         missing = _CONFIG_KEYS - set(config)
         if missing:
             raise InvalidArgumentError(f"inbedder embedding-function config lacks {sorted(missing)}")
-        for key in ("model", "instruction", "query_instruction", "fingerprint"):
-            if not isinstance(config[key], str) or not config[key]:
-                raise InvalidArgumentError(
-                    f"inbedder config {key!r} must be a non-empty string, got {config[key]!r}"
-                )
+        check_config_shape(config)
+        if not isinstance(config["fingerprint"], str) or not config["fingerprint"]:
+            fingerprint = config["fingerprint"]
+            raise InvalidArgumentError(
+                f"inbedder config 'fingerprint' must be a non-empty string, got {fingerprint!r}"
+            )
         positive_int("inbedder config 'dim'", config["dim"])
-        if not isinstance(config["model_kwargs"], dict):
-            kwargs = config["model_kwargs"]
-            raise InvalidArgumentError(f"inbedder config 'model_kwargs' must be an object, got {kwargs!r}")
-        if config.get("server_url") is not None and not isinstance(config.get("served_name"), str):
-            served = config.get("served_name")
-            raise InvalidArgumentError(f"inbedder config 'served_name' must be a string, got {served!r}")
 
     def validate_config_update(self, old_config: dict[str, Any], new_config: dict[str, Any]) -> None:
         for field in _GUARDED_FIELDS:
@@ -315,11 +313,13 @@ def open_collection(
     """
     if function is not None:
         instruction, query_instruction = function.embedder.instruction, function.embedder.query_instruction
-    try:
-        # Given a function, Chroma does not rebuild the persisted one (which loads a model).
-        existing = client.get_collection(name, embedding_function=function)  # type: ignore[arg-type]
-    except (NotFoundError, ValueError):
-        existing = None
+
+    def build(query: str | None) -> InBedderEmbeddingFunction:
+        assert instruction is not None
+        return function or InBedderEmbeddingFunction(instruction, query, model, model_kwargs, batch_size)
+
+    # Given a function, Chroma does not rebuild the persisted one (which loads a model).
+    existing = _existing(client, name, function)
     if existing is None:
         if not create:
             raise MissingError(f"no collection named {name!r}; pass create=True to create it")
@@ -327,9 +327,7 @@ def open_collection(
             raise InvalidArgumentError(
                 f"collection {name!r} does not exist yet: an instruction is needed to create it"
             )
-        function = function or InBedderEmbeddingFunction(
-            instruction, query_instruction, model, model_kwargs, batch_size
-        )
+        function = build(query_instruction)
         try:
             return client.create_collection(
                 name,
@@ -338,23 +336,41 @@ def open_collection(
                 configuration={"hnsw": {"space": "cosine"}},
             )
         except ChromaError as exc:  # "already exists": another process won the race
-            try:
-                existing = client.get_collection(name)
-            except (NotFoundError, ValueError):
+            existing = _existing(client, name, None)
+            if existing is None:
                 raise exc from None
+    function = _checked_function(existing, instruction, query_instruction, build)
+    return client.get_collection(name, embedding_function=function)  # type: ignore[arg-type]
 
+
+def _existing(client: ClientAPI, name: str, function: InBedderEmbeddingFunction | None) -> Collection | None:
+    try:
+        return client.get_collection(name, embedding_function=function)  # type: ignore[arg-type]
+    except (NotFoundError, ValueError):
+        return None
+
+
+def _checked_function(
+    existing: Collection,
+    instruction: str | None,
+    query_instruction: str | None,
+    build: Callable[[str | None], InBedderEmbeddingFunction],
+) -> InBedderEmbeddingFunction:
+    """The function to reopen ``existing`` with: the persisted one (``instruction=None``), or the
+    requested one if it matches what the collection was built with."""
     persisted = persisted_config(existing)
     if persisted is None:
-        raise InstructionMismatchError(name, "embedding function", "(not inbedder)", EMBEDDING_FUNCTION_NAME)
-    if instruction is None:
-        function = InBedderEmbeddingFunction.build_from_config(persisted)
-    else:
-        if query_instruction is None:  # unspecified: keep the persisted query instruction
-            query_instruction = persisted.get("query_instruction")
-        function = function or InBedderEmbeddingFunction(
-            instruction, query_instruction, model, model_kwargs, batch_size
+        raise InstructionMismatchError(
+            existing.name, "embedding function", "(not inbedder)", EMBEDDING_FUNCTION_NAME
         )
-        field = function.mismatched_field(persisted)
-        if field is not None:
-            raise InstructionMismatchError(name, field, persisted.get(field), function.get_config()[field])
-    return client.get_collection(name, embedding_function=function)  # type: ignore[arg-type]
+    if instruction is None:
+        return InBedderEmbeddingFunction.build_from_config(persisted)
+    if query_instruction is None:  # unspecified: keep the persisted query instruction
+        query_instruction = persisted.get("query_instruction")
+    function = build(query_instruction)
+    field = function.mismatched_field(persisted)
+    if field is not None:
+        raise InstructionMismatchError(
+            existing.name, field, persisted.get(field), function.get_config()[field]
+        )
+    return function

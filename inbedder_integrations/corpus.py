@@ -8,13 +8,11 @@ restarting, network blip) are retried with exponential backoff.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
-import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -30,19 +28,13 @@ from .documents import (
     load_documents,
     to_documents,
 )
+from .embedder import Embedder
 from .errors import InBedderError, InvalidArgumentError, InvalidTypeError, MissingError, positive_int
 from .hashing import text_sha256
 from .remote import served_name_for
-from .sync import (
-    BatchPlan,
-    Holders,
-    SyncResult,
-    check_cleanup,
-    plan_batch,
-    row_metadata,
-    stale_ids,
-    stale_rows,
-)
+from .retry import Backoff, retry_call
+from .spec import EmbedderSpec
+from .sync import Holders, SyncResult, check_cleanup, clean, delete_everywhere, write_batch
 from .validation import validate_instruction, validate_instructions
 
 if TYPE_CHECKING:
@@ -50,7 +42,6 @@ if TYPE_CHECKING:
     from llama_index.core import VectorStoreIndex
 
     from .cache import EmbeddingCache
-    from .engine import InBedder
 
 try:
     import chromadb
@@ -86,7 +77,6 @@ _BASE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,200}[A-Za-z0-9]$")
 #: Errors that mean "the server did not answer", not "the server said no": worth retrying.
 _TRANSIENT_ERRORS = (httpx.TransportError, ConnectionError)
 
-logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
@@ -95,46 +85,26 @@ class ChromaUnavailableError(InBedderError, ConnectionError):
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
+class RetryPolicy(Backoff):
     """How long :meth:`InstructedCorpus.index` keeps trying a Chroma server that stops answering.
 
     Only connection-level failures are retried (the request may not have reached
     the server); every write is an idempotent upsert, so repeating one is safe.
-    The defaults wait 0.5 + 1 + 2 + 4 + 8 + 8 + 8 = 31.5 s over 8 attempts.
+    The schedule is :class:`~inbedder_integrations.retry.Backoff`'s, shared with the
+    server client: the defaults wait 0.5 + 1 + 2 + 4 + 8 + 8 + 8 = 31.5 s over 8 attempts.
     """
 
-    attempts: int = 8
-    first_delay: float = 0.5
-    max_delay: float = 8.0
-
-    def __post_init__(self) -> None:
-        positive_int("attempts", self.attempts)
-        if self.first_delay < 0 or self.max_delay < self.first_delay:
-            raise InvalidArgumentError("need 0 <= first_delay <= max_delay")
-
     def call(self, what: str, operation: Callable[[], T]) -> T:
-        delay, waited = self.first_delay, 0.0
-        for attempt in range(1, self.attempts + 1):
-            try:
-                return operation()
-            except _TRANSIENT_ERRORS as exc:
-                if attempt == self.attempts:
-                    raise ChromaUnavailableError(
-                        f"Chroma did not answer ({what}) after {attempt} attempts over {waited:.1f} s: "
-                        f"{type(exc).__name__}: {exc}"
-                    ) from exc
-                logger.warning(
-                    "Chroma did not answer (%s: %s); attempt %d of %d in %.1f s",
-                    what,
-                    exc,
-                    attempt + 1,
-                    self.attempts,
-                    delay,
-                )
-                time.sleep(delay)
-                waited += delay
-                delay = min(delay * 2, self.max_delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+        """``operation()`` (``what`` asked of Chroma), tried again while Chroma does not answer;
+        :class:`ChromaUnavailableError` once the attempts are spent."""
+        return retry_call(self, "Chroma", what, operation, _TRANSIENT_ERRORS, _unavailable)
+
+
+def _unavailable(what: str, attempts: int, waited: float, exc: BaseException) -> ChromaUnavailableError:
+    return ChromaUnavailableError(
+        f"Chroma did not answer ({what}) after {attempts} attempts over {waited:.1f} s: "
+        f"{type(exc).__name__}: {exc}"
+    )
 
 
 @dataclass(frozen=True)
@@ -184,14 +154,16 @@ class InstructedCorpus:
         client: ClientAPI,
         name: str,
         *,
-        model: str = "default",
+        model: str | EmbedderSpec = "default",
         model_kwargs: dict[str, Any] | None = None,
         cache: EmbeddingCache | str | Path | bool = True,
         retry: RetryPolicy = RetryPolicy(),
         query_server: str | None = None,
         api_key_env_var: str | None = None,
     ) -> None:
-        """``cache``: where :meth:`index` keeps computed vectors (True: the default
+        """``model``: a model name (with its load options, ``model_kwargs``), or an
+        :class:`~inbedder_integrations.spec.EmbedderSpec` of one (its instructions are unused: each
+        collection has its own).  ``cache``: where :meth:`index` keeps computed vectors (True: the default
         file, see :mod:`inbedder_integrations.cache`; False: none), so re-indexing
         seen texts, or indexing them into a second store, costs a lookup.
         ``retry``: how long indexing waits for a Chroma server that stops answering.
@@ -200,11 +172,19 @@ class InstructedCorpus:
         it must serve each collection's instruction, and its fingerprint and query
         instruction must be the collection's (its key: ``$api_key_env_var``)."""
         collection_name(name, "validate")  # fail early on a bad corpus name
+        if isinstance(model, EmbedderSpec):
+            if model.served or model_kwargs is not None:
+                raise InvalidArgumentError(
+                    "a corpus embeds its documents with a local model: give a spec of a model (with "
+                    "its model_kwargs, and no model_kwargs= besides), and query_server= for queries"
+                )
+            model, model_kwargs = model.model, dict(model.model_kwargs)
         self.client, self.name, self.model = client, name, model
         self.model_kwargs = dict(model_kwargs or {})
         self.cache = cache
         self.retry = retry
         self.query_server, self.api_key_env_var = query_server, api_key_env_var
+        self._embedders: dict[tuple[str, str | None], Embedder] = {}
 
     def collection_name(self, instruction: str) -> str:
         return collection_name(self.name, instruction)
@@ -270,16 +250,15 @@ class InstructedCorpus:
         check_cleanup(cleanup)
         corpus = self._validated(documents)
         holders = Holders.of(corpus, cleanup, source_key)
-        from .engine import InBedder  # here: searching through a query server needs no torch
-
-        engine = InBedder.from_pretrained(self.model, **{"cache": self.cache, **self.model_kwargs})
+        # The corpus's model embeds every instruction at once (searching through a query server needs none).
+        engine = self.spec.load_engine(cache=self.cache)
         collections = {q: self.ensure_collection(q, queries.get(q)) for q in instructions}
         result = SyncResult(dict.fromkeys(instructions, 0), dict.fromkeys(instructions, 0), {})
         with tqdm(total=len(corpus), disable=not show_progress, unit="doc", desc=self.name[:40]) as bar:
             for start in range(0, len(corpus), batch_size):
                 batch = corpus[start : start + batch_size]
                 try:
-                    self._index_batch(engine, collections, batch, holders, result)
+                    write_batch(collections, batch, holders, result, engine.embed_many, self.retry.call)
                 except ChromaUnavailableError as exc:
                     progress = ", ".join(f"{count} new under {q!r}" for q, count in result.written.items())
                     raise ChromaUnavailableError(
@@ -288,7 +267,8 @@ class InstructedCorpus:
                     ) from exc
                 bar.update(len(batch))
         if cleanup is not None:
-            result.deleted = self._clean({d.id for d in corpus}, holders)
+            everywhere = {q: self.collection(q) for q in self.instructions()}
+            result.deleted = clean(everywhere, {d.id for d in corpus}, holders, self.retry.call)
         return result
 
     def delete(self, ids: Sequence[str]) -> dict[str, int]:
@@ -302,7 +282,10 @@ class InstructedCorpus:
                     f"ids[{first[id_]}] and ids[{index}] are both {id_!r}; give each id once"
                 )
             first[id_] = index
-        return self._delete_everywhere(lambda collection: collection.get(ids=list(ids), include=[])["ids"])
+        everywhere = {q: self.collection(q) for q in self.instructions()}
+        return delete_everywhere(
+            everywhere, lambda collection: collection.get(ids=list(ids), include=[])["ids"], self.retry.call
+        )
 
     def _validated(
         self, documents: Iterable[str | Mapping[str, Any] | CorpusDocument]
@@ -316,88 +299,6 @@ class InstructedCorpus:
             if isinstance(item, CorpusDocument)
             else item
             for item in documents
-        )
-
-    def _clean(self, keep: set[str], holders: Holders) -> dict[str, int]:
-        """Delete, under every instruction of the corpus, what the source no longer holds; a row
-        that only another source still holds is re-tagged as that source's instead."""
-        if holders.cleanup == "full":
-            return self._delete_everywhere(lambda collection: stale_ids(collection, keep))
-        retagged: dict[str, dict[str, dict[str, Any]]] = {}
-
-        def select(collection: Collection) -> list[str]:
-            doomed, retagged[collection.name] = stale_rows(collection, keep, holders)
-            return doomed
-
-        deleted = self._delete_everywhere(select)
-        for instruction in deleted:
-            collection = self.collection(instruction)
-            updates = retagged.get(collection.name) or {}
-            if updates:
-                self.retry.call(
-                    f"update {collection.name}",
-                    lambda c=collection, u=updates: c.update(ids=list(u), metadatas=list(u.values())),
-                )
-        return deleted
-
-    def _delete_everywhere(self, select: Callable[[Collection], list[str]]) -> dict[str, int]:
-        """Under every instruction of the corpus: delete the ids ``select`` finds (in chunks of
-        1,000, each call retried); returns how many each collection lost."""
-        deleted = {}
-        for instruction in self.instructions():
-            collection = self.collection(instruction)
-            doomed = self.retry.call(f"read {collection.name}", lambda c=collection: select(c))
-            for start in range(0, len(doomed), 1000):
-                chunk = doomed[start : start + 1000]
-                self.retry.call(
-                    f"delete from {collection.name}", lambda c=collection, x=chunk: c.delete(ids=x)
-                )
-            deleted[instruction] = len(doomed)
-        return deleted
-
-    def _index_batch(
-        self,
-        engine: InBedder,
-        collections: dict[str, Collection],
-        batch: list[CorpusDocument],
-        holders: Holders,
-        result: SyncResult,
-    ) -> None:
-        plans = {
-            q: self.retry.call(f"read {collection.name}", lambda c=collection: plan_batch(c, batch, holders))
-            for q, collection in collections.items()
-        }
-        for instruction, plan in plans.items():
-            if plan.retag:
-                self._retag(collections[instruction], plan, holders)
-                result.updated[instruction] += len(plan.retag)
-        pending = [q for q in collections if plans[q].embed]
-        if not pending:
-            return
-        needed = list({d.id: d for q in pending for d in plans[q].embed}.values())
-        vectors = engine.embed_many([d.text for d in needed], pending)
-        row_of = {d.id: row for row, d in enumerate(needed)}
-        for instruction in pending:
-            plan, collection = plans[instruction], collections[instruction]
-            rows = plan.embed
-            self.retry.call(
-                f"upsert into {collection.name}",
-                lambda c=collection, rows=rows, q=instruction, plan=plan: c.upsert(
-                    ids=[d.id for d in rows],
-                    documents=[d.text for d in rows],
-                    metadatas=[row_metadata(d, plan.stored.get(d.id), holders) for d in rows],
-                    embeddings=vectors[q][[row_of[d.id] for d in rows]],
-                ),
-            )
-            result.written[instruction] += len(rows)
-
-    def _retag(self, collection: Collection, plan: BatchPlan, holders: Holders) -> None:
-        self.retry.call(
-            f"update {collection.name}",
-            lambda: collection.update(
-                ids=[d.id for d in plan.retag],
-                metadatas=[row_metadata(d, plan.stored.get(d.id), holders) for d in plan.retag],
-            ),
         )
 
     def ensure_collection(self, instruction: str, query_instruction: str | None = None) -> Collection:
@@ -467,10 +368,43 @@ class InstructedCorpus:
         )
 
     def _server_function(self, instruction: str) -> InBedderEmbeddingFunction:
-        assert self.query_server is not None
+        return InBedderEmbeddingFunction.from_spec(self.embedder_spec(instruction))
+
+    @property
+    def spec(self) -> EmbedderSpec:
+        """The corpus's model and load options, as a spec (without instructions)."""
+        return EmbedderSpec(self.model, model_kwargs=self.model_kwargs)
+
+    def embedder_spec(self, instruction: str, query_instruction: str | None = None) -> EmbedderSpec:
+        """What this corpus embeds ``instruction``'s texts with: its model and load options, or,
+        with a ``query_server``, the name under which that server serves ``instruction``."""
+        if self.query_server is None:
+            return replace(self.spec, instruction=instruction, query_instruction=query_instruction)
         key = os.environ.get(self.api_key_env_var) if self.api_key_env_var else None
-        name = served_name_for(self.query_server, instruction, key)
-        return InBedderEmbeddingFunction.from_server(self.query_server, name, self.api_key_env_var)
+        return EmbedderSpec(
+            instruction=instruction,
+            query_instruction=query_instruction,
+            server_url=self.query_server,
+            served_name=served_name_for(self.query_server, instruction, key),
+            api_key_env_var=self.api_key_env_var,
+        )
+
+    def embedder(self, instruction: str, query_instruction: str | None = None) -> Embedder:
+        """The corpus's own embedder for ``instruction`` (built once, then reused): its engine keeps
+        vectors in the corpus's ``cache``; with a ``query_server``, the server embeds and no model
+        loads here.  Routing asks its question through one (:func:`~.routing.routed_search`)."""
+        key = (instruction, query_instruction)
+        if key not in self._embedders:
+            built = self.embedder_spec(instruction, query_instruction).build(cache=self.cache)
+            self._embedders[key] = built
+        return self._embedders[key]
+
+    def close(self) -> None:
+        """Release the embedders :meth:`embedder` built (each engine's model too, once no other
+        live engine uses it); the corpus builds new ones if asked again."""
+        embedders, self._embedders = list(self._embedders.values()), {}
+        for embedder in embedders:
+            embedder.close()
 
     def search(self, query: str, instruction: str, k: int = 5) -> list[SearchHit]:
         """The ``k`` documents nearest to ``query`` when both are read under ``instruction``."""

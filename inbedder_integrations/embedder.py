@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -21,7 +21,7 @@ from .errors import InvalidTypeError
 from .validation import validate_unicode
 from .vectors import check_vectors
 
-__all__ = ["QUERY_SUFFIX", "BaseEmbedder", "cache_namespace"]
+__all__ = ["QUERY_SUFFIX", "BaseEmbedder", "Embedder", "cache_namespace"]
 
 #: ``<name>:query`` names the query instruction of a served entry ``<name>`` (``inbedder serve``).
 QUERY_SUFFIX = ":query"
@@ -39,6 +39,46 @@ def cache_namespace(cache_key: str, instruction: str, query_instruction: str, no
     instructions = json.dumps([instruction, query_instruction])
     digest = hashlib.sha256(instructions.encode()).hexdigest()[:16]
     return f"inbedder:{cache_key}:{digest}" + ("" if normalize else ":raw")
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """What the corpus, Chroma, routing and the adapters embed with: documents under one question,
+    queries under another, as float32 arrays, in sync and async forms.
+
+    An engine's :class:`~inbedder_integrations.local.InstructedEmbedder` and a server's
+    :class:`~inbedder_integrations.remote.RemoteEmbedder` are the two; an
+    :class:`~inbedder_integrations.spec.EmbedderSpec` builds either.  ``fingerprint`` names the
+    vectors (what a Chroma collection records), ``cache_key`` also how they were computed
+    (dtype, device type: what a cache keys them by), ``dim`` their width.
+    """
+
+    @property
+    def instruction(self) -> str: ...
+
+    @property
+    def query_instruction(self) -> str: ...
+
+    @property
+    def fingerprint(self) -> str: ...
+
+    @property
+    def cache_key(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    def embed_documents_array(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def embed_queries_array(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    async def aembed_documents_array(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    async def aembed_queries_array(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def accepts_fingerprint(self, fingerprint: str) -> bool: ...
+
+    def close(self) -> None: ...
 
 
 def _query_text(text: Any) -> str:
@@ -62,6 +102,12 @@ class BaseEmbedder:
 
     @property
     def dim(self) -> int:
+        raise NotImplementedError
+
+    def accepts_fingerprint(self, fingerprint: str) -> bool:
+        raise NotImplementedError
+
+    def close(self) -> None:
         raise NotImplementedError
 
     @property
@@ -101,13 +147,19 @@ class BaseEmbedder:
     def embed_query(self, text: str) -> list[float]:
         return self.embed_queries_array([_query_text(text)])[0].tolist()
 
+    async def aembed_documents_array(self, texts: Sequence[str]) -> np.ndarray:
+        """:meth:`embed_documents_array` without blocking the event loop."""
+        return self._checked(await self._adocuments_array(texts), texts, self.instruction)
+
+    async def aembed_queries_array(self, texts: Sequence[str]) -> np.ndarray:
+        """:meth:`embed_queries_array` without blocking the event loop."""
+        return self._checked(await self._aqueries_array(texts), texts, self.query_instruction)
+
     async def aembed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        vectors = await self._adocuments_array(texts)
-        return self._checked(vectors, texts, self.instruction).tolist()
+        return (await self.aembed_documents_array(texts)).tolist()
 
     async def aembed_query(self, text: str) -> list[float]:
-        texts = [_query_text(text)]
-        return self._checked(await self._aqueries_array(texts), texts, self.query_instruction)[0].tolist()
+        return (await self.aembed_queries_array([_query_text(text)]))[0].tolist()
 
     @property
     def cache_namespace(self) -> str:

@@ -15,9 +15,10 @@ from __future__ import annotations
 from typing import Any
 
 from .embedder import QUERY_SUFFIX, cache_namespace
-from .errors import InvalidArgumentError, missing_extra
+from .errors import missing_extra
 from .local import InstructedEmbedder
 from .remote import RemoteEmbedder
+from .spec import EmbedderSpec
 
 __all__ = ["QUERY_SUFFIX", "InstructedEmbedder", "build_embedder", "cache_namespace", "missing_extra"]
 
@@ -36,31 +37,17 @@ def build_embedder(
     show_progress: bool = False,
 ) -> InstructedEmbedder | RemoteEmbedder:
     """What an adapter embeds with: a local engine, or an ``inbedder serve`` URL (``server_url``
-    and ``served_name``), whose instructions must agree with any given here."""
-    if server_url is None:
-        if served_name is not None or api_key is not None:
-            raise InvalidArgumentError("served_name and api_key need server_url (see from_server)")
-        if instruction is None:
-            raise InvalidArgumentError("instruction is required: the question asked of every document")
-        return InstructedEmbedder.create(
-            model=model,
-            instruction=instruction,
-            query_instruction=query_instruction,
-            model_kwargs=model_kwargs,
-            batch_size=batch_size,
-            normalize=normalize,
-            show_progress=show_progress,
-        )
-    if served_name is None:
-        raise InvalidArgumentError("server_url needs served_name: the name the server serves")
-    chunk = batch_size or RemoteEmbedder.batch_size
-    remote = RemoteEmbedder(server_url, served_name, api_key, batch_size=chunk, normalize=normalize)
-    for field, given, served in (
-        ("instruction", instruction, remote.instruction),
-        ("query_instruction", query_instruction, remote.query_instruction),
-    ):
-        if given is not None and given != served:
-            raise InvalidArgumentError(
-                f"{field}={given!r}, but {server_url} serves {served_name!r} with {field}={served!r}"
-            )
-    return remote
+    and ``served_name``), whose instructions must agree with any given here.  The arguments make
+    an :class:`~inbedder_integrations.spec.EmbedderSpec`, which builds it."""
+    spec = EmbedderSpec(
+        model=model,
+        instruction=instruction,
+        query_instruction=query_instruction,
+        model_kwargs=model_kwargs or {},
+        batch_size=batch_size,
+        normalize=normalize,
+        server_url=server_url,
+        served_name=served_name,
+        api_key=api_key,
+    )
+    return spec.build(show_progress=show_progress)

@@ -8,7 +8,7 @@ builds one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +20,17 @@ from .validation import validate_instruction
 if TYPE_CHECKING:
     from .engine import InBedder
 
-__all__ = ["InstructedEmbedder"]
+__all__ = ["InstructedEmbedder", "load_engine"]
+
+
+def load_engine(model: str, options: Mapping[str, Any] | None = None) -> InBedder:
+    """An engine of its own for ``model`` with ``options`` (``from_pretrained``'s), on the
+    process's shared model: closing it (or another holder's) never breaks another holder; the
+    model goes when its last engine closes.  The one place outside the engine that builds one
+    from a model name (:class:`~inbedder_integrations.spec.EmbedderSpec` goes through it)."""
+    from .engine import InBedder  # here: importing this module (and the adapters') loads no torch
+
+    return InBedder.from_pretrained(model, **dict(options or {}))
 
 
 @dataclass(frozen=True)
@@ -50,12 +60,8 @@ class InstructedEmbedder(BaseEmbedder):
         query_instruction = validate_instruction(
             instruction if query_instruction is None else query_instruction, "query_instruction"
         )
-        from .engine import InBedder  # here: importing this module (and the adapters') loads no torch
-
-        # An engine of its own, on the process's shared model: closing it (or another
-        # adapter's) never breaks another holder; the model goes when its last engine closes.
         return cls(
-            InBedder.from_pretrained(model, **dict(model_kwargs or {})),
+            load_engine(model, model_kwargs),
             instruction,
             query_instruction,
             batch_size,

@@ -30,6 +30,7 @@ import numpy as np
 
 from .embedder import QUERY_SUFFIX, BaseEmbedder
 from .errors import InBedderError, InvalidArgumentError, MissingError, VectorError, positive_int
+from .retry import Backoff
 from .validation import validate_texts
 from .vectors import check_vectors
 
@@ -42,6 +43,8 @@ _DESCRIPTION_BYTES = 1 << 20
 _BYTES_PER_NUMBER, _BYTES_BESIDES = 32, 1 << 16
 #: Requests of one call in flight at once (the server batches across clients on its side).
 _IN_FLIGHT = 4
+#: Seconds before the second try of a request, doubled before each next one up to the second.
+_FIRST_DELAY, _MAX_DELAY = 0.5, 8.0
 T = TypeVar("T")
 
 
@@ -66,12 +69,12 @@ class _Answer:
 
 @dataclass(frozen=True)
 class _Transport:
-    """One server's requests: a deadline per call, capped bodies, bounded retries."""
+    """One server's requests: a deadline per call, capped bodies, retries on :mod:`.retry`'s schedule."""
 
     base_url: str
     api_key: str | None
     timeout: float
-    attempts: int
+    backoff: Backoff
     max_retry_after: float
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
@@ -99,8 +102,7 @@ class _Transport:
 
     async def send(self, client: httpx.AsyncClient, request: dict[str, Any], cap: int) -> _Answer:
         """The answer to ``request``, retried while the server is busy or unreachable."""
-        delay = 0.5
-        for attempt in range(1, self.attempts + 1):
+        for attempt, delay in self.backoff.tries():
             try:
                 result: _Answer | httpx.TransportError = await self._read(client, request, cap)
             except httpx.TransportError as exc:
@@ -109,7 +111,6 @@ class _Transport:
             if answer is not None:
                 return answer
             await asyncio.sleep(wait)
-            delay = min(delay * 2, 8.0)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _read(self, client: httpx.AsyncClient, request: dict[str, Any], cap: int) -> _Answer:
@@ -131,7 +132,7 @@ class _Transport:
     ) -> tuple[_Answer | None, float]:
         """The answer to return, or None and how long to wait before the next try (a busy
         server's ``Retry-After``, capped); raises once the tries are spent or the server said no."""
-        last = attempt == self.attempts
+        last = attempt == self.backoff.attempts
         if isinstance(result, httpx.TransportError):
             if last:
                 message = f"{self.base_url} did not answer after {attempt} tries: {result}"
@@ -182,8 +183,9 @@ class RemoteEmbedder(BaseEmbedder):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
                 raise InvalidArgumentError(f"{name} must be a positive finite number of seconds: {value!r}")
         self.base_url = self.base_url.rstrip("/").removesuffix("/v1")
+        backoff = Backoff(self.attempts, _FIRST_DELAY, _MAX_DELAY)
         self._transport = _Transport(
-            self.base_url, self.api_key, float(self.timeout), self.attempts, float(self.max_retry_after)
+            self.base_url, self.api_key, float(self.timeout), backoff, float(self.max_retry_after)
         )
         self._describe()
 
@@ -282,7 +284,7 @@ def served_name_for(base_url: str, instruction: str, api_key: str | None = None,
     """The name under which the server at ``base_url`` serves ``instruction`` for documents
     (a collection records its instruction, not the name a server gives it)."""
     base_url = base_url.rstrip("/").removesuffix("/v1")
-    transport = _Transport(base_url, api_key, float(timeout), 1, 0.0)
+    transport = _Transport(base_url, api_key, float(timeout), Backoff(1, _FIRST_DELAY, _MAX_DELAY), 0.0)
     served = {
         name: entry["instruction"]
         for name, entry in _served_models(transport.run(transport.get_json("/v1/models")), base_url).items()

@@ -20,12 +20,13 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from .documents import INSTRUCTION_KEY
-from .engine import InBedder
+from .embedder import Embedder
 from .errors import InvalidArgumentError, InvalidTypeError, positive_int
 from .validation import validate_instruction
 
 if TYPE_CHECKING:
     from .corpus import InstructedCorpus, SearchHit
+    from .engine import InBedder
 
 __all__ = [
     "INSTRUCTION_KEY",
@@ -62,7 +63,7 @@ class Route:
 
 
 def route_question(
-    engine: InBedder,
+    engine: InBedder | Embedder,
     question: str,
     routes: Mapping[str, str] | Sequence[str],
     *,
@@ -71,11 +72,22 @@ def route_question(
     """The instruction whose description is nearest the question (ties go to the first).
 
     ``routes`` maps each instruction to a description of what its answers are
-    about; a plain list of instructions describes each by its own text.
+    about; a plain list of instructions describes each by its own text.  ``engine``: an
+    engine, or an :class:`~inbedder_integrations.embedder.Embedder` whose documents are read
+    under ``routing_instruction`` (a corpus's, a server's: see :func:`routed_search`).
     """
     routes = _described(routes)
     instructions = list(routes)
-    vectors = engine.embed([question, *routes.values()], routing_instruction)
+    texts = [question, *routes.values()]
+    if isinstance(engine, Embedder):
+        if engine.instruction != routing_instruction:
+            raise InvalidArgumentError(
+                f"the embedder reads documents under {engine.instruction!r}, "
+                f"not the routing instruction {routing_instruction!r}"
+            )
+        vectors = engine.embed_documents_array(texts)
+    else:
+        vectors = engine.embed(texts, routing_instruction)
     similarities = vectors[1:] @ vectors[0]
     scores = {instruction: float(s) for instruction, s in zip(instructions, similarities, strict=True)}
     return Route(instructions[int(similarities.argmax())], scores)
@@ -89,7 +101,7 @@ def routed_search(
     descriptions: Mapping[str, str] | None = None,
     top: int = 1,
     choose: Chooser | None = None,
-    engine: InBedder | None = None,
+    engine: InBedder | Embedder | None = None,
 ) -> tuple[Route, list[SearchHit]]:
     """The ``k`` hits for ``question`` from the collection whose instruction fits it.
 
@@ -98,6 +110,10 @@ def routed_search(
     search that many of the best-fitting instructions and merge by score, each
     document once (its best hit).  ``choose``: pick the instruction another way (an
     LLM); its answer must be one of them.  Every hit's metadata names its instruction.
+    ``engine``: what embeds the question for routing; by default the corpus's own embedder
+    (:meth:`InstructedCorpus.embedder <inbedder_integrations.corpus.InstructedCorpus.embedder>`),
+    so routing uses the corpus's cache, and a corpus that queries through a server routes
+    through it too (which must then serve :data:`ROUTING_INSTRUCTION`).
     """
     positive_int("k", k)
     positive_int("top", top)
@@ -109,8 +125,9 @@ def routed_search(
         route = Route(chosen, {})
         searched = [chosen]
     else:
-        engine = engine or InBedder.from_pretrained(corpus.model, **corpus.model_kwargs)
-        route = route_question(engine, question, routes)
+        route = route_question(
+            corpus.embedder(ROUTING_INSTRUCTION) if engine is None else engine, question, routes
+        )
         searched = route.ranked()[:top]
     best: dict[str, SearchHit] = {}
     for instruction in searched:

@@ -25,13 +25,18 @@ one when a sync touches them.
 
 Deletion runs after every write of the run, under all of the corpus's
 instructions, so a run that stops early never deletes what it has not replaced.
+
+Every Chroma read and write of a sync is here (:func:`write_batch`, :func:`clean`); the corpus
+opens the collections, embeds, and says how each call is retried.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+import numpy as np
 
 from .documents import TEXT_HASH_KEY, CorpusDocument
 from .errors import InvalidArgumentError
@@ -52,11 +57,15 @@ __all__ = [
     "BatchPlan",
     "Holders",
     "SyncResult",
+    "clean",
+    "delete_everywhere",
     "plan_batch",
     "row_metadata",
     "stale_ids",
     "stale_rows",
+    "write_batch",
 ]
+T = TypeVar("T")
 
 CLEANUP_MODES = (None, "incremental", "full")
 
@@ -232,3 +241,102 @@ def _same(stored: dict[str, Any], given: dict[str, Any]) -> bool:
     return stored.keys() == given.keys() and all(
         type(stored[key]) is type(given[key]) and stored[key] == given[key] for key in given
     )
+
+
+# ------------------------------------------------------------------ a sync's reads and writes
+
+
+class Retrying(Protocol):
+    """How each Chroma call of a sync is made (:meth:`~.corpus.RetryPolicy.call`)."""
+
+    def __call__(self, what: str, operation: Callable[[], T]) -> T: ...
+
+
+#: ``embed_many(texts, instructions)``: each instruction's rows (:meth:`InBedder.embed_many`).
+EmbedMany = Callable[[list[str], list[str]], Mapping[str, np.ndarray]]
+
+
+def write_batch(
+    collections: Mapping[str, Collection],
+    batch: list[CorpusDocument],
+    holders: Holders,
+    result: SyncResult,
+    embed_many: EmbedMany,
+    call: Retrying,
+) -> None:
+    """Make each collection hold ``batch``: read what is stored, re-tag what only changed
+    metadata, embed (once for every instruction that needs a text) and upsert the rest."""
+    plans = {
+        q: call(f"read {collection.name}", lambda c=collection: plan_batch(c, batch, holders))
+        for q, collection in collections.items()
+    }
+    for instruction, plan in plans.items():
+        if plan.retag:
+            collection = collections[instruction]
+            call(f"update {collection.name}", lambda c=collection, p=plan: c.update(**_retagged(p, holders)))
+            result.updated[instruction] += len(plan.retag)
+    pending = [q for q in collections if plans[q].embed]
+    if not pending:
+        return
+    needed = list({d.id: d for q in pending for d in plans[q].embed}.values())
+    vectors = embed_many([d.text for d in needed], pending)
+    row_of = {d.id: row for row, d in enumerate(needed)}
+    for instruction in pending:
+        plan, collection = plans[instruction], collections[instruction]
+        rows = vectors[instruction][[row_of[d.id] for d in plan.embed]]
+        call(
+            f"upsert into {collection.name}",
+            lambda c=collection, p=plan, r=rows: c.upsert(**_upserted(p, r, holders)),
+        )
+        result.written[instruction] += len(plan.embed)
+
+
+def _retagged(plan: BatchPlan, holders: Holders) -> dict[str, Any]:
+    metadatas = [row_metadata(d, plan.stored.get(d.id), holders) for d in plan.retag]
+    return {"ids": [d.id for d in plan.retag], "metadatas": metadatas}
+
+
+def _upserted(plan: BatchPlan, vectors: np.ndarray, holders: Holders) -> dict[str, Any]:
+    rows = plan.embed
+    metadatas = [row_metadata(d, plan.stored.get(d.id), holders) for d in rows]
+    texts = [d.text for d in rows]
+    return {"ids": [d.id for d in rows], "documents": texts, "metadatas": metadatas, "embeddings": vectors}
+
+
+def clean(
+    collections: Mapping[str, Collection], keep: set[str], holders: Holders, call: Retrying
+) -> dict[str, int]:
+    """Delete from every collection what the input no longer holds (``holders.cleanup``); a row
+    that only a source absent from the input still holds is re-tagged as that source's instead."""
+    if holders.cleanup == "full":
+        return delete_everywhere(collections, lambda collection: stale_ids(collection, keep), call)
+    retagged: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def select(collection: Collection) -> list[str]:
+        doomed, retagged[collection.name] = stale_rows(collection, keep, holders)
+        return doomed
+
+    deleted = delete_everywhere(collections, select, call)
+    for collection in collections.values():
+        updates = retagged.get(collection.name) or {}
+        if updates:
+            call(
+                f"update {collection.name}",
+                lambda c=collection, u=updates: c.update(ids=list(u), metadatas=list(u.values())),
+            )
+    return deleted
+
+
+def delete_everywhere(
+    collections: Mapping[str, Collection], select: Callable[[Collection], list[str]], call: Retrying
+) -> dict[str, int]:
+    """In each collection: delete the ids ``select`` finds (in chunks of 1,000, each call
+    retried); returns how many each one lost, by instruction."""
+    deleted = {}
+    for instruction, collection in collections.items():
+        doomed = call(f"read {collection.name}", lambda c=collection: select(c))
+        for start in range(0, len(doomed), 1000):
+            chunk = doomed[start : start + 1000]
+            call(f"delete from {collection.name}", lambda c=collection, x=chunk: c.delete(ids=x))
+        deleted[instruction] = len(doomed)
+    return deleted

@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..training.labellers import SPACY_DISTRIBUTION, SPACY_MODEL
+from ..labellers import SPACY_DISTRIBUTION, SPACY_MODEL
 from .loaders import bbc_root
 from .splits import split_ids
 
