@@ -309,7 +309,7 @@ class _Broken:
         return getattr(self._engine, name)
 
     def embed_encoded(self, *args: object, **kwargs: object) -> Any:
-        """What the server's batcher calls (as tests/test_serve_hostile.py's _Broken does)."""
+        """What the server's batcher calls (as tests/serving/test_serve_hostile.py's _Broken does)."""
         raise ZeroDivisionError("a bug in the forward pass")
 
 

@@ -3,7 +3,7 @@
 
 A package lists each public name once, under the module that defines it, and hands that
 mapping to :func:`lazy_exports`; the ``if TYPE_CHECKING:`` imports beside it are what type
-checkers read (``tests/test_layout.py`` checks the two agree).  So ``import
+checkers read (``tests/cross_cutting/test_layout.py`` checks the two agree).  So ``import
 inbedder_integrations`` loads no torch and no framework, and a name whose module needs an
 extra fails, when first used, with the command that installs it.  Imports nothing of the
 package.

@@ -24,8 +24,7 @@ from inbedder_integrations.engine.loading import default_gguf_path
 from inbedder_integrations.errors import InBedderError, InvalidArgumentError
 from inbedder_integrations.langchain import InBedderEmbeddings
 from inbedder_integrations.llama_index import InBedderEmbedding
-
-from .conftest import FLOAT32
+from tests.conftest import FLOAT32
 
 TOPIC = "What is the topic of this text?"
 FEELING = "How does the writer feel?"

@@ -12,8 +12,7 @@ from chromadb.utils.embedding_functions import known_embedding_functions
 
 from inbedder_integrations.chroma import InBedderEmbeddingFunction, InstructionMismatchError, open_collection
 from inbedder_integrations.corpus import InstructedCorpus, collection_name
-
-from .conftest import FLOAT32
+from tests.conftest import FLOAT32
 
 TOPIC = "What is the topic of this text?"
 FEELING = "How does the writer feel?"

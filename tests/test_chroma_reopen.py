@@ -18,8 +18,7 @@ import chromadb
 import pytest
 
 from inbedder_integrations.chroma import open_collection
-
-from .conftest import FLOAT32
+from tests.conftest import FLOAT32
 
 ROOT = Path(__file__).resolve().parent.parent
 TOPIC = "What is the topic of this text?"

@@ -18,8 +18,7 @@ from hypothesis import strategies as st
 
 from inbedder_integrations.corpus import TEXT_HASH_KEY, InstructedCorpus, to_documents
 from inbedder_integrations.errors import InvalidArgumentError, InvalidTypeError
-
-from .conftest import FLOAT32
+from tests.conftest import FLOAT32
 
 TOPIC = "What is the topic?"
 BAD_VALUES = [

@@ -18,8 +18,7 @@ import pytest
 from inbedder_integrations import InBedder
 from inbedder_integrations.corpus import InstructedCorpus, connect
 from inbedder_integrations.evaluation.loaders import package_file
-
-from .conftest import FLOAT32
+from tests.conftest import FLOAT32
 
 ray = pytest.importorskip("ray", reason="the 'distributed' extra is part of the test install")
 from inbedder_integrations.distributed import index_with_ray, read_corpus  # noqa: E402
@@ -203,8 +202,7 @@ def test_ray_serve_two_replicas_behind_one_endpoint(local_ray, engine: InBedder)
     from ray import serve
 
     from inbedder_integrations.serving import ServeConfig, ServedInstruction, run_ray_server
-
-    from .conftest import free_port
+    from tests.conftest import free_port
 
     config = ServeConfig(
         (ServedInstruction("topic", INSTRUCTIONS[0]),), port=free_port(), model_kwargs=FLOAT32, cache=False

@@ -13,8 +13,7 @@ from langchain_tests.unit_tests import EmbeddingsUnitTests
 from pydantic import ValidationError
 
 from inbedder_integrations.langchain import InBedderEmbeddings
-
-from .conftest import FLOAT32
+from tests.conftest import FLOAT32
 
 TOPIC = "What is the topic of this text?"
 FEELING = "How does the writer feel?"

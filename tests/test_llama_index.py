@@ -13,8 +13,7 @@ from llama_index.core.storage.kvstore import SimpleKVStore
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from inbedder_integrations.llama_index import InBedderEmbedding
-
-from .conftest import FLOAT32
+from tests.conftest import FLOAT32
 
 TOPIC = "What is the topic of this text?"
 FEELING = "How does the writer feel?"

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from inbedder_integrations.rag import ROUTING_INSTRUCTION, format_sources, generator_path, route_question
-
-from .conftest import RECIPES, load_recipe
+from tests.conftest import RECIPES, load_recipe
 
 COMMON = load_recipe("_rag_common")
 """recipes/_rag_common.py: the routes, questions and sample both RAG recipes use."""

@@ -27,8 +27,7 @@ from inbedder_integrations.corpus import InstructedCorpus
 from inbedder_integrations.langchain import InBedderEmbeddings
 from inbedder_integrations.llama_index import InBedderEmbedding
 from inbedder_integrations.serving import ServeConfig, ServedInstruction, serve_in_background
-
-from .conftest import FLOAT32, free_port
+from tests.conftest import FLOAT32, free_port
 
 TOPIC = "What is the topic of this text?"
 TOPIC_QUERY = "Which topic is this question asking about?"

@@ -13,8 +13,7 @@ from inbedder_integrations.corpus import InstructedCorpus, connect
 from inbedder_integrations.langchain import InstructedRetriever
 from inbedder_integrations.llama_index import InstructedRetriever as LlamaInstructedRetriever
 from inbedder_integrations.routing import INSTRUCTION_METADATA_KEY, routed_search
-
-from .conftest import FLOAT32
+from tests.conftest import FLOAT32
 
 TOPIC = "What is the topic of this news?"
 GOOD_OR_BAD = "Is the news good or bad for the people involved?"

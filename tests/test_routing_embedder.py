@@ -19,8 +19,7 @@ from inbedder_integrations.routing import ROUTING_INSTRUCTION, route_question, r
 
 pytest.importorskip("fastapi", reason="the 'serve' extra is part of the test install")
 from inbedder_integrations.serving import ServeConfig, ServedInstruction, serve_in_background
-
-from .conftest import FLOAT32
+from tests.conftest import FLOAT32
 
 TOPIC = "What is the topic of this news?"
 GOOD_OR_BAD = "Is the news good or bad for the people involved?"

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 from inbedder_integrations.corpus import InstructedCorpus
-
-from .conftest import FLOAT32
+from tests.conftest import FLOAT32
 
 TOPIC = "What is the topic of the news?"
 COUNTRY = "Which country is the news about?"

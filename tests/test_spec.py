@@ -22,9 +22,8 @@ from inbedder_integrations.local import InstructedEmbedder
 from inbedder_integrations.remote import RemoteEmbedder
 from inbedder_integrations.retry import Backoff
 from inbedder_integrations.spec import EmbedderSpec
-
-from .conftest import FLOAT32
-from .fake_server import DIM, FINGERPRINT, INSTRUCTION, FakeServer
+from tests.conftest import FLOAT32
+from tests.fake_server import DIM, FINGERPRINT, INSTRUCTION, FakeServer
 
 TOPIC = "What is the topic of this text?"
 QUERY = "Which topic is this question asking about?"

@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 from inbedder_integrations.corpus import SOURCES_KEY, TEXT_HASH_KEY, InstructedCorpus
 from inbedder_integrations.errors import InBedderError, InvalidArgumentError
 from inbedder_integrations.source_tokens import legacy_source, recorded_tokens, source_token, source_value
-
-from .conftest import FLOAT32
+from tests.conftest import FLOAT32
 
 TOPIC, FEELING = "What is the topic?", "How does the writer feel?"
 DOCS = [

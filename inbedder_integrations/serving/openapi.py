@@ -4,7 +4,7 @@ parameter, every status the server can answer it with, and the key it needs.
 FastAPI documents what it parses; this server parses its bodies by hand (a body nested
 too deep gets its own 400, not a 500) and refuses requests in its :class:`~.guard.Guard`
 before any route runs, so the document is completed here from the same facts: the
-server's settings, its served names and its model's width.  ``tests/test_serve_schema.py``
+server's settings, its served names and its model's width.  ``tests/serving/test_serve_schema.py``
 runs schemathesis against a real server to hold the two together.
 """
 

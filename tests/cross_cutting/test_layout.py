@@ -15,7 +15,7 @@ import grimp
 import pytest
 
 PACKAGE = "inbedder_integrations"
-ROOT = Path(__file__).resolve().parent.parent / PACKAGE
+ROOT = Path(__file__).resolve().parents[2] / PACKAGE
 
 #: Imports that close a circle, each with why it is still there (the same ones
 #: pyproject.toml's [tool.importlinter] contract ignores).

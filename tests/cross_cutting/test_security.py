@@ -29,10 +29,9 @@ from inbedder_integrations.corpus import InstructedCorpus, collection_name
 from inbedder_integrations.engine.conversion import CONVERSION_MANIFEST, conversion_damage
 from inbedder_integrations.engine.digests import cache_root
 from inbedder_integrations.engine.weights import WeightsError
+from tests.conftest import FLOAT32
 
-from .conftest import FLOAT32
-
-PACKAGE = Path(__file__).resolve().parent.parent / "inbedder_integrations"
+PACKAGE = Path(__file__).resolve().parents[2] / "inbedder_integrations"
 TOPIC = "What is the topic?"
 
 

@@ -53,8 +53,7 @@ from inbedder_integrations.training.train import (
     training_rows,
 )
 from inbedder_integrations.wheel_data import package_file
-
-from .conftest import FLOAT32, load_recipe
+from tests.conftest import FLOAT32, load_recipe
 
 ROW = {
     "instruction": "What is the topic?",
@@ -247,7 +246,7 @@ def test_committed_qa_set_shares_no_eight_words_with_any_evaluation_text(name):
     """The content-level check (not source names): every BBC, Lee, polarity and held-out review text."""
     index = LeakageIndex(evaluation_texts(held_out_review_texts()))
     assert len(index.ngrams) > 100_000
-    data = Path(__file__).resolve().parent.parent / "data" / name
+    data = Path(__file__).resolve().parents[2] / "data" / name
     assert check_file(data, index) == {}
 
 
@@ -501,7 +500,7 @@ def test_shipped_adapter_card_matches_its_base_and_data():
 
     card = json.loads((DEFAULT_ADAPTER_DIR / "inbedder_card.json").read_text(encoding="utf-8"))
     assert card["base_weights"] == resolve_source("default").weights_digest
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     config = TrainConfig(**card["config"])
     config.data = str(root / config.data)
     config.replay = str(root / config.replay) if config.replay else None
@@ -663,7 +662,7 @@ def test_a_small_wide_build_keeps_its_caps_spans_and_held_out_families(tmp_path)
 
 @pytest.mark.slow
 def test_committed_wide_set_matches_its_provenance_and_asks_no_held_out_family():
-    data = Path(__file__).resolve().parent.parent / "data" / "inbedder-qa-v2.jsonl.gz"
+    data = Path(__file__).resolve().parents[2] / "data" / "inbedder-qa-v2.jsonl.gz"
     provenance = json.loads(Path(f"{data}.provenance.json").read_text())
     assert hashlib.sha256(data.read_bytes()).hexdigest() == provenance["sha256"]
     assert provenance["families"] >= 40 and provenance["max_family_share"] == 0.04

@@ -33,9 +33,8 @@ from inbedder_integrations.clustering.names import (
     answer_groups,
     cluster_prompt,
 )
-
-from .conftest import load_recipe
-from .test_cli import run_cli
+from tests.cli.test_cli import run_cli
+from tests.conftest import load_recipe
 
 TOPIC = BBC_INSTRUCTIONS[0]
 FEELING = "How does the writer feel?"

@@ -25,7 +25,7 @@ from packaging.utils import canonicalize_name
 
 from inbedder_integrations import InBedder
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TEXTS = ["The striker scored twice in the cup final.", "Shares fell after the profit warning."]
 INSTRUCTION = "What is the topic?"
 SNIPPET = """

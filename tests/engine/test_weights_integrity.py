@@ -32,9 +32,8 @@ import pytest
 from inbedder_integrations import InBedder
 from inbedder_integrations.engine.conversion import conversion_damage
 from inbedder_integrations.engine.weights import WeightsError
-
-from .conftest import record_numbers
-from .test_security import TOPIC, digests, tiny_llama
+from tests.conftest import record_numbers
+from tests.cross_cutting.test_security import TOPIC, digests, tiny_llama
 
 TEXTS = ["weights that are what they claim", "a second text"]
 DOWN = "model.layers.1.mlp.down_proj.weight"

@@ -38,8 +38,7 @@ from inbedder_integrations import InBedder
 from inbedder_integrations.cache import text_sha256
 from inbedder_integrations.langchain import InBedderEmbeddings
 from inbedder_integrations.llama_index import InBedderEmbedding
-
-from .conftest import FLOAT32, record_numbers
+from tests.conftest import FLOAT32, record_numbers
 
 T = TypeVar("T")
 

@@ -19,8 +19,7 @@ from inbedder_integrations.chroma import InBedderEmbeddingFunction, open_collect
 from inbedder_integrations.errors import InBedderError, InvalidArgumentError, VectorError
 from inbedder_integrations.remote import RemoteEmbedder, ServerError, retry_after
 from inbedder_integrations.vectors import check_vectors
-
-from .fake_server import DIM, FakeServer, answer, endless, rows_plan, trickle, unit_rows
+from tests.fake_server import DIM, FakeServer, answer, endless, rows_plan, trickle, unit_rows
 
 TEXTS = ["one", "two", "three"]
 
@@ -205,8 +204,7 @@ def test_the_engine_refuses_vectors_its_damaged_weights_make(tmp_path: Path, eng
     import torch
 
     from inbedder_integrations import InBedder
-
-    from .test_security import tiny_llama
+    from tests.cross_cutting.test_security import tiny_llama
 
     damaged = InBedder.from_pretrained(str(tiny_llama(tmp_path / "tiny", engine)), dtype="float32")
     assert damaged.embed(["fine"], "What is it?").shape == (1, 16)

@@ -34,8 +34,7 @@ from inbedder_integrations.corpus import InstructedCorpus
 from inbedder_integrations.engine.prompting import PromptTokenizer
 from inbedder_integrations.langchain import InBedderEmbeddings
 from inbedder_integrations.llama_index import InBedderEmbedding
-
-from .conftest import FLOAT32
+from tests.conftest import FLOAT32
 
 TOPIC = "What is the topic of this text?"
 FEELING = "How does the writer feel?"

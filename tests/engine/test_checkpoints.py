@@ -27,10 +27,9 @@ import torch
 
 from inbedder_integrations import InBedder
 from inbedder_integrations.errors import InvalidArgumentError
+from tests import checkpoint_reference as reference
 
-from . import checkpoint_reference as reference
-
-FIXTURES = Path(__file__).resolve().parent / "data" / "checkpoints"
+FIXTURES = Path(__file__).resolve().parents[1] / "data" / "checkpoints"
 TEXTS = [
     "The striker scored twice in the cup final and the crowd sang all night.",
     "Shares fell sharply after the bank cut its profit forecast.",

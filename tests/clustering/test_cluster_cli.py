@@ -18,8 +18,7 @@ import pytest
 from inbedder_integrations.cache import EmbeddingCache
 from inbedder_integrations.clustering import ClusteringReport, answer_cache_key, draw_maps, name_clusters
 from inbedder_integrations.evaluation.loaders import load_messages
-
-from .test_cli import run_cli
+from tests.cli.test_cli import run_cli
 
 FEELING = "How does the customer feel?"
 EMOTIONS = ("angry", "happy", "worried")

@@ -17,8 +17,7 @@ import pytest
 
 from inbedder_integrations import InBedder
 from inbedder_integrations.cli import build_parser
-
-from .conftest import free_port
+from tests.conftest import free_port
 
 pytest.importorskip("fastapi", reason="the 'serve' extra is part of the test install")
 from inbedder_integrations.cli.serve import environment_name, serve_config

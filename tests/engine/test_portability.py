@@ -21,7 +21,7 @@ from inbedder_integrations import InBedder
 from inbedder_integrations.cache import EmbeddingCache
 from inbedder_integrations.chroma import InBedderEmbeddingFunction, InstructionMismatchError, open_collection
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 MODEL = str(DATA / "checkpoints" / "opt-1.3b-InBedder")
 LEGACY = DATA / "legacy"
 PROVENANCE = json.loads((LEGACY / "provenance.json").read_text())

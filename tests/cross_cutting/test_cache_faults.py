@@ -22,8 +22,7 @@ import pytest
 from inbedder_integrations import InBedder
 from inbedder_integrations.cache import EmbeddingCache
 from inbedder_integrations.errors import InvalidArgumentError
-
-from .conftest import record_numbers
+from tests.conftest import record_numbers
 
 FINGERPRINT, INSTRUCTION = "model@test", "What is the topic?"
 TEXTS = [f"text number {n}" for n in range(120)]

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 PAGES = ["engine.md", "langchain.md", "llama_index.md", "chroma.md", "serving.md"]
 
 

@@ -29,9 +29,8 @@ from inbedder_integrations.trust import (
     check_persisted_options,
     check_persisted_server,
 )
-
-from .fake_server import FakeServer
-from .test_security import tiny_llama
+from tests.cross_cutting.test_security import tiny_llama
+from tests.fake_server import FakeServer
 
 TOPIC = "What is the topic of this text?"
 SECRET = "aws-secret-do-not-send"

@@ -39,7 +39,7 @@ from inbedder_integrations.evaluation.suites import write_report
 from inbedder_integrations.evaluation.triplets import crossed_triplets
 from inbedder_integrations.training.leakage import LeakageIndex, check_file, evaluation_texts
 
-QA_FILE = Path(__file__).resolve().parents[1] / "data" / "inbedder-qa.jsonl.gz"
+QA_FILE = Path(__file__).resolve().parents[2] / "data" / "inbedder-qa.jsonl.gz"
 
 #: Instructions of the committed QA set (the one the shipped adapter was trained on, built before
 #: the families were fixed) that the broad check flags: a date question worded "what time", and

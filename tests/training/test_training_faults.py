@@ -25,8 +25,7 @@ from inbedder_integrations.errors import InvalidArgumentError
 from inbedder_integrations.training.checkpoints import MANIFEST
 from inbedder_integrations.training.lora import apply_lora
 from inbedder_integrations.training.train import TrainConfig, load_rows, train, training_rows
-
-from .test_training import ROW
+from tests.training.test_training import ROW
 
 
 def jsonl(*rows: object) -> bytes:
@@ -267,7 +266,7 @@ def test_a_run_killed_during_a_save_resumes_from_the_last_whole_checkpoint(unbro
     config = dataclasses.replace(unbroken, output_dir=str(tmp_path / "run"))
     script = KILL_DURING_THE_SAVE.replace("{config}", repr(dataclasses.asdict(config)))
     script = script.replace("{threads}", str(torch.get_num_threads()))
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     killed = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], env=env, capture_output=True)
     assert killed.returncode == -9, killed.stderr.decode()[-2000:]
     cut_short = tmp_path / "run" / "checkpoints" / "checkpoint-4"

@@ -38,8 +38,7 @@ from inbedder_integrations.serving import (
 )
 from inbedder_integrations.serving.config import RESERVED_NAMES, ROUTE_PATHS, check_route_names
 from inbedder_integrations.serving.schemas import BLANKS, NON_BLANK
-
-from .test_serve_cli import start_server_process, wait_until_healthy
+from tests.serving.test_serve_cli import start_server_process, wait_until_healthy
 
 TOPIC = "What is the topic of this text?"
 TEXTS = ["The striker scored twice.", "Shares fell after the loss.", "I love this phone!"]

@@ -378,7 +378,7 @@ def test_requests_that_arrive_together_are_one_batch_across_clients_and_instruct
 
 def serving_benchmark() -> ModuleType:
     """benchmarks/serving.py as a module: the load test runs the benchmark's own clients."""
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "serving.py"
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "serving.py"
     spec = importlib.util.spec_from_file_location("inbedder_serving_benchmark", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -390,7 +390,7 @@ def serving_benchmark() -> ModuleType:
 def test_sixty_four_concurrent_clients_get_correct_answers_and_none_is_lost(
     server_engine: InBedder, engine: InBedder
 ) -> None:
-    from .conftest import record_numbers
+    from tests.conftest import record_numbers
 
     serving = serving_benchmark()
     pool = serving.make_pool([f"{text} (load {i})" for i, text in enumerate(TEXTS * 11)])

@@ -30,8 +30,7 @@ from inbedder_integrations.corpus import (
     connect,
     to_documents,
 )
-
-from .conftest import FLOAT32, free_port, start_chroma_server, stop_process
+from tests.conftest import FLOAT32, free_port, start_chroma_server, stop_process
 
 pytestmark = pytest.mark.slow
 

@@ -12,9 +12,8 @@ import pytest
 from inbedder_integrations import InBedder
 from inbedder_integrations.cache import EmbeddingCache, text_sha256
 from inbedder_integrations.engine.batching import length_batches as _length_batches
-
-from .conftest import FLOAT32
-from .test_cli import run_cli
+from tests.cli.test_cli import run_cli
+from tests.conftest import FLOAT32
 
 TEXTS = [
     "Our team won the cup final in extra time!",
