@@ -404,23 +404,26 @@ def name_clusters(
         if chosen[cluster_id] is None
     }
     about = {} if answers is None else _ask_about_clusters(answers, undecided, instruction, advance)
-    clusters = []
-    for cluster_id, cluster_words in zip(nearest, words, strict=True):
-        answer, source = _answer_half(chosen[cluster_id], about.get(cluster_id))
-        name = cluster_name(answer, cluster_words, fallback=f"cluster {cluster_id}")
-        logger.debug("cluster %d under %r: %r (%s)", cluster_id, instruction, name, source)
-        clusters.append(
-            Cluster(
-                id=cluster_id,
-                size=len(members[cluster_id]),
-                name=name,
-                answers=groups[cluster_id][:5],
-                examples=[texts[i] for i in examples[cluster_id]],
-                words=cluster_words,
-                answer_source=source,
-            )
-        )
-    return _unique_names(clusters)
+    named = [
+        _named_cluster(cluster_id, cluster_words, chosen[cluster_id], about.get(cluster_id), instruction)
+        for cluster_id, cluster_words in zip(nearest, words, strict=True)
+    ]
+    return _unique_names([
+        Cluster(id=cluster_id, size=len(members[cluster_id]), name=name, answers=groups[cluster_id][:5],
+                examples=[texts[i] for i in examples[cluster_id]], words=cluster_words, answer_source=source)
+        for cluster_id, cluster_words, name, source in named
+    ])  # fmt: skip
+
+
+def _named_cluster(
+    cluster_id: int, cluster_words: list[str], agreed: str | None, about: str | None, instruction: str
+) -> tuple[int, list[str], str, str]:
+    """One cluster's name and where its answer came from (the members' agreement, or the question
+    about the cluster as a whole)."""
+    answer, source = _answer_half(agreed, about)
+    name = cluster_name(answer, cluster_words, fallback=f"cluster {cluster_id}")
+    logger.debug("cluster %d under %r: %r (%s)", cluster_id, instruction, name, source)
+    return cluster_id, cluster_words, name, source
 
 
 def _advance_of(progress: Progress | Advance) -> Advance | None:

@@ -185,3 +185,18 @@ def test_the_corpus_views_are_deprecated_aliases_of_the_adapters(tmp_path: Path)
             old("What is the topic?")
         ours = [w for w in caught if new_name in str(w.message)]
         assert [w.filename for w in ours] == [__file__], "one warning, pointing at the caller's line"
+
+
+#: Issue 36: a function is read at once or split into named steps.
+MAX_FUNCTION_LINES = 60
+
+
+def test_no_function_in_the_package_is_over_60_lines() -> None:
+    long_ones = [
+        f"{path.relative_to(ROOT.parent)}:{node.lineno} {node.name}"
+        for path in sorted(ROOT.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and (node.end_lineno or node.lineno) - node.lineno + 1 > MAX_FUNCTION_LINES
+    ]
+    assert long_ones == []
