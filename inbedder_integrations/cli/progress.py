@@ -51,7 +51,7 @@ def training_bar() -> Any:
 
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
             if self.bar is not None and logs and "loss" in logs:
-                self.bar.set_postfix(loss=f"{logs['loss']:.4g}", refresh=False)
+                self.bar.set_postfix(loss=f"{float(logs['loss']):.4g}", refresh=False)  # float: may be a str
 
         def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             if self.bar is not None:
