@@ -34,11 +34,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import labellers
 from ..evaluation.heldout_families import forbidden_instruction
 from ..evaluation.loaders import load_rotten_tomatoes
 from ..evaluation.splits import held_out_movies, held_out_review_texts
 from ..wheel_data import package_file
-from . import labellers, news, sources, spans, synthetic
+from . import news, sources, spans, synthetic
 from . import wide as wide_build
 from .leakage import LeakageIndex, evaluation_texts, leaking_rows
 from .questions import about_question, questions_for

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from . import labellers
+from .. import labellers
 from .wordlists import WORD_LISTS
 
 __all__ = [

@@ -14,7 +14,8 @@ from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, Protocol, TypeVar
 
-from . import labellers, spans
+from .. import labellers
+from . import spans
 from .families import family_questions, share_cap
 from .sources import SourceText
 
