@@ -13,7 +13,6 @@ hashed the dtype) open too.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +27,7 @@ from .errors import (
 )
 from .instructed import build_embedder
 from .local import InstructedEmbedder
-from .spec import CONFIG_KEYS, EmbedderSpec, check_config_shape
+from .spec import CONFIG_KEYS, EmbedderSpec, api_key_from, check_config_shape
 
 if TYPE_CHECKING:
     from .remote import RemoteEmbedder
@@ -123,9 +122,7 @@ class InBedderEmbeddingFunction(EmbeddingFunction[Documents]):
             if not isinstance(value, (str, int, float, bool, type(None))):
                 raise InvalidTypeError(f"model_kwargs[{key!r}] must be a JSON scalar to persist in Chroma")
         self.server_url, self.served_name, self.api_key_env_var = server_url, served_name, api_key_env_var
-        api_key = os.environ.get(api_key_env_var) if api_key_env_var else None
-        if api_key_env_var and api_key is None:
-            raise InvalidArgumentError(f"${api_key_env_var} is not set: it holds the server's key")
+        api_key = api_key_from(api_key_env_var)
         self.embedder: InstructedEmbedder | RemoteEmbedder = build_embedder(
             server_url=server_url,
             served_name=served_name,

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from .local import InstructedEmbedder
     from .remote import RemoteEmbedder
 
-__all__ = ["CONFIG_KEYS", "SERVER_CONFIG_KEYS", "EmbedderSpec", "check_config_shape"]
+__all__ = ["CONFIG_KEYS", "SERVER_CONFIG_KEYS", "EmbedderSpec", "api_key_from", "check_config_shape"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +42,17 @@ CONFIG_KEYS = ("model", "instruction", "query_instruction", "model_kwargs")
 #: The keys a served spec's config adds.
 SERVER_CONFIG_KEYS = ("server_url", "served_name", "api_key_env_var")
 _JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def api_key_from(variable: str | None) -> str | None:
+    """The key held in ``$variable`` (None when no variable is named), read where it is used:
+    what is persisted or passed around is the variable's name, never the key."""
+    if variable is None:
+        return None
+    key = os.environ.get(variable)
+    if key is None:
+        raise InvalidArgumentError(f"${variable} is not set: it holds the server's key")
+    return key
 
 
 @dataclass(frozen=True)
@@ -125,12 +136,9 @@ class EmbedderSpec:
 
     def resolved_api_key(self) -> str | None:
         """``api_key``, or the value of ``$api_key_env_var`` (which must then be set)."""
-        if self.api_key is not None or self.api_key_env_var is None:
+        if self.api_key is not None:
             return self.api_key
-        key = os.environ.get(self.api_key_env_var)
-        if key is None:
-            raise InvalidArgumentError(f"${self.api_key_env_var} is not set: it holds the server's key")
-        return key
+        return api_key_from(self.api_key_env_var)
 
     def load_engine(self, *, cache: EmbeddingCache | str | Path | bool | None = None) -> InBedder:
         """The engine of a local spec (on the process's shared model), caching where ``cache`` says
