@@ -31,7 +31,7 @@ from inbedder_integrations import InBedder  # noqa: E402
 from inbedder_integrations.engine.loading import cpu_has_native_bf16  # noqa: E402
 from inbedder_integrations.evaluation import loaders  # noqa: E402
 from tests import checkpoint_reference as reference  # noqa: E402
-from tests.test_checkpoints import FAMILIES, FIXTURES, INSTRUCTIONS, TEXTS  # noqa: E402
+from tests.engine.test_checkpoints import FAMILIES, FIXTURES, INSTRUCTIONS, TEXTS  # noqa: E402
 
 TOPIC = "What is the topic of this news article?"
 SHORT_PROMPT = 128  # tokens: every article below is longer, so every one is cut
@@ -42,7 +42,7 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def conformance() -> dict[str, float]:
-    from tests.test_checkpoints import reference_vectors
+    from tests.engine.test_checkpoints import reference_vectors
 
     lowest = {}
     for folder, checkpoint, recipe in FAMILIES:

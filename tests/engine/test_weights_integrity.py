@@ -8,7 +8,7 @@
 - A link leading out of a pickle-only model folder is refused before anything is copied.
 
 Broken checkpoints are *randomly initialised* tiny Llamas built from a config (with the real
-SmolLM2 tokenizer, :func:`tests.test_security.tiny_llama`): no damaged real checkpoint exists
+SmolLM2 tokenizer, :func:`tests.cross_cutting.test_security.tiny_llama`): no damaged real checkpoint exists
 offline, and they exercise the loading rules, not embedding quality.  The real default model
 is used where it matters: its converted folder, and the cost of the finiteness check.
 """
