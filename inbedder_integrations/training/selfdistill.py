@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from ..errors import InvalidArgumentError
 from ..evaluation.heldout_families import forbidden_instruction
 
-__all__ = ["OPEN_QUESTIONS", "consistent", "distill_rows", "short_span", "source_texts"]
+__all__ = ["OPEN_QUESTIONS", "consistent", "distill_rows", "grounded", "short_span", "source_texts"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,11 @@ _LEAD_INS = re.compile(
     re.IGNORECASE,
 )
 _MAX_WORDS = 4
+#: Words a span may hold that its text need not: a span of only these says nothing.
+_FUNCTION_WORDS = frozenset({
+    "a", "an", "the", "of", "to", "in", "on", "for", "and", "or", "with", "by", "at", "from",
+    "his", "her", "their", "its", "my", "our", "your",
+})  # fmt: skip
 
 
 class Answering(Protocol):
@@ -78,6 +83,15 @@ def consistent(first: str, second: str) -> bool:
     return a <= b or b <= a
 
 
+def grounded(span: str, text: str) -> bool:
+    """Every content word of ``span`` is in ``text``, and it has one: a small base model answers
+    fluently about things the text never says ("a wedding" for a delivery complaint), and two
+    wordings can agree on the same invention."""
+    words = set(re.findall(r"[\w']+", text.lower()))
+    content = [word for word in span.split() if word not in _FUNCTION_WORDS]
+    return bool(content) and all(word in words for word in content)
+
+
 def source_texts(path: Path, limit: int, *, seed: int = 0, max_words: int = 120) -> list[str]:
     """Up to ``limit`` distinct inputs of a training file (already checked against the evaluation
     texts when it was built), short enough for a quick answer."""
@@ -95,7 +109,7 @@ def distill_rows(
     *,
     max_new_tokens: int = 12,
 ) -> Iterator[dict[str, Any]]:
-    """Training rows for the answers that both wordings of a question agree on."""
+    """Training rows for the answers that both wordings of a question agree on, in the text's words."""
     for question, paraphrase in questions:
         for asked in (question, paraphrase):
             family = forbidden_instruction(asked)
@@ -106,7 +120,7 @@ def distill_rows(
         kept = 0
         for text, first, second in zip(texts, firsts, seconds, strict=True):
             span, other = short_span(first), short_span(second)
-            if consistent(span, other):
+            if consistent(span, other) and grounded(min(span, other, key=len), text):
                 kept += 1
                 yield {"instruction": question, "input": text, "output": min(span, other, key=len),
                        "source": "self-distilled:base-model", "answer_by": "base-model",

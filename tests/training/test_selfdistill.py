@@ -13,6 +13,7 @@ from inbedder_integrations.training.selfdistill import (
     OPEN_QUESTIONS,
     consistent,
     distill_rows,
+    grounded,
     short_span,
     source_texts,
 )
@@ -45,6 +46,13 @@ def test_two_spans_agree_when_one_names_no_more_than_the_other() -> None:
     assert not consistent("", "")
 
 
+def test_a_span_is_kept_only_in_the_texts_own_words() -> None:
+    text = "Hello, I bought the jacket as a gift for my dad. It's not urgent."
+    assert grounded("the jacket", text) and grounded("a gift", text)
+    assert not grounded("a wedding", text)  # fluent, agreed by both wordings, and not in the text
+    assert not grounded("the", text)  # no content word
+
+
 def test_no_open_question_asks_what_a_held_out_family_asks(engine: InBedder) -> None:
     with pytest.raises(InvalidArgumentError, match="held-out family"):
         list(distill_rows(engine, ["Dinner was sushi."], [("What food is served?", "Which dish is it?")]))
@@ -53,7 +61,7 @@ def test_no_open_question_asks_what_a_held_out_family_asks(engine: InBedder) -> 
 @pytest.mark.slow
 def test_kept_rows_are_the_base_models_own_agreeing_answers() -> None:
     base = InBedder.from_pretrained("default", adapter=None, dtype="float32")
-    texts = source_texts(DATA, 8, seed=0)
+    texts = source_texts(DATA, 24, seed=0)
     question, paraphrase = OPEN_QUESTIONS[1]  # "Who is the text about?"
     rows = list(distill_rows(base, texts, [(question, paraphrase)]))
     assert rows, "the base model names the person of some of these texts in both wordings"
@@ -62,3 +70,4 @@ def test_kept_rows_are_the_base_models_own_agreeing_answers() -> None:
         second = short_span(base.answer([row["input"]], paraphrase, max_new_tokens=12)[0])
         assert row["output"] in (first, second) and consistent(first, second)
         assert 0 < len(row["output"].split()) <= 4 and row["instruction"] == question
+        assert grounded(row["output"], row["input"])
