@@ -104,8 +104,12 @@ def test_bad_names_and_paths_fail_before_any_work(tmp_path: Path, capsys, monkey
     said = refused(["collections", "--path", "typo"], capsys)
     assert "no Chroma store there" in said and not (tmp_path / "typo").exists()
     assert "must be a positive int, got -2" in refused(["cluster", "bbc", "--limit", "-2"], capsys)
-    said = refused(["embed", "--instruction", "q?", "--input", "docs", "--cache-path", ":memory:"], capsys)
-    assert "':memory:' would cache nothing" in said or "no such file" in said
+    (tmp_path / "texts.txt").write_text("one text\n", encoding="utf-8")
+    said = refused(
+        ["embed", "--instruction", "q?", "--input", "texts.txt", "--cache-path", ":memory:"], capsys
+    )
+    assert "':memory:' would cache nothing" in said
+    assert "is a folder" in refused(["embed", "--instruction", "q?", "--input", "docs"], capsys)
     said = refused(["info", "--cache-path", ":memory:"], capsys)
     assert "':memory:' would cache nothing" in said and not (tmp_path / ":memory:").exists()
 

@@ -88,8 +88,10 @@ def run_cli(*arguments: str) -> str:
 
 
 def test_the_cli_refuses_bad_data_in_one_line_before_any_model_loads(tmp_path):
-    """The model path does not exist: only a check before loading it can give these messages."""
+    """The model folder is empty, so loading it would fail: only a check before loading it can give
+    these messages (a missing folder is itself refused at the door, naming the model)."""
     bad, good, output = tmp_path / "bad.jsonl", tmp_path / "good.jsonl", tmp_path / "out"
+    (tmp_path / "no-model").mkdir()
     bad.write_bytes(jsonl(ROW, {**ROW, "input": 123}))
     good.write_bytes(jsonl(ROW))
     common = ["--output", str(output), "--model", str(tmp_path / "no-model")]
@@ -103,6 +105,7 @@ def test_an_init_adapter_without_weights_is_refused_before_the_model_loads(tmp_p
     """peft would look for the weights on the hub and end in a network traceback."""
     folder, data = tmp_path / "adapter", tmp_path / "rows.jsonl"
     folder.mkdir()
+    (tmp_path / "no-model").mkdir()  # empty: loading it would fail, so the refusal comes first
     shutil.copy(DEFAULT_ADAPTER_DIR / "adapter_config.json", folder)
     data.write_bytes(jsonl(ROW))
     common = ["--data", str(data), "--output", str(tmp_path / "out"), "--model", str(tmp_path / "no-model")]
