@@ -117,12 +117,13 @@ def distill_rows(
                 raise InvalidArgumentError(f"{asked!r} asks what the held-out family {family!r} asks")
         firsts = engine.answer(texts, question, max_new_tokens=max_new_tokens)
         seconds = engine.answer(texts, paraphrase, max_new_tokens=max_new_tokens)
+        family = "self:" + re.sub(r"\W+", "-", question.lower()).strip("-")
         kept = 0
         for text, first, second in zip(texts, firsts, seconds, strict=True):
             span, other = short_span(first), short_span(second)
-            if consistent(span, other) and grounded(min(span, other, key=len), text):
+            shorter = min(span, other, key=len)
+            if consistent(span, other) and grounded(shorter, text):
                 kept += 1
-                yield {"instruction": question, "input": text, "output": min(span, other, key=len),
-                       "source": "self-distilled:base-model", "answer_by": "base-model",
-                       "family": "self:" + re.sub(r"\W+", "-", question.lower()).strip("-")}  # fmt: skip
+                yield {"instruction": question, "input": text, "output": shorter, "family": family,
+                       "source": "self-distilled:base-model", "answer_by": "base-model"}  # fmt: skip
         logger.info("%r: kept %d of %d answers", question, kept, len(texts))
