@@ -7,9 +7,8 @@ update and nothing else; the weights are copied byte for byte.
     python recipes/scale_adapter.py inbedder_integrations/assets/smollm2-135m-inbedder 0.5 runs/wise-0.5
 
 ``--layers 20:30`` scales only those blocks' updates (Python range: from 20 up to, not including,
-30), by multiplying their ``lora_B`` weights; the other blocks keep theirs.  Which blocks hold the
-narrowing is then a question with an answer: the shipped adapter's top 10 blocks were trained again
-on the CPU (run c1), the lower 20 only once.
+30), by multiplying their ``lora_B`` weights; the other blocks keep theirs, so that which blocks
+hold what the adapter learnt can be measured (issue 35's run e2, docs/training.md).
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ import json
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 _LAYER = re.compile(r"\.layers\.(\d+)\.")
 
@@ -30,24 +30,26 @@ def scale_adapter(source: Path, scale: float, output: Path, layers: range | None
         raise SystemExit(f"scale must be within [0, 1], got {scale}")
     if output.exists():
         raise SystemExit(f"{output} exists: choose a new folder")
-    shutil.copytree(source, output)
     if layers is not None:
-        return _scale_layers(output, scale, layers)
-    config_path = output / "adapter_config.json"
-    config = json.loads(config_path.read_text())
+        weights = _scaled_weights(source, scale, layers)  # refused before anything is written
+        shutil.copytree(source, output)
+        _save(weights, output / "adapter_model.safetensors")
+        return output
+    config = json.loads((source / "adapter_config.json").read_text())
     if config.get("alpha_pattern"):
         raise SystemExit("per-module alpha_pattern is not supported: scale each entry by hand")
     config["lora_alpha"] = config["lora_alpha"] * scale
-    config_path.write_text(json.dumps(config, indent=2) + "\n")
+    shutil.copytree(source, output)
+    (output / "adapter_config.json").write_text(json.dumps(config, indent=2) + "\n")
     return output
 
 
-def _scale_layers(folder: Path, scale: float, layers: range) -> Path:
-    """Multiply the ``lora_B`` weights of the blocks in ``layers`` by ``scale`` (dW = B @ A scales with B)."""
-    from safetensors.torch import load_file, save_file
+def _scaled_weights(folder: Path, scale: float, layers: range) -> dict[str, Any]:
+    """The adapter's weights with the ``lora_B`` of the blocks in ``layers`` times ``scale``
+    (dW = B @ A scales with B)."""
+    from safetensors.torch import load_file
 
-    weights_path = folder / "adapter_model.safetensors"
-    weights = load_file(str(weights_path))
+    weights = load_file(str(folder / "adapter_model.safetensors"))
     scaled = 0
     for name, tensor in weights.items():
         found = _LAYER.search(name)
@@ -56,8 +58,13 @@ def _scale_layers(folder: Path, scale: float, layers: range) -> Path:
             scaled += 1
     if not scaled:
         raise SystemExit(f"no lora_B weights in blocks {layers.start}:{layers.stop} of {folder}")
-    save_file(weights, str(weights_path), metadata={"format": "pt"})
-    return folder
+    return weights
+
+
+def _save(weights: dict[str, Any], path: Path) -> None:
+    from safetensors.torch import save_file
+
+    save_file(weights, str(path), metadata={"format": "pt"})
 
 
 def _layer_range(text: str) -> range:

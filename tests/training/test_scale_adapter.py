@@ -61,5 +61,7 @@ def test_bad_arguments_are_refused(shipped, tmp_path):
         SCALE.scale_adapter(shipped, 1.5, tmp_path / "x")
     with pytest.raises(SystemExit, match="no lora_B"):
         SCALE.scale_adapter(shipped, 0.5, tmp_path / "y", range(40, 50))
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists(), "a refused call wrote a folder"
+    (tmp_path / "z").mkdir()
     with pytest.raises(SystemExit, match="exists"):
-        SCALE.scale_adapter(shipped, 0.5, tmp_path / "y")
+        SCALE.scale_adapter(shipped, 0.5, tmp_path / "z")
