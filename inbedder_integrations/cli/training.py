@@ -35,6 +35,17 @@ def _fraction(value: str) -> float:
     return number
 
 
+def _weight(value: str) -> float:
+    """argparse type: a finite float of 0 or more, refused before the model loads."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not (math.isfinite(number) and number >= 0):
+        raise argparse.ArgumentTypeError(f"must be a number of 0 or more, got {value!r}")
+    return number
+
+
 #: ``data build``'s sizes: the full build, and ``--quick`` (about a minute on a CPU core).
 BUILD_SIZES = {
     "per_family": (6000, 500),
@@ -207,6 +218,13 @@ def _add_lora_options(training: argparse.ArgumentParser) -> None:
         default=None,
         help="continue from this LoRA adapter folder ('default': the shipped one)",
     )
+    lora.add_argument(
+        "--kl-to-base",
+        type=_weight,
+        default=0.0,
+        help="weight of a KL term towards the untuned base on the answer tokens, so the adapter keeps"
+        " what the base answers (0: off; one more forward pass per step)",
+    )
 
 
 def check_data_file(option: str, value: str) -> None:
@@ -247,6 +265,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         init_adapter=args.init_adapter,
         replay=args.replay,
         replay_fraction=args.replay_fraction,
+        kl_to_base=args.kl_to_base,
         bf16=args.bf16,
         logging_steps=args.logging_steps,
         save_steps=args.save_steps,

@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 
 from ..engine.prompting import DEFAULT_TEMPLATE
 
-__all__ = ["TrainConfig", "TrainResult"]
+__all__ = ["IGNORE_INDEX", "TrainConfig", "TrainResult"]
+
+IGNORE_INDEX = -100
+"""The label of a token the loss skips (transformers' convention): the prompt, the padding."""
 
 
 @dataclass
@@ -51,6 +54,10 @@ class TrainConfig:
     """Rows of this file are mixed in against forgetting (see ``replay_fraction``)."""
     replay_fraction: float = 0.3
     """The share of the training rows drawn from ``replay``."""
+    kl_to_base: float = 0.0
+    """Weight of a KL term towards the untuned base on the answer positions (LoRA only; 0: off).
+
+    Keeps what the base already answers while the adapter learns (:mod:`.base_kl`)."""
     logging_steps: int = 10
     save_steps: int = 100
     template: str = DEFAULT_TEMPLATE

@@ -23,9 +23,10 @@ import torch
 from ..engine.loading import infer_kind, load_checked_weights, resolve_device, resolve_dtype, resolve_source
 from ..engine.prompting import PromptTokenizer
 from ..errors import InvalidArgumentError
+from .base_kl import base_kl_trainer
 from .card import add_evaluation_to_card, card_markdown, run_record, write_model_card
 from .checkpoints import checkpoint_step, last_intact_checkpoint, manifest_callback
-from .config import TrainConfig, TrainResult
+from .config import IGNORE_INDEX, TrainConfig, TrainResult
 from .lora import apply_lora, check_adapter_base, check_init_adapter
 from .rows import load_rows, training_rows
 
@@ -50,7 +51,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-IGNORE_INDEX = -100
 MAX_MASKED_ANSWER_TOKENS = 8
 
 
@@ -132,8 +132,12 @@ def train(config: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult:
     from transformers import Trainer, set_seed
 
     started = time.time()
-    if not config.lora and (config.lora_layers or config.init_adapter):
-        raise InvalidArgumentError("lora_layers and init_adapter are LoRA options: drop them or --full")
+    if not config.lora and (config.lora_layers or config.init_adapter or config.kl_to_base):
+        raise InvalidArgumentError(
+            "lora_layers, init_adapter and kl_to_base are LoRA options: drop them or --full"
+        )
+    if config.kl_to_base < 0:
+        raise InvalidArgumentError(f"kl_to_base must be 0 (off) or more, got {config.kl_to_base}")
     rows, row_counts = training_rows(config)  # bad data fails before the model loads
     init_adapter = check_init_adapter(config.init_adapter) if config.init_adapter else None
     source = resolve_source(config.base_model)
@@ -151,7 +155,8 @@ def train(config: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult:
         "training %d rows %s, bf16 autocast %s", len(examples), row_counts, "on" if use_bf16 else "off"
     )
     output_dir = Path(config.output_dir)
-    trainer = Trainer(
+    trainer_class = base_kl_trainer(config.kl_to_base, kind != "masked") if config.kl_to_base else Trainer
+    trainer = trainer_class(
         model=model,
         args=_training_arguments(config, output_dir, len(examples), use_bf16),
         train_dataset=examples,  # pyright: ignore[reportArgumentType]  # a list is a map-style dataset
