@@ -129,15 +129,10 @@ def train(config: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult:
     run's first start).  Bad data and an init adapter that does not fit fail before training.
     ``callbacks``: transformers ``TrainerCallback`` s (the CLI's bar) that replace its printing.
     """
-    from transformers import Trainer, set_seed
+    from transformers import set_seed
 
     started = time.time()
-    if not config.lora and (config.lora_layers or config.init_adapter or config.kl_to_base):
-        raise InvalidArgumentError(
-            "lora_layers, init_adapter and kl_to_base are LoRA options: drop them or --full"
-        )
-    if config.kl_to_base < 0:
-        raise InvalidArgumentError(f"kl_to_base must be 0 (off) or more, got {config.kl_to_base}")
+    _check_options(config)
     rows, row_counts = training_rows(config)  # bad data fails before the model loads
     init_adapter = check_init_adapter(config.init_adapter) if config.init_adapter else None
     source = resolve_source(config.base_model)
@@ -155,15 +150,7 @@ def train(config: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult:
         "training %d rows %s, bf16 autocast %s", len(examples), row_counts, "on" if use_bf16 else "off"
     )
     output_dir = Path(config.output_dir)
-    trainer_class = base_kl_trainer(config.kl_to_base, kind != "masked") if config.kl_to_base else Trainer
-    trainer = trainer_class(
-        model=model,
-        args=_training_arguments(config, output_dir, len(examples), use_bf16),
-        train_dataset=examples,  # pyright: ignore[reportArgumentType]  # a list is a map-style dataset
-        data_collator=PaddingCollator(pad_id),
-        callbacks=[manifest_callback(), *callbacks],
-    )
-    _without_printing(trainer, callbacks)
+    trainer = _trainer(config, model, kind, examples, use_bf16, PaddingCollator(pad_id), callbacks)
     checkpoint = last_intact_checkpoint(output_dir / "checkpoints")
     first_step = checkpoint_step(checkpoint)
     clock = time.monotonic()
@@ -184,6 +171,40 @@ def train(config: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult:
     run["resumed_from_step"] = first_step
     write_model_card(output_dir, config, source.display_name, source.weights_digest, result, rows, run)
     return result
+
+
+def _check_options(config: TrainConfig) -> None:
+    """Options that contradict each other fail before any data or model is read."""
+    if not config.lora and (config.lora_layers or config.init_adapter or config.kl_to_base):
+        raise InvalidArgumentError(
+            "lora_layers, init_adapter and kl_to_base are LoRA options: drop them or --full"
+        )
+    if config.kl_to_base < 0:
+        raise InvalidArgumentError(f"kl_to_base must be 0 (off) or more, got {config.kl_to_base}")
+
+
+def _trainer(
+    config: TrainConfig,
+    model: Any,
+    kind: str,
+    examples: list[dict[str, list[int]]],
+    use_bf16: bool,
+    collator: PaddingCollator,
+    callbacks: Sequence[Any],
+) -> Any:
+    """Hugging Face ``Trainer`` (with the KL term towards the base when asked), committing checkpoints."""
+    from transformers import Trainer
+
+    trainer_class = base_kl_trainer(config.kl_to_base, kind != "masked") if config.kl_to_base else Trainer
+    trainer = trainer_class(
+        model=model,
+        args=_training_arguments(config, Path(config.output_dir), len(examples), use_bf16),
+        train_dataset=examples,  # pyright: ignore[reportArgumentType]  # a list is a map-style dataset
+        data_collator=collator,
+        callbacks=[manifest_callback(), *callbacks],
+    )
+    _without_printing(trainer, callbacks)
+    return trainer
 
 
 def _build_model(config: TrainConfig, source: Any) -> tuple[Any, Any, str]:

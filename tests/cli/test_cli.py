@@ -72,8 +72,10 @@ def test_embed_jsonl_from_stdin_and_jsonl_input_match_the_engine(tmp_path):
 
 @pytest.mark.slow
 def test_library_noise_is_off_unless_verbose(tmp_path):
-    """transformers' "Loading weights" bar and its FutureWarning (peft merging the adapter)
-    only with --verbose; the command's own progress bar either way."""
+    """transformers' "Loading weights" bar only with --verbose, no library warning without it; the
+    command's own progress bar either way.  (Which warnings the libraries raise changes with their
+    versions: peft 0.21 raised a FutureWarning while merging the adapter, 0.22 none, so a verbose run
+    is not asked for one.)"""
     command = ("embed", "--instruction", INSTRUCTION, "--no-cache", "--progress")
     quiet = run_cli(*command, stdin="a text\n")
     assert quiet.returncode == 0, quiet.stderr
@@ -83,7 +85,7 @@ def test_library_noise_is_off_unless_verbose(tmp_path):
     for verbose in (["--verbose", *command], [*command, "--verbose"]):
         loud = run_cli(*verbose, stdin="a text\n")
         assert loud.returncode == 0, loud.stderr
-        assert "Loading weights" in loud.stderr and "FutureWarning" in loud.stderr, loud.stderr
+        assert "Loading weights" in loud.stderr, loud.stderr
         assert loud.stdout.splitlines()[0] == quiet.stdout.splitlines()[0]
 
 
