@@ -72,7 +72,7 @@ def test_embed_jsonl_from_stdin_and_jsonl_input_match_the_engine(tmp_path):
 
 @pytest.mark.slow
 def test_library_noise_is_off_unless_verbose(tmp_path):
-    """transformers' "Loading weights" bar only with --verbose, no library warning without it; the
+    """transformers' "Loading weights" bar only with --verbose, no FutureWarning without it; the
     command's own progress bar either way.  (Which warnings the libraries raise changes with their
     versions: peft 0.21 raised a FutureWarning while merging the adapter, 0.22 none, so a verbose run
     is not asked for one.)"""
