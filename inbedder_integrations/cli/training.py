@@ -24,12 +24,17 @@ def _command_line() -> str:
     return " ".join(["inbedder", *sys.argv[1:]])
 
 
+def _number(value: str) -> float:
+    """``value`` as a float; NaN where it is none, so every range check below refuses it."""
+    try:
+        return float(value)
+    except ValueError:
+        return math.nan
+
+
 def _fraction(value: str) -> float:
     """argparse type: a float strictly between 0 and 1, refused before the model loads."""
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
+    number = _number(value)
     if not 0 < number < 1:
         raise argparse.ArgumentTypeError(f"must be a number between 0 and 1 (exclusive), got {value!r}")
     return number
@@ -37,10 +42,7 @@ def _fraction(value: str) -> float:
 
 def _weight(value: str) -> float:
     """argparse type: a finite float of 0 or more, refused before the model loads."""
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
+    number = _number(value)
     if not (math.isfinite(number) and number >= 0):
         raise argparse.ArgumentTypeError(f"must be a number of 0 or more, got {value!r}")
     return number

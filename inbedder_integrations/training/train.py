@@ -179,7 +179,7 @@ def _check_options(config: TrainConfig) -> None:
         raise InvalidArgumentError(
             "lora_layers, init_adapter and kl_to_base are LoRA options: drop them or --full"
         )
-    if config.kl_to_base < 0:
+    if not (math.isfinite(config.kl_to_base) and config.kl_to_base >= 0):
         raise InvalidArgumentError(f"kl_to_base must be 0 (off) or more, got {config.kl_to_base}")
 
 

@@ -8,6 +8,7 @@ import re
 import pytest
 import torch
 
+from inbedder_integrations import DEFAULT_TEMPLATE
 from inbedder_integrations.errors import InvalidArgumentError
 from inbedder_integrations.training.base_kl import answer_kl
 from inbedder_integrations.training.train import (
@@ -17,6 +18,7 @@ from inbedder_integrations.training.train import (
     answer_end_id,
     train,
 )
+from tests.training.tiny import tiny_rows, write_rows
 
 VOCAB = 11
 
@@ -61,21 +63,14 @@ def test_kl_to_base_is_a_lora_option_and_not_negative(tmp_path, capsys):
         train(TrainConfig(data="unused", output_dir=str(tmp_path), lora=False, kl_to_base=1.0))
     with pytest.raises(InvalidArgumentError, match=r"kl_to_base must be 0 \(off\) or more, got -1"):
         train(TrainConfig(data="unused", output_dir=str(tmp_path), kl_to_base=-1.0))
+    with pytest.raises(InvalidArgumentError, match=r"kl_to_base must be 0 \(off\) or more, got nan"):
+        train(TrainConfig(data="unused", output_dir=str(tmp_path), kl_to_base=float("nan")))
     for value in ["-0.5", "nan", "x"]:
         with pytest.raises(SystemExit):
             main(["train", "--data", "d.jsonl", "--output", str(tmp_path), "--kl-to-base", value])
         assert re.search(
             f"--kl-to-base: must be a number of 0 or more, got '{value}'", capsys.readouterr().err
         )
-
-
-def _rows() -> list[dict[str, str]]:
-    topic, feeling = "What is the topic?", "How does the writer feel?"
-    rows = [{"instruction": topic, "input": f"Match report {i}: the striker scored.", "output": "football"}
-            for i in range(8)]  # fmt: skip
-    rows += [{"instruction": feeling, "input": f"I lost my keys again ({i}).", "output": "annoyed"}
-             for i in range(8)]  # fmt: skip
-    return rows
 
 
 def _kl_after_training(folder, source: str, rows: list[dict[str, str]]) -> float:
@@ -86,9 +81,7 @@ def _kl_after_training(folder, source: str, rows: list[dict[str, str]]) -> float
     base = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
     model = PeftModel.from_pretrained(base, str(folder)).eval()
     tokenizer = AutoTokenizer.from_pretrained(source)
-    encoder = ExampleEncoder(
-        tokenizer, TrainConfig(data="", output_dir="").template, 64, masked=False, eos_id=answer_end_id(base)
-    )
+    encoder = ExampleEncoder(tokenizer, DEFAULT_TEMPLATE, 64, masked=False, eos_id=answer_end_id(base))
     values = []
     with torch.no_grad():
         for row in rows:
@@ -105,8 +98,8 @@ def _kl_after_training(folder, source: str, rows: list[dict[str, str]]) -> float
 def test_the_kl_term_keeps_the_adapter_near_the_base_while_it_learns(engine, tmp_path):
     """Same rows, seed and steps: with the term the answers move much less far from the base's."""
     source = engine.info()["source"]
-    rows = _rows()
-    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    rows = tiny_rows()
+    write_rows(tmp_path / "rows.jsonl", rows)
     kl = {}
     for weight in (0.0, 5.0):
         folder = tmp_path / f"kl-{weight}"

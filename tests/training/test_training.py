@@ -54,6 +54,7 @@ from inbedder_integrations.training.train import (
 )
 from inbedder_integrations.wheel_data import package_file
 from tests.conftest import FLOAT32, load_recipe
+from tests.training.tiny import tiny_rows, write_rows
 
 ROW = {
     "instruction": "What is the topic?",
@@ -264,13 +265,8 @@ def test_rows_load_and_are_validated(tmp_path):
 @pytest.fixture(scope="module")
 def trained_adapter(tmp_path_factory):
     """A few LoRA steps on a tiny real data set."""
-    topic, feeling = "What is the topic?", "How does the writer feel?"
-    rows = [{"instruction": topic, "input": f"Match report {i}: the striker scored.", "output": "football"}
-            for i in range(8)]  # fmt: skip
-    rows += [{"instruction": feeling, "input": f"I lost my keys again ({i}).", "output": "annoyed"}
-             for i in range(8)]  # fmt: skip
     folder = tmp_path_factory.mktemp("train")
-    (folder / "rows.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    write_rows(folder / "rows.jsonl", tiny_rows())
     config = TrainConfig(
         data=str(folder / "rows.jsonl"), output_dir=str(folder / "adapter"), max_steps=12, batch_size=4,
         learning_rate=2e-3, logging_steps=1, save_steps=100, warmup_ratio=0.0, seed=0,

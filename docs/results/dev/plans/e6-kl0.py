@@ -11,10 +11,10 @@ import torch
 from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from inbedder_integrations import InBedder
+from inbedder_integrations import DEFAULT_TEMPLATE, InBedder
 from inbedder_integrations.engine.loading import DEFAULT_ADAPTER_DIR
 from inbedder_integrations.training.base_kl import answer_kl
-from inbedder_integrations.training.train import ExampleEncoder, TrainConfig, answer_end_id
+from inbedder_integrations.training.train import ExampleEncoder, answer_end_id
 
 torch.set_num_threads(1)
 source = InBedder.from_pretrained("default", dtype="float32").info()["source"]
@@ -23,9 +23,8 @@ with gzip.open("data/inbedder-qa-v2.jsonl.gz", "rt") as handle:
 random.Random(0).shuffle(rows)
 base = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
 model = PeftModel.from_pretrained(base, str(DEFAULT_ADAPTER_DIR)).eval()
-template = TrainConfig(data="", output_dir="").template
 encoder = ExampleEncoder(
-    AutoTokenizer.from_pretrained(source), template, 128, masked=False, eos_id=answer_end_id(base)
+    AutoTokenizer.from_pretrained(source), DEFAULT_TEMPLATE, 128, masked=False, eos_id=answer_end_id(base)
 )
 kls, ces = [], []
 with torch.no_grad():
