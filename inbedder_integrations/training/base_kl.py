@@ -46,10 +46,24 @@ def answer_kl(
 
 
 def base_kl_trainer(weight: float, causal: bool) -> type:
-    """A ``Trainer`` whose loss adds ``weight`` x :func:`answer_kl` against the model with adapters off."""
+    """A ``Trainer`` whose loss adds ``weight`` x :func:`answer_kl` against the model with adapters off.
+
+    Each logged step also carries ``kl_to_base``, the unweighted KL's mean since the last log, so
+    a run shows how far its answers have moved from the base and not only the summed loss.
+    """
     from transformers import Trainer
 
     class BaseKLTrainer(Trainer):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._kl_since_log: list[float] = []
+
+        def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+            if "loss" in logs and self._kl_since_log:
+                logs["kl_to_base"] = sum(self._kl_since_log) / len(self._kl_since_log)
+                self._kl_since_log.clear()
+            super().log(logs, start_time)
+
         def compute_loss(
             self,
             model: Any,
@@ -64,7 +78,10 @@ def base_kl_trainer(weight: float, causal: bool) -> type:
             model_inputs = {key: value for key, value in inputs.items() if key != "labels"}
             with torch.no_grad(), self.accelerator.unwrap_model(model).disable_adapter():
                 base_logits = model(**model_inputs).logits
-            loss = loss + weight * answer_kl(outputs.logits, base_logits, inputs["labels"], causal)
+            kl = answer_kl(outputs.logits, base_logits, inputs["labels"], causal)
+            if model.training:
+                self._kl_since_log.append(float(kl.detach()))
+            loss = loss + weight * kl
             return (loss, outputs) if return_outputs else loss
 
     return BaseKLTrainer

@@ -109,6 +109,8 @@ def write_model_card(
         "torch": torch.__version__,
         "evaluation": {},  # filled in by `inbedder eval --card <folder>`
     }
+    if result.kl_to_base:
+        card.update(first_kl_to_base=result.kl_to_base[:3], last_kl_to_base=result.kl_to_base[-3:])
     (output_dir / "inbedder_card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     (output_dir / "README.md").write_text(card_markdown(card), encoding="utf-8")
 
@@ -158,6 +160,8 @@ def _run_lines(card: dict[str, Any]) -> list[str]:
         replay = card["replay"]
         sha = (replay["file_sha256"] or "")[:16]
         lines.append(f"- replay: `{replay['path']}`, {replay['rows']} rows, sha256 `{sha}`")
+    if card.get("last_kl_to_base"):
+        lines.append(f"- answer KL to the base: {card['first_kl_to_base']} -> {card['last_kl_to_base']}")
     if "bf16" in card:
         speed = card.get("examples_per_second")
         lines.append(f"- bf16 autocast {'on' if card['bf16'] else 'off'}, {speed} examples/s")

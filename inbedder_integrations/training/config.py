@@ -74,3 +74,5 @@ class TrainResult:
     """Steps run in this process x examples per step / their seconds (None: resumed, nothing left)."""
     bf16: bool = False
     """Whether bf16 autocast was on."""
+    kl_to_base: list[float] = field(default_factory=list)
+    """The answer KL to the untuned base at each log (``--kl-to-base`` only), unweighted."""

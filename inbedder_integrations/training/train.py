@@ -162,6 +162,7 @@ def train(config: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult:
     if not config.lora:
         tokenizer.save_pretrained(output_dir)
     result = TrainResult(str(output_dir), trainer.state.global_step, losses, time.time() - started)
+    result.kl_to_base = [entry["kl_to_base"] for entry in trainer.state.log_history if "kl_to_base" in entry]
     result.bf16 = use_bf16
     per_step = config.batch_size * config.gradient_accumulation_steps
     steps_run = result.steps - first_step

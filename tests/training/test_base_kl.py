@@ -100,7 +100,7 @@ def test_the_kl_term_keeps_the_adapter_near_the_base_while_it_learns(engine, tmp
     source = engine.info()["source"]
     rows = tiny_rows()
     write_rows(tmp_path / "rows.jsonl", rows)
-    kl = {}
+    kl, logged = {}, {}
     for weight in (0.0, 5.0):
         folder = tmp_path / f"kl-{weight}"
         config = TrainConfig(
@@ -112,5 +112,12 @@ def test_the_kl_term_keeps_the_adapter_near_the_base_while_it_learns(engine, tmp
         card = json.loads((folder / "inbedder_card.json").read_text())
         assert card["config"]["kl_to_base"] == weight
         kl[weight] = _kl_after_training(folder, source, rows)
+        logged[weight] = card.get("first_kl_to_base"), card.get("last_kl_to_base")
     assert kl[0.0] > 1.0, "without the term the adapter learns answers the base does not give"
     assert kl[5.0] < 0.5 * kl[0.0], kl
+    # The unweighted term is logged apart from the loss: zero at the first step (a fresh LoRA
+    # update is zero), then how far the adapter has moved; not logged at all without the term.
+    assert logged[0.0] == (None, None)
+    first, last = logged[5.0]
+    assert first[0] == pytest.approx(0.0, abs=1e-6) and len(last) == 3
+    assert 0.5 * kl[5.0] < last[-1] < 2 * kl[5.0], (last, kl[5.0])  # unweighted, as measured after
