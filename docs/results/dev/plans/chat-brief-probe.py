@@ -38,15 +38,13 @@ def ask(question: str) -> list[str]:
     ]
 
 
-lines, start, answers = [], time.time(), 0
+lines, start, answers, short = [], time.time(), 0, 0
 for question, paraphrase in OPEN_QUESTIONS[:5]:
     firsts, seconds = ask(question), ask(paraphrase)
     answers += len(firsts) + len(seconds)
+    short += sum(len(answer.split()) <= 3 for answer in firsts + seconds)
     lines.append(f"== {question} | {paraphrase}")
     lines += [f"{text[:60]!r} | {a} | {b}" for text, a, b in zip(texts, firsts, seconds, strict=True)]
-short = sum(
-    len(line.split(" | ")[i].split()) <= 3 for line in lines if not line.startswith("==") for i in (1, 2)
-)
 lines.append(
     f"{answers} answers in {time.time() - start:.0f} s; {short} of {answers} are three words or fewer"
 )
