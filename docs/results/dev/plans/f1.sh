@@ -6,6 +6,7 @@ set -e
 cd /work/main
 export OMP_NUM_THREADS=2 MKL_NUM_THREADS=2
 lscpu | grep -m1 "Model name"; lscpu | grep -o 'avx512_bf16' | head -1 || true
+mkdir -p runs/f1-fresh/kept  # before the replay set: a fresh machine has no runs/
 [ -f runs/narrow-clean.jsonl.gz ] || .venv/bin/python - <<'PY'
 import gzip, json
 from inbedder_integrations.evaluation.heldout_families import forbidden_instruction
@@ -13,7 +14,6 @@ with gzip.open("data/inbedder-qa.jsonl.gz", "rt") as src, gzip.open("runs/narrow
     out.writelines(line for line in src if forbidden_instruction(json.loads(line)["instruction"]) is None)
 PY
 # Trainer keeps only the newest 2 checkpoints: copy the candidates (once committed) aside.
-mkdir -p runs/f1-fresh/kept
 ( while :; do
     for step in 2000 4000; do
       c=runs/f1-fresh/checkpoints/checkpoint-$step
